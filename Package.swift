@@ -1,0 +1,76 @@
+// swift-tools-version:6.0
+// ropim: ROPIM (Random Orthogonal Projection Image Modeling) pre-training for Vision Transformers.
+//
+// Targets import one way:
+//   CDNNL (GEMM: oneDNN on Linux; Accelerate on macOS)
+//     → ROPIMKernels (tensors, GEMM, threads, seeded RNG)
+//     → ROPIMNN (ViT layers, forward + backward side by side)
+//     → ROPIMCore (count sketch, corruptions, pre-training model and loss)
+//     → ROPIMTraining (configs, data, AdamW, schedule, trainer, checkpoints)
+//     → ropim (the command-line tool, thin)
+import Foundation
+import PackageDescription
+
+// Explicit SIMD (SIMD16<Float>, addingProduct) is only fast when the compiler may use AVX-512/FMA.
+// Build for this machine's vector unit by default; ROPIM_TARGET_CPU=<llvm cpu> picks another
+// (e.g. `x86-64` for a portable binary, `znver4`, `skylake-avx512`), ROPIM_TARGET_CPU=none passes nothing.
+func targetCPUFlags() -> [String] {
+    let env = ProcessInfo.processInfo.environment["ROPIM_TARGET_CPU"]
+    if let cpu = env { return cpu == "none" || cpu.isEmpty ? [] : ["-target-cpu", cpu] }
+    #if os(Linux) && arch(x86_64)
+    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let flagsLine = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
+    let flags = Set(flagsLine.split(separator: " ").map(String.init))
+    if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"]) { return ["-target-cpu", "skylake-avx512"] }
+    if flags.isSuperset(of: ["avx2", "fma"]) { return ["-target-cpu", "haswell"] }
+    #endif
+    return []
+}
+
+let numericSettings: [SwiftSetting] = [.unsafeFlags(targetCPUFlags())]
+
+#if os(Linux)
+let gemmDependencies: [Target.Dependency] = ["CDNNL"]
+let gemmLinker: [LinkerSetting] = []
+#else
+let gemmDependencies: [Target.Dependency] = []
+let gemmLinker: [LinkerSetting] = [.linkedFramework("Accelerate")]
+#endif
+
+let package = Package(
+    name: "ropim",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "ropim", targets: ["RopimCLI"]),
+        .library(name: "ROPIM", targets: ["ROPIMKernels", "ROPIMNN", "ROPIMCore", "ROPIMTraining"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL",
+                       providers: [.apt(["libdnnl-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib",
+                       providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .target(name: "ROPIMKernels", dependencies: gemmDependencies,
+                swiftSettings: numericSettings, linkerSettings: gemmLinker),
+        .target(name: "ROPIMNN", dependencies: ["ROPIMKernels"], swiftSettings: numericSettings),
+        .target(name: "ROPIMCore", dependencies: ["ROPIMNN", "ROPIMKernels"], swiftSettings: numericSettings),
+        .target(name: "ROPIMTraining",
+                dependencies: ["ROPIMCore", "ROPIMNN", "ROPIMKernels", "CZlib",
+                               .product(name: "Yams", package: "Yams")],
+                swiftSettings: numericSettings),
+        .executableTarget(name: "RopimCLI",
+                          dependencies: ["ROPIMTraining", "ROPIMCore", "ROPIMNN", "ROPIMKernels",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/RopimCLI"),
+        .testTarget(name: "ROPIMKernelsTests", dependencies: ["ROPIMKernels"], swiftSettings: numericSettings),
+        .testTarget(name: "ROPIMNNTests", dependencies: ["ROPIMNN", "ROPIMKernels"], swiftSettings: numericSettings),
+        .testTarget(name: "ROPIMCoreTests", dependencies: ["ROPIMCore", "ROPIMNN", "ROPIMKernels"],
+                    swiftSettings: numericSettings),
+        .testTarget(name: "ROPIMTrainingTests", dependencies: ["ROPIMTraining", "ROPIMCore", "ROPIMNN", "ROPIMKernels"],
+                    swiftSettings: numericSettings),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,81 @@
+import XCTest
+@testable import ROPIMKernels
+
+final class GEMMTests: XCTestCase {
+    /// Every transpose combination, odd sizes and non-tight leading dimensions, against the triple loop.
+    func testGEMMMatchesReferenceInEveryLayout() {
+        var rng = RNG(seed: 1)
+        for (m, n, k) in [(1, 1, 1), (7, 5, 3), (33, 17, 65), (64, 48, 96)] {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    let lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 2, ldc = n + 1
+                    let a = Tensor(shape: [(ta ? k : m) * lda]), b = Tensor(shape: [(tb ? n : k) * ldb])
+                    for i in 0..<a.count { a[i] = Float(rng.normal()) }
+                    for i in 0..<b.count { b[i] = Float(rng.normal()) }
+                    let c = Tensor(shape: [m * ldc]), r = Tensor(shape: [m * ldc])
+                    for i in 0..<c.count { c[i] = Float(rng.normal()); r[i] = c[i] }
+                    gemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.5, a: a.data, lda: lda,
+                         b: b.data, ldb: ldb, beta: 0.25, c: c.data, ldc: ldc)
+                    referenceGEMM(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.5, a: a.data, lda: lda,
+                                  b: b.data, ldb: ldb, beta: 0.25, c: r.data, ldc: ldc)
+                    for i in 0..<m { for j in 0..<n {
+                        XCTAssertEqual(c[i * ldc + j], r[i * ldc + j], accuracy: 1e-4 * Float(k).squareRoot() + 1e-5,
+                                       "m=\(m) n=\(n) k=\(k) ta=\(ta) tb=\(tb)")
+                    } }
+                }
+            }
+        }
+    }
+
+    func testGEMMIsDeterministicForAThreadCount() {
+        var rng = RNG(seed: 2)
+        let m = 96, n = 80, k = 200
+        let a = Tensor(shape: [m, k]), b = Tensor(shape: [k, n])
+        for i in 0..<a.count { a[i] = Float(rng.normal()) }
+        for i in 0..<b.count { b[i] = Float(rng.normal()) }
+        Parallel.setThreads(2)
+        defer { Parallel.setThreads(1) }
+        let c1 = Tensor(shape: [m, n]), c2 = Tensor(shape: [m, n])
+        gemm(transA: false, transB: false, m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: n, c: c1.data, ldc: n)
+        gemm(transA: false, transB: false, m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: n, c: c2.data, ldc: n)
+        XCTAssertEqual(c1.array, c2.array)
+    }
+}
+
+final class RNGTests: XCTestCase {
+    func testSameSeedSameSequenceAndStreamsDiffer() {
+        var a = RNG(seed: 42), b = RNG(seed: 42)
+        let sa = (0..<100).map { _ in a.next() }, sb = (0..<100).map { _ in b.next() }
+        XCTAssertEqual(sa, sb)
+        var c = RNG(seed: 42).derived(stream: 1), d = RNG(seed: 42).derived(stream: 2)
+        XCTAssertNotEqual(c.next(), d.next())
+    }
+
+    func testMomentsOfUniformAndNormal() {
+        var rng = RNG(seed: 3)
+        let n = 200_000
+        var su = 0.0, sn = 0.0, sn2 = 0.0
+        for _ in 0..<n { su += rng.uniform(); let z = rng.normal(); sn += z; sn2 += z * z }
+        XCTAssertEqual(su / Double(n), 0.5, accuracy: 0.005)
+        XCTAssertEqual(sn / Double(n), 0, accuracy: 0.01)
+        XCTAssertEqual(sn2 / Double(n), 1, accuracy: 0.02)
+    }
+
+    func testIntBelowIsUniformAndPermutationIsAPermutation() {
+        var rng = RNG(seed: 4)
+        var counts = [Int](repeating: 0, count: 7)
+        for _ in 0..<70_000 { counts[rng.int(below: 7)] += 1 }
+        for c in counts { XCTAssertEqual(Double(c), 10_000, accuracy: 400) }
+        let p = rng.permutation(50)
+        XCTAssertEqual(p.sorted(), Array(0..<50))
+        XCTAssertNotEqual(p, Array(0..<50))
+    }
+
+    func testTruncatedNormalStaysInBounds() {
+        var rng = RNG(seed: 5)
+        for _ in 0..<10_000 {
+            let v = rng.truncatedNormal(std: 1, a: -0.5, b: 0.7)
+            XCTAssert(v >= -0.5 && v <= 0.7)
+        }
+    }
+}
