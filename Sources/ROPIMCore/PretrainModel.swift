@@ -1,0 +1,212 @@
+// The pre-training model (ROPIM.md §3): patch embedding → corruption → ViT → linear decoder → loss
+// on normalized pixels, restricted to what the corruption removed. Parameter names follow the
+// SimMIM/ROPIM checkpoints: `encoder.*`, `encoder.mask_token`, `decoder.0.*`.
+
+import ROPIMKernels
+import ROPIMNN
+
+public final class PretrainModel {
+    public let vit: ViTConfig
+    public let method: MethodConfig
+    public let params = ParameterStore()
+    public let encoder: VisionTransformer
+    public let decoder: Linear
+    public let maskToken: ParamRef?
+
+    // Per-step state, kept for backward and for pictures.
+    public private(set) var sketches: [CountSketch] = []
+    public private(set) var masks: [[Float]] = []
+    public let corrupted = Tensor(shape: [0])    // [B·K, D] encoder input tokens
+    public let prediction = Tensor(shape: [0])   // [B·K, p·p·C] decoder output Ŷ
+    let patchOut = Tensor(shape: [0])            // [B·K, D] encoder output without cls
+    let lossView = Tensor(shape: [0])            // [B·K, p·p·C] E = Op(Y − Ŷ)
+    let dPrediction = Tensor(shape: [0])
+    let dPatchOut = Tensor(shape: [0]), dOut = Tensor(shape: [0])
+    let scratch = Tensor(shape: [0])             // per-image sketch scratch [B, K'·max(D, p·p·C)]
+    public private(set) var batch = 0
+
+    public init(vit: ViTConfig, method: MethodConfig) throws {
+        try vit.validate()
+        try method.validate(for: vit)
+        self.vit = vit
+        self.method = method
+        encoder = VisionTransformer(config: vit, params: params, prefix: "encoder.")
+        maskToken = method.corruption == .mask ? params.add("encoder.mask_token", shape: [1, 1, vit.embedDim]) : nil
+        decoder = Linear(params, "decoder.0", inFeatures: vit.embedDim, outFeatures: vit.patchDim,
+                         weightShape: [vit.patchDim, vit.embedDim, 1, 1])
+        params.allocate()
+    }
+
+    /// Initializes every parameter from `rng` (encoder as BEiT; mask token trunc-normal; decoder as a torch 1×1 conv).
+    public func initialize(rng: inout RNG) {
+        encoder.initialize(rng: &rng)
+        if let maskToken { params.fill(maskToken) { _ in Float(rng.truncatedNormal(std: self.vit.initStd)) } }
+        let bound = 1 / Double(vit.embedDim).squareRoot()
+        params.fill(decoder.weight) { _ in Float(rng.uniform(-bound, bound)) }
+        params.fill(decoder.bias!) { _ in Float(rng.uniform(-bound, bound)) }
+    }
+
+    /// Draws this step's corruption for each image (a fresh sketch or mask per image).
+    public func sampleCorruption(batch: Int, rng: inout RNG) {
+        sketches = []; masks = []
+        switch method.corruption {
+        case .rop, .complementInput:
+            // Sizes were validated in init, so sampling cannot fail.
+            sketches = (0..<batch).map { _ in
+                try! CountSketch.sample(tokens: vit.numPatches, buckets: method.sketchSize, sampler: method.sampler, rng: &rng)
+            }
+        case .mask:
+            masks = (0..<batch).map { _ in
+                simMIMMask(imgSize: vit.imgSize, patchSize: vit.patchSize, maskPatchSize: method.maskPatchSize,
+                           ratio: method.maskRatio, rng: &rng)
+            }
+        case .none: break
+        }
+    }
+
+    /// Loss of one batch: images [B, C, H, W] (normalized). `rng` draws the corruption and drop-path masks.
+    /// Leaves what backward needs; call `backward()` next to accumulate gradients (scaled by `lossScale`).
+    public func forward(images: Tensor, batch: Int, training: Bool, rng: inout RNG) -> Double {
+        self.batch = batch
+        let k = vit.numPatches, d = vit.embedDim, n = vit.numTokens, pd = vit.patchDim
+        sampleCorruption(batch: batch, rng: &rng)
+        let tokens = encoder.embedPatches(images, batch: batch)
+        corrupted.resize([batch * k, d])
+        corruptTokens(tokens, into: corrupted)
+        let out = encoder.encode(corrupted.data, batch: batch, training: training, rng: &rng)
+        patchOut.resize([batch * k, d])
+        for b in 0..<batch { (patchOut.data + b * k * d).update(from: out.data + (b * n + 1) * d, count: k * d) }
+        prediction.resize([batch * k, pd])
+        decoder.forward(params, x: patchOut.data, rows: batch * k, y: prediction.data)
+        return lossAndGradient()
+    }
+
+    /// Accumulates all parameter gradients of the last forward's loss, multiplied by `lossScale`.
+    public func backward(lossScale: Float = 1) {
+        let k = vit.numPatches, d = vit.embedDim, n = vit.numTokens
+        if lossScale != 1 { for i in 0..<dPrediction.count { dPrediction[i] *= lossScale } }
+        dPatchOut.resize([batch * k, d]); dOut.resize([batch * n, d])
+        decoder.backward(params, dy: dPrediction.data, x: patchOut.data, rows: batch * k, dx: dPatchOut.data)
+        dOut.zero()
+        for b in 0..<batch { (dOut.data + (b * n + 1) * d).update(from: dPatchOut.data + b * k * d, count: k * d) }
+        let dTokens = encoder.backwardEncode(dOut.data)
+        corruptionBackward(dTokens)
+        encoder.backwardPatches(dTokens.data)
+    }
+
+    // MARK: corruption
+
+    private func reserveScratch(cols: Int) -> Int {
+        let per = method.sketchSize * cols
+        scratch.resize([batch, per])
+        return per
+    }
+
+    /// X̃ = corruption(X), per image. X, X̃ are [B·K, D].
+    private func corruptTokens(_ x: Tensor, into y: Tensor) {
+        let k = vit.numPatches, d = vit.embedDim, scale = method.projectorScale
+        switch method.corruption {
+        case .rop, .complementInput:
+            let per = reserveScratch(cols: d)
+            let complement = method.corruption == .complementInput
+            Parallel.forEach(batch) { b in
+                let src = x.data + b * k * d, dst = y.data + b * k * d, s = scratch.data + b * per
+                if complement { sketches[b].projectComplement(src, cols: d, scale: scale, scratch: s, into: dst) }
+                else { sketches[b].project(src, cols: d, scale: scale, scratch: s, into: dst) }
+            }
+        case .mask:
+            let mt = params.value(maskToken!)
+            for b in 0..<batch {
+                for t in 0..<k {
+                    let dst = y.data + (b * k + t) * d
+                    if masks[b][t] > 0 { dst.update(from: mt, count: d) } else { dst.update(from: x.data + (b * k + t) * d, count: d) }
+                }
+            }
+        case .none:
+            y.data.update(from: x.data, count: batch * k * d)
+        }
+    }
+
+    /// d tokens = corruptionᵀ(d corrupted), in place. Π and Π⊥ are symmetric, so their transpose is themselves.
+    private func corruptionBackward(_ g: Tensor) {
+        let k = vit.numPatches, d = vit.embedDim, scale = method.projectorScale
+        switch method.corruption {
+        case .rop, .complementInput:
+            let per = reserveScratch(cols: d)
+            let complement = method.corruption == .complementInput
+            Parallel.forEach(batch) { b in
+                let p = g.data + b * k * d, s = scratch.data + b * per
+                if complement { sketches[b].projectComplement(p, cols: d, scale: scale, scratch: s, into: p) }
+                else { sketches[b].project(p, cols: d, scale: scale, scratch: s, into: p) }
+            }
+        case .mask:
+            let gm = params.grad(maskToken!)
+            for b in 0..<batch {
+                for t in 0..<k where masks[b][t] > 0 {
+                    let row = g.data + (b * k + t) * d
+                    Vec.add(row, into: gm, count: d)
+                    row.update(repeating: 0, count: d)
+                }
+            }
+        case .none: break
+        }
+    }
+
+    // MARK: loss
+
+    /// E = Op(Y − Ŷ) where Op is what the loss sees (Π⊥ for rop, Π for complement-input, the mask
+    /// rows for mask, identity for none); L = mean |E| or mean E²; dŶ = −Op(sign E or 2E)/count.
+    private func lossAndGradient() -> Double {
+        let k = vit.numPatches, pd = vit.patchDim, rows = batch * k
+        let target = encoder.patches   // normalized pixels, patchified [B·K, p·p·C]
+        lossView.resize([rows, pd]); dPrediction.resize([rows, pd])
+        for i in 0..<(rows * pd) { lossView[i] = target[i] - prediction[i] }
+        var count = Double(rows * pd)
+        let scale = method.projectorScale
+        switch method.corruption {
+        case .rop, .complementInput:
+            let per = reserveScratch(cols: pd)
+            let complement = method.corruption == .rop   // the loss looks at what the input lost
+            Parallel.forEach(batch) { b in
+                let e = lossView.data + b * k * pd, s = scratch.data + b * per
+                if complement { sketches[b].projectComplement(e, cols: pd, scale: scale, scratch: s, into: e) }
+                else { sketches[b].project(e, cols: pd, scale: scale, scratch: s, into: e) }
+            }
+        case .mask:
+            var masked = 0
+            for b in 0..<batch {
+                for t in 0..<k {
+                    if masks[b][t] > 0 { masked += 1 } else { (lossView.data + (b * k + t) * pd).update(repeating: 0, count: pd) }
+                }
+            }
+            count = Double(Swift.max(masked, 1) * pd)
+        case .none: break
+        }
+        var sum = 0.0
+        let inv = Float(1 / count)
+        for i in 0..<(rows * pd) {
+            let e = lossView[i]
+            switch method.loss {
+            case .l1:
+                sum += Double(abs(e))
+                dPrediction[i] = e > 0 ? -inv : (e < 0 ? inv : 0)
+            case .mse:
+                sum += Double(e) * Double(e)
+                dPrediction[i] = -2 * e * inv
+            }
+        }
+        // Chain through Op (symmetric): dŶ = Op(dE/dE-space). Masked rows are already zero in E ⇒ in dŶ.
+        switch method.corruption {
+        case .rop, .complementInput:
+            let per = reserveScratch(cols: pd)
+            let complement = method.corruption == .rop
+            Parallel.forEach(batch) { b in
+                let g = dPrediction.data + b * k * pd, s = scratch.data + b * per
+                if complement { sketches[b].projectComplement(g, cols: pd, scale: scale, scratch: s, into: g) }
+                else { sketches[b].project(g, cols: pd, scale: scale, scratch: s, into: g) }
+            }
+        case .mask, .none: break
+        }
+        return sum / count
+    }
+}

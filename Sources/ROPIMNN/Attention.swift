@@ -1,0 +1,140 @@
+// Multi-head self-attention as BEiT: qkv projection without bias plus learned q and v biases (the k
+// bias is fixed at zero), softmax(q·kᵀ/√d + relative position bias)·v, output projection.
+// Per (image, head) products are GEMMs that read q, k, v in place from the qkv buffer (strided).
+
+import Foundation
+import ROPIMKernels
+
+public final class Attention {
+    public let dim: Int
+    public let heads: Int
+    public let qkv: Linear
+    public let qBias: ParamRef
+    public let vBias: ParamRef
+    public let proj: Linear
+    /// Present when this block owns its relative position table (per-block mode).
+    public let relPos: RelativePositionBias?
+
+    // Saved for backward.
+    let qkvOut = Tensor(shape: [0])   // [B·N, 3D]
+    let probs = Tensor(shape: [0])    // [B, H, N, N] softmax
+    let context = Tensor(shape: [0])  // [B·N, D] attention output before proj
+    // Backward scratch.
+    let dqkv = Tensor(shape: [0])
+    let dContext = Tensor(shape: [0])
+    let dScores = Tensor(shape: [0])  // [B, H, N, N]
+    let ownBias = Tensor(shape: [0])  // [H, N, N] for per-block tables
+
+    public init(_ params: ParameterStore, _ name: String, dim: Int, heads: Int, perBlockGrid: (Int, Int)?) {
+        precondition(dim % heads == 0, "embed dim \(dim) is not divisible by \(heads) heads")
+        self.dim = dim
+        self.heads = heads
+        qkv = Linear(params, "\(name).qkv", inFeatures: dim, outFeatures: 3 * dim, bias: false)
+        qBias = params.add("\(name).q_bias", shape: [dim])
+        vBias = params.add("\(name).v_bias", shape: [dim])
+        proj = Linear(params, "\(name).proj", inFeatures: dim, outFeatures: dim)
+        if let (gh, gw) = perBlockGrid {
+            relPos = RelativePositionBias(params, "\(name).relative_position_bias_table", gridHeight: gh, gridWidth: gw, heads: heads)
+        } else {
+            relPos = nil
+        }
+    }
+
+    /// y [B·N, D] = Attention(x [B·N, D]); `sharedBias` [H, N, N] if the model uses a shared table.
+    public func forward(_ p: ParameterStore, x: UnsafePointer<Float>, batch: Int, tokens n: Int,
+                        sharedBias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
+        let d = dim, h = heads, hd = d / h, rows = batch * n
+        let scale = 1 / Float(hd).squareRoot()
+        qkvOut.resize([rows, 3 * d]); probs.resize([batch, h, n, n]); context.resize([rows, d])
+        qkv.forward(p, x: x, rows: rows, y: qkvOut.data)
+        let qb = p.value(qBias), vb = p.value(vBias)
+        for r in 0..<rows {
+            let row = qkvOut.data + r * 3 * d
+            for j in 0..<d { row[j] += qb[j]; row[2 * d + j] += vb[j] }
+        }
+        var bias = sharedBias
+        if let relPos {
+            ownBias.resize([h, n, n])
+            relPos.forward(p, bias: ownBias.data)
+            bias = UnsafePointer(ownBias.data)
+        }
+        for b in 0..<batch {
+            let base = qkvOut.data + b * n * 3 * d
+            for head in 0..<h {
+                let s = probs.data + (b * h + head) * n * n
+                let q = base + head * hd, k = base + d + head * hd, v = base + 2 * d + head * hd
+                // s [N, N] = scale · q kᵀ (+ bias)
+                gemm(transA: false, transB: true, m: n, n: n, k: hd, alpha: scale, a: q, lda: 3 * d,
+                     b: k, ldb: 3 * d, c: s, ldc: n)
+                if let bias { Vec.add(bias + head * n * n, into: s, count: n * n) }
+                Attention.softmaxRows(s, rows: n, cols: n)
+                // context[:, head] [N, hd] = s v
+                gemm(transA: false, transB: false, m: n, n: hd, k: n, a: s, lda: n, b: v, ldb: 3 * d,
+                     c: context.data + b * n * d + head * hd, ldc: d)
+            }
+        }
+        proj.forward(p, x: context.data, rows: rows, y: y)
+    }
+
+    /// dx [B·N, D] (= or += when accumulate) from dy; accumulates parameter grads and, for a shared
+    /// table, dBias [H, N, N] (summed over the batch).
+    public func backward(_ p: ParameterStore, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int, tokens n: Int,
+                         sharedBiasGrad: UnsafeMutablePointer<Float>?, dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let d = dim, h = heads, hd = d / h, rows = batch * n
+        let scale = 1 / Float(hd).squareRoot()
+        dqkv.resize([rows, 3 * d]); dContext.resize([rows, d]); dScores.resize([batch, h, n, n])
+        proj.backward(p, dy: dy, x: context.data, rows: rows, dx: dContext.data)
+        for b in 0..<batch {
+            let base = qkvOut.data + b * n * 3 * d, dbase = dqkv.data + b * n * 3 * d
+            for head in 0..<h {
+                let s = probs.data + (b * h + head) * n * n, ds = dScores.data + (b * h + head) * n * n
+                let q = base + head * hd, k = base + d + head * hd, v = base + 2 * d + head * hd
+                let dO = dContext.data + b * n * d + head * hd
+                // dP [N, N] = dO vᵀ ; dv = Pᵀ dO
+                gemm(transA: false, transB: true, m: n, n: n, k: hd, a: dO, lda: d, b: v, ldb: 3 * d, c: ds, ldc: n)
+                gemm(transA: true, transB: false, m: n, n: hd, k: n, a: s, lda: n, b: dO, ldb: d,
+                     c: dbase + 2 * d + head * hd, ldc: 3 * d)
+                // softmax backward: dS = P ⊙ (dP − Σ_j dP·P)
+                for i in 0..<n {
+                    let pr = s + i * n, dr = ds + i * n
+                    var dot: Float = 0
+                    for j in 0..<n { dot = dot.addingProduct(pr[j], dr[j]) }
+                    for j in 0..<n { dr[j] = pr[j] * (dr[j] - dot) }
+                }
+                // dq = scale · dS k ; dk = scale · dSᵀ q
+                gemm(transA: false, transB: false, m: n, n: hd, k: n, alpha: scale, a: ds, lda: n, b: k, ldb: 3 * d,
+                     c: dbase + head * hd, ldc: 3 * d)
+                gemm(transA: true, transB: false, m: n, n: hd, k: n, alpha: scale, a: ds, lda: n, b: q, ldb: 3 * d,
+                     c: dbase + d + head * hd, ldc: 3 * d)
+            }
+        }
+        // Bias gradients: dS summed over the batch.
+        if relPos != nil || sharedBiasGrad != nil {
+            ownBias.resize([h, n, n])
+            let acc = ownBias.data
+            acc.update(repeating: 0, count: h * n * n)
+            for b in 0..<batch { Vec.add(dScores.data + b * h * n * n, into: acc, count: h * n * n) }
+            if let relPos { relPos.backward(p, dbias: acc) }
+            if let sharedBiasGrad { Vec.add(acc, into: sharedBiasGrad, count: h * n * n) }
+        }
+        let gq = p.grad(qBias), gv = p.grad(vBias)
+        for r in 0..<rows {
+            let row = dqkv.data + r * 3 * d
+            for j in 0..<d { gq[j] += row[j]; gv[j] += row[2 * d + j] }
+        }
+        qkv.backward(p, dy: dqkv.data, x: x, rows: rows, dx: dx, accumulate: accumulate)
+    }
+
+    /// Numerically stable in-place softmax of each row.
+    public static func softmaxRows(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+        for i in 0..<rows {
+            let r = s + i * cols
+            var m = -Float.infinity
+            for j in 0..<cols { m = Swift.max(m, r[j]) }
+            var sum: Float = 0
+            for j in 0..<cols { let e = exp(r[j] - m); r[j] = e; sum += e }
+            let inv = 1 / sum
+            for j in 0..<cols { r[j] *= inv }
+        }
+    }
+}

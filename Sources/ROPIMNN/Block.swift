@@ -1,0 +1,143 @@
+// One pre-LayerNorm transformer block (BEiT):
+//   x1 = x  + drop_path(γ1 ⊙ attn(norm1(x)))
+//   x2 = x1 + drop_path(γ2 ⊙ mlp(norm2(x1))),   mlp = fc2(GELU(fc1(·)))
+// γ (LayerScale) is optional; drop path zeroes a whole sample's branch with probability p and
+// scales kept samples by 1/(1−p).
+
+import ROPIMKernels
+
+public final class Block {
+    public let dim: Int
+    public let hidden: Int
+    public let norm1: LayerNorm
+    public let attn: Attention
+    public let norm2: LayerNorm
+    public let fc1: Linear
+    public let fc2: Linear
+    public let gamma1: ParamRef?
+    public let gamma2: ParamRef?
+    public let dropPath: Float
+
+    // Saved activations, rows = B·N.
+    let input = Tensor(shape: [0])      // x, copied so the caller may reuse its buffer
+    let ln1 = Tensor(shape: [0]), mean1 = Tensor(shape: [0]), rstd1 = Tensor(shape: [0])
+    let attnOut = Tensor(shape: [0])
+    let x1 = Tensor(shape: [0])
+    let ln2 = Tensor(shape: [0]), mean2 = Tensor(shape: [0]), rstd2 = Tensor(shape: [0])
+    let h1 = Tensor(shape: [0]), h1Act = Tensor(shape: [0])
+    let mlpOut = Tensor(shape: [0])
+    public let output = Tensor(shape: [0])
+    /// Per-sample branch multipliers of the last forward (0 or 1/(1−p)); all 1 when not dropping.
+    var keep1: [Float] = [], keep2: [Float] = []
+
+    public init(_ params: ParameterStore, _ name: String, dim: Int, heads: Int, mlpRatio: Double,
+                layerScale: Bool, dropPath: Float, perBlockGrid: (Int, Int)?) {
+        self.dim = dim
+        hidden = Int(Double(dim) * mlpRatio)
+        self.dropPath = dropPath
+        // Registration order follows timm's BEiT state dict: gamma_1, gamma_2, norm1, attn, norm2, mlp.
+        gamma1 = layerScale ? params.add("\(name).gamma_1", shape: [dim]) : nil
+        gamma2 = layerScale ? params.add("\(name).gamma_2", shape: [dim]) : nil
+        norm1 = LayerNorm(params, "\(name).norm1", dim: dim)
+        attn = Attention(params, "\(name).attn", dim: dim, heads: heads, perBlockGrid: perBlockGrid)
+        norm2 = LayerNorm(params, "\(name).norm2", dim: dim)
+        fc1 = Linear(params, "\(name).mlp.fc1", inFeatures: dim, outFeatures: hidden)
+        fc2 = Linear(params, "\(name).mlp.fc2", inFeatures: hidden, outFeatures: dim)
+    }
+
+    /// output [B·N, D] = Block(x [B·N, D]). With training and dropPath > 0, draws per-sample masks from rng.
+    public func forward(_ p: ParameterStore, x: UnsafePointer<Float>, batch: Int, tokens n: Int,
+                        sharedBias: UnsafePointer<Float>?, training: Bool, rng: inout RNG) {
+        let rows = batch * n, d = dim
+        for t in [input, ln1, attnOut, x1, ln2, mlpOut, output] { t.resize([rows, d]) }
+        for t in [mean1, rstd1, mean2, rstd2] { t.resize([rows]) }
+        h1.resize([rows, hidden]); h1Act.resize([rows, hidden])
+        input.data.update(from: x, count: rows * d)
+        keep1 = Block.drawKeep(batch: batch, p: training ? dropPath : 0, rng: &rng)
+        keep2 = Block.drawKeep(batch: batch, p: training ? dropPath : 0, rng: &rng)
+
+        norm1.forward(p, x: x, rows: rows, y: ln1.data, mean: mean1.data, rstd: rstd1.data)
+        attn.forward(p, x: ln1.data, batch: batch, tokens: n, sharedBias: sharedBias, y: attnOut.data)
+        residual(x, branch: attnOut.data, gamma: gamma1.map { p.value($0) }, keep: keep1, batch: batch, tokens: n, out: x1.data)
+
+        norm2.forward(p, x: x1.data, rows: rows, y: ln2.data, mean: mean2.data, rstd: rstd2.data)
+        fc1.forward(p, x: ln2.data, rows: rows, y: h1.data)
+        GELU.forward(h1.data, h1Act.data, count: rows * hidden)
+        fc2.forward(p, x: h1Act.data, rows: rows, y: mlpOut.data)
+        residual(x1.data, branch: mlpOut.data, gamma: gamma2.map { p.value($0) }, keep: keep2, batch: batch, tokens: n, out: output.data)
+    }
+
+    /// dx [B·N, D] from dOut (which this call overwrites as scratch). `scratch` provides the
+    /// [B·N, D] and [B·N, hidden] temporaries shared by all blocks.
+    public func backward(_ p: ParameterStore, dOut: UnsafeMutablePointer<Float>, batch: Int, tokens n: Int,
+                         sharedBiasGrad: UnsafeMutablePointer<Float>?, scratch: BlockScratch, dx: UnsafeMutablePointer<Float>) {
+        let rows = batch * n, d = dim
+        scratch.reserve(rows: rows, dim: d, hidden: hidden)
+        let dBranch = scratch.dBranch.data, dHidden = scratch.dHidden.data, dLN = scratch.dLN.data
+        // MLP branch: dOut is d(x2) and also the residual part of d(x1).
+        branchBackward(dOut, branch: mlpOut.data, gamma: gamma2, keep: keep2, batch: batch, tokens: n, p: p, dBranch: dBranch)
+        fc2.backward(p, dy: dBranch, x: h1Act.data, rows: rows, dx: dHidden)
+        GELU.backward(dHidden, h1.data, dHidden, count: rows * hidden)
+        fc1.backward(p, dy: dHidden, x: ln2.data, rows: rows, dx: dLN)
+        norm2.backward(p, dy: dLN, x: x1.data, rows: rows, mean: mean2.data, rstd: rstd2.data, dx: dOut, accumulate: true)
+        // dOut now holds d(x1). Attention branch.
+        branchBackward(dOut, branch: attnOut.data, gamma: gamma1, keep: keep1, batch: batch, tokens: n, p: p, dBranch: dBranch)
+        attn.backward(p, dy: dBranch, x: ln1.data, batch: batch, tokens: n, sharedBiasGrad: sharedBiasGrad, dx: dLN, accumulate: false)
+        dx.update(from: dOut, count: rows * d)
+        norm1.backward(p, dy: dLN, x: input.data, rows: rows, mean: mean1.data, rstd: rstd1.data, dx: dx, accumulate: true)
+    }
+
+    static func drawKeep(batch: Int, p: Float, rng: inout RNG) -> [Float] {
+        guard p > 0 else { return [Float](repeating: 1, count: batch) }
+        return (0..<batch).map { _ in rng.bernoulli(Double(p)) ? 0 : 1 / (1 - p) }
+    }
+
+    /// out = x + keep[b] · γ ⊙ branch
+    private func residual(_ x: UnsafePointer<Float>, branch: UnsafePointer<Float>, gamma: UnsafeMutablePointer<Float>?,
+                          keep: [Float], batch: Int, tokens n: Int, out: UnsafeMutablePointer<Float>) {
+        let d = dim
+        for b in 0..<batch {
+            let k = keep[b]
+            for t in 0..<n {
+                let o = (b * n + t) * d
+                if let gamma {
+                    for j in 0..<d { out[o + j] = x[o + j].addingProduct(k * gamma[j], branch[o + j]) }
+                } else {
+                    for j in 0..<d { out[o + j] = x[o + j].addingProduct(k, branch[o + j]) }
+                }
+            }
+        }
+    }
+
+    /// dBranch = keep ⊙ γ ⊙ dOut ; dγ += Σ keep · dOut ⊙ branch.
+    private func branchBackward(_ dOut: UnsafePointer<Float>, branch: UnsafePointer<Float>, gamma: ParamRef?, keep: [Float],
+                                batch: Int, tokens n: Int, p: ParameterStore, dBranch: UnsafeMutablePointer<Float>) {
+        let d = dim
+        let g = gamma.map { p.value($0) }, dg = gamma.map { p.grad($0) }
+        for b in 0..<batch {
+            let k = keep[b]
+            for t in 0..<n {
+                let o = (b * n + t) * d
+                if let g, let dg {
+                    for j in 0..<d {
+                        dBranch[o + j] = k * g[j] * dOut[o + j]
+                        dg[j] = dg[j].addingProduct(k * dOut[o + j], branch[o + j])
+                    }
+                } else {
+                    for j in 0..<d { dBranch[o + j] = k * dOut[o + j] }
+                }
+            }
+        }
+    }
+}
+
+/// Temporaries for the backward pass, shared by all blocks of a model.
+public final class BlockScratch {
+    let dBranch = Tensor(shape: [0]), dLN = Tensor(shape: [0]), dHidden = Tensor(shape: [0])
+    /// The encoder's second residual-gradient buffer (it ping-pongs between this and its own).
+    let dInput = Tensor(shape: [0])
+    public init() {}
+    func reserve(rows: Int, dim: Int, hidden: Int) {
+        dBranch.resize([rows, dim]); dLN.resize([rows, dim]); dHidden.resize([rows, hidden])
+    }
+}

@@ -1,0 +1,158 @@
+import XCTest
+import ROPIMKernels
+import ROPIMNN
+@testable import ROPIMCore
+
+final class PretrainModelTests: XCTestCase {
+    func tinyViT() -> ViTConfig {
+        var c = ViTConfig()
+        c.imgSize = 8; c.patchSize = 2; c.inChans = 1; c.embedDim = 8; c.depth = 2; c.numHeads = 2
+        c.mlpRatio = 2; c.layerScaleInit = 0.5; c.dropPathRate = 0.2; c.initStd = 0.3
+        return c
+    }
+
+    func method(_ kind: CorruptionKind, _ loss: LossKind = .mse, referenceScale: Double = 0) -> MethodConfig {
+        var m = MethodConfig()
+        m.corruption = kind; m.loss = loss; m.sketchSize = 4; m.maskPatchSize = 4; m.referenceScale = referenceScale
+        return m
+    }
+
+    func makeModel(_ m: MethodConfig, vit: ViTConfig? = nil, seed: UInt64 = 1) throws -> (PretrainModel, Tensor) {
+        let v = vit ?? tinyViT()
+        let model = try PretrainModel(vit: v, method: m)
+        var rng = RNG(seed: seed)
+        model.initialize(rng: &rng)
+        for i in 0..<model.params.count { model.params.values[i] += Float(rng.normal()) * 0.05 }
+        let images = Tensor(shape: [3, v.inChans, v.imgSize, v.imgSize])
+        for i in 0..<images.count { images[i] = Float(rng.normal()) }
+        return (model, images)
+    }
+
+    /// Whole model, every corruption and both losses: finite differences against backward.
+    func testGradientsOfEveryCorruptionAndLoss() throws {
+        let cases: [MethodConfig] = [method(.rop), method(.rop, .l1), method(.rop, referenceScale: 0.14),
+                                     method(.complementInput), method(.mask), method(.mask, .l1), method(.none)]
+        for m in cases {
+            let (model, images) = try makeModel(m)
+            let stepRNG = RNG(seed: 42)
+            // L1 has kinks: smaller steps keep the differences on one side of them.
+            let eps: Float = m.loss == .l1 ? 2e-3 : 1e-2
+            let r = GradientCheck.run(targets: GradientCheck.targets(model.params), samples: 3, eps: eps, floor: 0.05, loss: {
+                var rng = stepRNG
+                return model.forward(images: images, batch: 3, training: true, rng: &rng)
+            }, analytic: {
+                var rng = stepRNG
+                model.params.zeroGrads()
+                _ = model.forward(images: images, batch: 3, training: true, rng: &rng)
+                model.backward()
+            })
+            XCTAssertLessThan(r.maxError, m.loss == .l1 ? 2e-2 : 5e-3, "\(m.corruption) \(m.loss) scale \(m.referenceScale): \(r)")
+        }
+    }
+
+    func testEveryParameterReceivesANonZeroGradient() throws {
+        for kind in CorruptionKind.allCases {
+            var v = tinyViT(); v.posEmbed = .learned
+            let (model, images) = try makeModel(method(kind, .l1), vit: v)
+            var rng = RNG(seed: 3)
+            model.params.zeroGrads()
+            let loss = model.forward(images: images, batch: 3, training: false, rng: &rng)
+            XCTAssert(loss.isFinite && loss > 0)
+            model.backward()
+            for e in model.params.entries {
+                let g = UnsafeBufferPointer(start: model.params.grad(e.ref), count: e.ref.count)
+                XCTAssert(g.allSatisfy { $0.isFinite }, "\(kind): non-finite gradient in \(e.name)")
+                XCTAssert(g.contains { $0 != 0 }, "\(kind): \(e.name) has an all-zero gradient")
+            }
+        }
+    }
+
+    /// The encoder sees Π·X (rop) and the loss is mean |Π⊥(Y − Ŷ)|, checked with dense matrices.
+    func testROPInputAndLossMatchDenseProjectors() throws {
+        for (kind, scale) in [(CorruptionKind.rop, 0.0), (.rop, 0.14), (.complementInput, 0.0)] {
+            let (model, images) = try makeModel(method(kind, .l1, referenceScale: scale))
+            var rng = RNG(seed: 5)
+            let loss = model.forward(images: images, batch: 3, training: false, rng: &rng)
+            let v = model.vit, k = v.numPatches, d = v.embedDim, pd = v.patchDim
+            let tokens = model.encoder.tokens, target = model.encoder.patches
+            var expectedLoss = 0.0
+            for b in 0..<3 {
+                let proj = model.sketches[b].denseProjector(scale: model.method.projectorScale)
+                let inputOp = kind == .rop ? proj : complement(proj, k)
+                let lossOp = kind == .rop ? complement(proj, k) : proj
+                for i in 0..<k {
+                    for j in 0..<d {
+                        var s = 0.0
+                        for t in 0..<k { s += Double(inputOp[i * k + t]) * Double(tokens[(b * k + t) * d + j]) }
+                        XCTAssertEqual(Double(model.corrupted[(b * k + i) * d + j]), s, accuracy: 1e-4)
+                    }
+                    for j in 0..<pd {
+                        var s = 0.0
+                        for t in 0..<k {
+                            let r = Double(target[(b * k + t) * pd + j]) - Double(model.prediction[(b * k + t) * pd + j])
+                            s += Double(lossOp[i * k + t]) * r
+                        }
+                        expectedLoss += abs(s)
+                    }
+                }
+            }
+            XCTAssertEqual(loss, expectedLoss / Double(3 * k * pd), accuracy: 1e-5, "\(kind)")
+        }
+    }
+
+    func complement(_ p: [Float], _ k: Int) -> [Float] {
+        (0..<(k * k)).map { (($0 / k) == ($0 % k) ? 1 : 0) - p[$0] }
+    }
+
+    /// SimMIM: masked tokens are the mask token; the loss is the mean over masked patches only.
+    func testMaskCorruptionAndLoss() throws {
+        let (model, images) = try makeModel(method(.mask, .l1))
+        var rng = RNG(seed: 6)
+        let loss = model.forward(images: images, batch: 3, training: false, rng: &rng)
+        let v = model.vit, k = v.numPatches, d = v.embedDim, pd = v.patchDim
+        let mt = model.params.value(model.maskToken!)
+        var sum = 0.0, masked = 0
+        for b in 0..<3 {
+            let m = model.masks[b]
+            // 8 px image, mask patch 4 → 2×2 coarse grid, ⌈0.6·4⌉ = 3 hidden, each 2×2 tokens.
+            XCTAssertEqual(m.reduce(0, +), 12)
+            for t in 0..<k {
+                let row = model.corrupted.data + (b * k + t) * d
+                if m[t] > 0 {
+                    masked += 1
+                    for j in 0..<d { XCTAssertEqual(row[j], mt[j]) }
+                    for j in 0..<pd {
+                        sum += abs(Double(model.encoder.patches[(b * k + t) * pd + j]) - Double(model.prediction[(b * k + t) * pd + j]))
+                    }
+                } else {
+                    for j in 0..<d { XCTAssertEqual(row[j], model.encoder.tokens[(b * k + t) * d + j]) }
+                }
+            }
+        }
+        XCTAssertEqual(loss, sum / Double(masked * pd), accuracy: 1e-5)
+    }
+
+    func testSimMIMMaskBlocksAreAligned() {
+        var rng = RNG(seed: 8)
+        let m = simMIMMask(imgSize: 32, patchSize: 4, maskPatchSize: 16, ratio: 0.6, rng: &rng)
+        XCTAssertEqual(m.count, 64)
+        XCTAssertEqual(m.reduce(0, +), 48)    // ⌈0.6·4⌉ = 3 of 4 blocks of 16 tokens
+        for y in 0..<8 { for x in 0..<8 { XCTAssertEqual(m[y * 8 + x], m[(y / 4 * 4) * 8 + x / 4 * 4]) } }
+    }
+
+    func testBadSettingsGiveClearErrors() {
+        var m = MethodConfig(); m.sketchSize = 8
+        XCTAssertThrowsError(try PretrainModel(vit: ViTConfig(), method: m)) { e in
+            XCTAssert("\(e)".contains("does not divide the token count K=49"), "\(e)")
+            XCTAssert("\(e)".contains("1, 7, 49"), "\(e)")
+        }
+        m.sampler = .iid
+        XCTAssertNoThrow(try PretrainModel(vit: ViTConfig(), method: m))
+        var v = ViTConfig(); v.imgSize = 30
+        XCTAssertThrowsError(try PretrainModel(vit: v, method: MethodConfig())) { e in
+            XCTAssert("\(e)".contains("img_size 30 is not divisible"), "\(e)")
+        }
+        m = MethodConfig(); m.corruption = .mask; m.maskPatchSize = 6
+        XCTAssertThrowsError(try PretrainModel(vit: ViTConfig(), method: m))
+    }
+}

@@ -1,0 +1,209 @@
+import XCTest
+import ROPIMKernels
+@testable import ROPIMNN
+
+/// Finite-difference checks of every layer's backward and of whole tiny ViTs. The tolerance (5e-3
+/// relative, Float32 with eps 1e-2) is an order of magnitude under the error of any real bug tried
+/// (a dropped term, a wrong transpose, a missing scale) and about 10× over the observed noise.
+final class GradientTests: XCTestCase {
+    let tolerance = 5e-3
+
+    func randomize(_ t: Tensor, _ rng: inout RNG, scale: Float = 1) {
+        for i in 0..<t.count { t[i] = Float(rng.normal()) * scale }
+    }
+
+    func randomizeParams(_ p: ParameterStore, _ rng: inout RNG, scale: Float = 0.3) {
+        for i in 0..<p.count { p.values[i] = Float(rng.normal()) * scale }
+    }
+
+    func testLinear() {
+        var rng = RNG(seed: 1)
+        let p = ParameterStore()
+        let lin = Linear(p, "fc", inFeatures: 5, outFeatures: 4)
+        p.allocate(); randomizeParams(p, &rng)
+        let rows = 3
+        let x = Tensor(shape: [rows, 5]), y = Tensor(shape: [rows, 4]), w = Tensor(shape: [rows, 4]), dx = Tensor(shape: [rows, 5])
+        randomize(x, &rng); randomize(w, &rng)
+        let targets = GradientCheck.targets(p) + [("x", x.data, dx.data, x.count)]
+        let r = GradientCheck.run(targets: targets, loss: {
+            lin.forward(p, x: x.data, rows: rows, y: y.data)
+            return GradientCheck.dot(y.data, w.data, count: y.count)
+        }, analytic: {
+            p.zeroGrads(); lin.forward(p, x: x.data, rows: rows, y: y.data)
+            lin.backward(p, dy: w.data, x: x.data, rows: rows, dx: dx.data)
+        })
+        XCTAssertLessThan(r.maxError, tolerance, r.description)
+    }
+
+    func testLayerNorm() {
+        var rng = RNG(seed: 2)
+        let p = ParameterStore()
+        let ln = LayerNorm(p, "norm", dim: 8)
+        p.allocate(); randomizeParams(p, &rng, scale: 1)
+        let rows = 4
+        let x = Tensor(shape: [rows, 8]), y = Tensor(shape: [rows, 8]), w = Tensor(shape: [rows, 8]), dx = Tensor(shape: [rows, 8])
+        let mean = Tensor(shape: [rows]), rstd = Tensor(shape: [rows])
+        randomize(x, &rng); randomize(w, &rng)
+        let targets = GradientCheck.targets(p) + [("x", x.data, dx.data, x.count)]
+        let r = GradientCheck.run(targets: targets, eps: 1e-3, loss: {
+            ln.forward(p, x: x.data, rows: rows, y: y.data, mean: mean.data, rstd: rstd.data)
+            return GradientCheck.dot(y.data, w.data, count: y.count)
+        }, analytic: {
+            p.zeroGrads(); ln.forward(p, x: x.data, rows: rows, y: y.data, mean: mean.data, rstd: rstd.data)
+            ln.backward(p, dy: w.data, x: x.data, rows: rows, mean: mean.data, rstd: rstd.data, dx: dx.data, accumulate: false)
+        })
+        XCTAssertLessThan(r.maxError, tolerance, r.description)
+    }
+
+    func testGELU() {
+        var rng = RNG(seed: 3)
+        let n = 64
+        let x = Tensor(shape: [n]), y = Tensor(shape: [n]), w = Tensor(shape: [n]), dx = Tensor(shape: [n])
+        randomize(x, &rng, scale: 2); randomize(w, &rng)
+        let r = GradientCheck.run(targets: [("x", x.data, dx.data, n)], samples: 20, eps: 1e-3, loss: {
+            GELU.forward(x.data, y.data, count: n)
+            return GradientCheck.dot(y.data, w.data, count: n)
+        }, analytic: {
+            GELU.backward(w.data, x.data, dx.data, count: n)
+        })
+        XCTAssertLessThan(r.maxError, tolerance, r.description)
+        // Exact GELU values (torch.nn.functional.gelu, approximate='none').
+        let probe = Tensor(shape: [3], values: [-1, 0.5, 2]), out = Tensor(shape: [3])
+        GELU.forward(probe.data, out.data, count: 3)
+        XCTAssertEqual(out[0], -0.15865525, accuracy: 1e-6)
+        XCTAssertEqual(out[1], 0.34573123, accuracy: 1e-6)
+        XCTAssertEqual(out[2], 1.95449974, accuracy: 1e-6)
+    }
+
+    func testAttentionWithOwnRelativeBias() {
+        var rng = RNG(seed: 4)
+        let p = ParameterStore()
+        let attn = Attention(p, "attn", dim: 8, heads: 2, perBlockGrid: (2, 2))
+        p.allocate(); randomizeParams(p, &rng, scale: 0.5)
+        let batch = 2, n = 5, rows = batch * n
+        let x = Tensor(shape: [rows, 8]), y = Tensor(shape: [rows, 8]), w = Tensor(shape: [rows, 8]), dx = Tensor(shape: [rows, 8])
+        randomize(x, &rng); randomize(w, &rng)
+        let targets = GradientCheck.targets(p) + [("x", x.data, dx.data, x.count)]
+        let r = GradientCheck.run(targets: targets, loss: {
+            attn.forward(p, x: x.data, batch: batch, tokens: n, sharedBias: nil, y: y.data)
+            return GradientCheck.dot(y.data, w.data, count: y.count)
+        }, analytic: {
+            p.zeroGrads(); attn.forward(p, x: x.data, batch: batch, tokens: n, sharedBias: nil, y: y.data)
+            attn.backward(p, dy: w.data, x: x.data, batch: batch, tokens: n, sharedBiasGrad: nil, dx: dx.data, accumulate: false)
+        })
+        XCTAssertLessThan(r.maxError, tolerance, r.description)
+    }
+
+    func testSoftmaxRowsSumToOneAndAreStable() {
+        let s = Tensor(shape: [2, 3], values: [1000, 1001, 1002, -5, 0, 5])
+        Attention.softmaxRows(s.data, rows: 2, cols: 3)
+        XCTAssertEqual(s[0] + s[1] + s[2], 1, accuracy: 1e-6)
+        XCTAssertEqual(s[2], 0.66524096, accuracy: 1e-6)
+        XCTAssertFalse(s.array.contains { $0.isNaN })
+    }
+
+    func tinyConfig() -> ViTConfig {
+        var c = ViTConfig()
+        c.imgSize = 8; c.patchSize = 4; c.inChans = 2; c.embedDim = 8; c.depth = 2; c.numHeads = 2
+        c.mlpRatio = 2; c.layerScaleInit = 0.5; c.dropPathRate = 0.3; c.initStd = 0.3
+        return c
+    }
+
+    /// Whole encoder: images → patch embed → cls/pos → blocks → norm, for every position/bias option,
+    /// with LayerScale on and off and stochastic depth active (masks replayed from a fixed generator).
+    func testVisionTransformerEveryConfiguration() {
+        var configs: [ViTConfig] = []
+        for pos in PositionEmbedding.allCases {
+            for rel in RelativePositionMode.allCases {
+                var c = tinyConfig(); c.posEmbed = pos; c.relPosBias = rel
+                configs.append(c)
+            }
+        }
+        var noScale = tinyConfig(); noScale.layerScaleInit = 0; noScale.dropPathRate = 0
+        configs.append(noScale)
+        for (ci, c) in configs.enumerated() {
+            var rng = RNG(seed: 10 + UInt64(ci))
+            let p = ParameterStore()
+            let vit = VisionTransformer(config: c, params: p)
+            p.allocate(); vit.initialize(rng: &rng)
+            for i in 0..<p.count { p.values[i] += Float(rng.normal()) * 0.1 }
+            let batch = 3
+            let imgs = Tensor(shape: [batch, c.inChans, c.imgSize, c.imgSize]); randomize(imgs, &rng)
+            let w = Tensor(shape: [batch * c.numTokens, c.embedDim]); randomize(w, &rng)
+            let dropRNG = RNG(seed: 99)
+            func forward() -> Tensor {
+                var r = dropRNG
+                let tok = vit.embedPatches(imgs, batch: batch)
+                return vit.encode(tok.data, batch: batch, training: true, rng: &r)
+            }
+            let r = GradientCheck.run(targets: GradientCheck.targets(p), samples: 4, eps: 1e-2, floor: 0.05, loss: {
+                let out = forward()
+                return GradientCheck.dot(out.data, w.data, count: out.count)
+            }, analytic: {
+                p.zeroGrads()
+                _ = forward()
+                let dTok = vit.backwardEncode(w.data)
+                vit.backwardPatches(dTok.data)
+            })
+            XCTAssertLessThan(r.maxError, tolerance, "pos \(c.posEmbed) rel \(c.relPosBias) ls \(c.layerScaleInit): \(r)")
+        }
+    }
+
+    func testRelativePositionIndexMatchesBEiT() {
+        // 2×2 grid: 9 relative offsets + 3 cls rows = 12 rows; index values as BEiT computes them.
+        let idx = RelativePositionBias.makeIndex(gridHeight: 2, gridWidth: 2)
+        XCTAssertEqual(idx.count, 25)
+        XCTAssertEqual(idx[0], 11)                        // cls→cls
+        XCTAssertEqual(Array(idx[1..<5]), [9, 9, 9, 9])   // cls→tokens
+        XCTAssertEqual(idx[5], 10)                        // token→cls
+        // token (0,0) to tokens (0,0),(0,1),(1,0),(1,1): offsets (1+0)*3+(1+0)=4, 3, 1, 0
+        XCTAssertEqual(Array(idx[6..<10]), [4, 3, 1, 0])
+        XCTAssertEqual(Array(idx[21..<25]), [8, 7, 5, 4]) // token (1,1)
+    }
+
+    func testParameterNamesFollowTimmBEiT() {
+        var c = tinyConfig(); c.posEmbed = .learned
+        let p = ParameterStore()
+        _ = VisionTransformer(config: c, params: p)
+        let names = Set(p.entries.map(\.name))
+        for n in ["cls_token", "pos_embed", "patch_embed.proj.weight", "patch_embed.proj.bias",
+                  "rel_pos_bias.relative_position_bias_table", "blocks.1.gamma_1", "blocks.1.gamma_2",
+                  "blocks.0.norm1.weight", "blocks.0.attn.qkv.weight", "blocks.0.attn.q_bias", "blocks.0.attn.v_bias",
+                  "blocks.0.attn.proj.weight", "blocks.0.mlp.fc1.weight", "blocks.0.mlp.fc2.bias", "norm.weight"] {
+            XCTAssert(names.contains(n), "missing \(n)")
+        }
+        XCTAssertEqual(p.entry("patch_embed.proj.weight")?.shape, [8, 2, 4, 4])
+        XCTAssertEqual(p.entry("blocks.0.attn.qkv.weight")?.shape, [24, 8])
+        XCTAssertEqual(p.entry("rel_pos_bias.relative_position_bias_table")?.shape, [12, 2])
+        XCTAssertEqual(p.entry("blocks.0.attn.qkv.weight")?.decay, true)
+        for n in ["cls_token", "pos_embed", "blocks.0.attn.q_bias", "blocks.0.gamma_1", "rel_pos_bias.relative_position_bias_table"] {
+            XCTAssertEqual(p.entry(n)?.decay, false, n)
+        }
+    }
+
+    func testSinCosTableAndPatchRoundTrip() {
+        let t = VisionTransformer.sincos(dim: 8, grid: 3)
+        XCTAssertEqual(Array(t.array[0..<8]), [Float](repeating: 0, count: 8))   // cls row
+        // token (row 1, col 2): first half encodes column 2, ω_0 = 1 → sin(2), cos(2)
+        let row = 1 + 1 * 3 + 2
+        XCTAssertEqual(t[row * 8 + 0], Float(sin(2.0)), accuracy: 1e-6)
+        XCTAssertEqual(t[row * 8 + 2], Float(cos(2.0)), accuracy: 1e-6)
+        XCTAssertEqual(t[row * 8 + 4], Float(sin(1.0)), accuracy: 1e-6)
+        var rng = RNG(seed: 5)
+        let img = Tensor(shape: [2, 3, 8, 8]); randomize(img, &rng)
+        let patches = Tensor(shape: [2, 4, 48]), back = Tensor(shape: [2, 3, 8, 8])
+        Patches.patchify(img.data, batch: 2, channels: 3, height: 8, width: 8, patch: 4, into: patches.data)
+        // patch 1 (top right), channel 2, row 3, col 1 = image[0, 2, 3, 5]
+        XCTAssertEqual(patches[1 * 48 + (2 * 4 + 3) * 4 + 1], img[(2 * 8 + 3) * 8 + 5])
+        Patches.unpatchify(patches.data, batch: 2, channels: 3, height: 8, width: 8, patch: 4, into: back.data)
+        XCTAssertEqual(back.array, img.array)
+    }
+
+    func testConfigValidationErrors() {
+        var c = ViTConfig(); c.imgSize = 30; c.patchSize = 4
+        XCTAssertThrowsError(try c.validate()) { e in XCTAssert("\(e)".contains("not divisible by model.patch_size 4"), "\(e)") }
+        c = ViTConfig(); c.numHeads = 5
+        XCTAssertThrowsError(try c.validate())
+        XCTAssertNoThrow(try ViTConfig().validate())
+    }
+}
