@@ -1,0 +1,103 @@
+// Everything a pre-training run needs, as documented Codable structs. YAML keys are the snake_case
+// forms of these names (`model.embed_dim`); a config file only lists what it changes from its preset.
+// No Optionals: every key has a default, so the resolved config written to a run lists them all.
+
+import ROPIMCore
+import ROPIMNN
+
+public enum DatasetKind: String, Codable, CaseIterable, Sendable {
+    /// IDX files (Fashion-MNIST / MNIST layout) in `data.path`, gzip'd or not.
+    case idx
+    /// Seeded synthetic images (no files): for tests, benchmarks and smoke runs.
+    case synthetic
+}
+
+public struct DataConfig: Codable, Equatable, Sendable {
+    /// idx | synthetic
+    public var dataset = DatasetKind.idx
+    /// Folder holding the dataset files.
+    public var path = "/usr/share/datasets/fashion-mnist"
+    /// Use the first N images of a seeded shuffle (0 = all).
+    public var subset = 0
+    /// Images generated when dataset is synthetic.
+    public var syntheticCount = 4096
+    /// Pre-training augmentation: RandomResizedCrop + horizontal flip.
+    public var augment = AugmentConfig()
+    /// Per-channel mean/std for the normalized pixels the model sees and reconstructs.
+    public var normalization = Normalization.fashionMNIST
+    public init() {}
+}
+
+public struct OptimConfig: Codable, Equatable, Sendable {
+    public var epochs = 100
+    /// Images per optimizer step = batch_size · accum_steps.
+    public var batchSize = 128
+    /// Gradient accumulation: micro-batches per optimizer step.
+    public var accumSteps = 1
+    /// Base learning rate for a total batch of 512; the run uses base · total_batch / 512 (as SimMIM, warmup_lr and min_lr scale too).
+    public var baseLR = 1e-3
+    public var warmupLR = 5e-7
+    public var minLR = 5e-6
+    public var warmupEpochs = 5.0
+    public var weightDecay = 0.05
+    public var betas = [0.9, 0.95]
+    public var eps = 1e-8
+    /// Max global gradient norm (0 disables clipping).
+    public var clipGrad = 5.0
+    /// Stop after this many optimizer steps (0 = run all epochs); the schedule still spans all epochs.
+    public var maxSteps = 0
+    public init() {}
+}
+
+public struct RunConfig: Codable, Equatable, Sendable {
+    /// Seeds every generator of the run (init, data order, augmentation, corruption, drop path).
+    public var seed = 0
+    /// Threads for our kernels and GEMM (0 = all cores).
+    public var threads = 0
+    /// Run directory; empty = runs/<preset>-<corruption>-<date-time>.
+    public var output = ""
+    /// Print a plain progress line every N steps when stdout is not a terminal.
+    public var logEvery = 20
+    public init() {}
+}
+
+public struct PretrainConfig: Codable, Equatable, Sendable {
+    public var model = ViTConfig()
+    public var method = MethodConfig()
+    public var data = DataConfig()
+    public var optim = OptimConfig()
+    public var run = RunConfig()
+    public init() {}
+
+    public struct Invalid: Error, CustomStringConvertible { public let description: String }
+
+    /// Checks what the model and method do not: batch, epochs, optimizer numbers, channel counts.
+    public func validate() throws {
+        func fail(_ s: String) throws -> Never { throw Invalid(description: s) }
+        try model.validate()
+        try method.validate(for: model)
+        if optim.epochs < 1 { try fail("optim.epochs must be at least 1, got \(optim.epochs)") }
+        if optim.batchSize < 1 { try fail("optim.batch_size must be at least 1, got \(optim.batchSize)") }
+        if optim.accumSteps < 1 { try fail("optim.accum_steps must be at least 1, got \(optim.accumSteps)") }
+        if optim.betas.count != 2 || !optim.betas.allSatisfy({ (0..<1).contains($0) }) {
+            try fail("optim.betas must be two numbers in [0, 1), got \(optim.betas)")
+        }
+        if optim.baseLR <= 0 { try fail("optim.base_lr must be positive, got \(optim.baseLR)") }
+        if optim.maxSteps < 0 { try fail("optim.max_steps must be ≥ 0, got \(optim.maxSteps)") }
+        if data.subset < 0 { try fail("data.subset must be ≥ 0 (0 = all), got \(data.subset)") }
+        let c = model.inChans
+        if data.normalization.mean.count != c || data.normalization.std.count != c {
+            try fail("data.normalization needs \(c) mean and std values for model.in_chans \(c), got \(data.normalization.mean.count) and \(data.normalization.std.count)")
+        }
+        if data.normalization.std.contains(where: { $0 <= 0 }) { try fail("data.normalization.std values must be positive") }
+        if data.augment.scale.count != 2 || data.augment.ratio.count != 2 { try fail("data.augment.scale and data.augment.ratio need two numbers each") }
+    }
+
+    /// Images per optimizer step.
+    public var totalBatch: Int { optim.batchSize * optim.accumSteps }
+    /// The learning rates after the scaling rule (base · total_batch / 512).
+    public var scaledLR: (peak: Double, warmup: Double, min: Double) {
+        let s = Double(totalBatch) / 512
+        return (optim.baseLR * s, optim.warmupLR * s, optim.minLR * s)
+    }
+}

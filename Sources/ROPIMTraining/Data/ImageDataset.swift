@@ -1,0 +1,79 @@
+// The in-memory image set every data source decodes into: uint8 pixels, channel-first per image,
+// so loaders (IDX files, synthetic images) and the batch builder meet at one plain layout.
+
+import Foundation
+import ROPIMKernels
+
+/// Decoded images in memory, uint8, channel-first per image:
+/// `pixels[((i * channels + c) * height + y) * width + x]`.
+public struct ImageDataset: Sendable {
+    public var count: Int
+    public var channels: Int
+    public var height: Int
+    public var width: Int
+    public var pixels: [UInt8]
+    /// Class index per image; nil for unlabelled data.
+    public var labels: [Int32]?
+    /// Number of classes when labelled (labels lie in 0..<classes).
+    public var classes: Int?
+    /// Human-readable origin: a file path or "synthetic".
+    public var source: String
+
+    public init(count: Int, channels: Int, height: Int, width: Int, pixels: [UInt8],
+                labels: [Int32]? = nil, classes: Int? = nil, source: String) {
+        precondition(count >= 0 && channels > 0 && height > 0 && width > 0,
+                     "bad image dataset shape: \(count)×\(channels)×\(height)×\(width)")
+        precondition(pixels.count == count * channels * height * width,
+                     "\(pixels.count) pixels for \(count)×\(channels)×\(height)×\(width) images")
+        if let labels {
+            precondition(labels.count == count, "\(labels.count) labels for \(count) images")
+            precondition(classes != nil, "labelled dataset needs a class count")
+            let c = Int32(classes!)
+            precondition(labels.allSatisfy { $0 >= 0 && $0 < c }, "labels outside 0..<\(c)")
+        }
+        self.count = count
+        self.channels = channels
+        self.height = height
+        self.width = width
+        self.pixels = pixels
+        self.labels = labels
+        self.classes = classes
+        self.source = source
+    }
+
+    /// Bytes of one image (channels × height × width).
+    public var imageSize: Int { channels * height * width }
+
+    /// The images at `indices`, in that order (repeats allowed); labels and class count carried over.
+    public func subset(_ indices: [Int]) -> ImageDataset {
+        let n = imageSize
+        var out = [UInt8](repeating: 0, count: indices.count * n)
+        pixels.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for (k, i) in indices.enumerated() {
+                    precondition(i >= 0 && i < count, "subset index \(i) outside 0..<\(count)")
+                    dst.baseAddress!.advanced(by: k * n).update(from: src.baseAddress!.advanced(by: i * n), count: n)
+                }
+            }
+        }
+        return ImageDataset(count: indices.count, channels: channels, height: height, width: width, pixels: out,
+                            labels: labels.map { l in indices.map { l[$0] } }, classes: classes, source: source)
+    }
+
+    /// The first `n` images of a shuffle seeded by `seed` (for `--subset N`), in shuffled order.
+    /// Deterministic for a seed, and nested: the subset of n is a prefix of the subset of m > n.
+    /// `n` larger than the dataset takes every image.
+    public func seededSubset(_ n: Int, seed: UInt64) -> ImageDataset {
+        precondition(n >= 0, "negative subset size \(n)")
+        var rng = RNG(seed: seed).derived(stream: 0x5B5E7)
+        let order = rng.permutation(count)
+        return subset(Array(order.prefix(n)))
+    }
+}
+
+/// A data problem the user can fix: the message says what is wrong, where (the file), and how to fix it.
+public struct DataError: Error, CustomStringConvertible, LocalizedError {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+    public var errorDescription: String? { description }
+}

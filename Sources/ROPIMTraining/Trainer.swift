@@ -1,0 +1,136 @@
+// The pre-training loop: data → forward → loss → backward (with accumulation) → clip → AdamW, with a
+// per-iteration schedule, progress and metrics, a stop on a non-finite loss, and a final checkpoint.
+
+import Foundation
+import ROPIMCore
+import ROPIMKernels
+import ROPIMNN
+
+public struct TrainingError: Error, CustomStringConvertible { public let description: String }
+
+public struct TrainSummary: Sendable {
+    public var steps: Int
+    public var firstLoss: Double
+    public var lastLoss: Double
+    /// Mean loss of the first and last epoch (or the first/last 10 % of steps when shorter).
+    public var meanLossStart: Double
+    public var meanLossEnd: Double
+    public var seconds: Double
+    public var runDirectory: String
+    public var checkpoint: String
+}
+
+/// Random streams of a run, all derived from the one seed.
+public struct RunStreams {
+    public var initialization: RNG, order: RNG, augment: RNG, corruption: RNG
+    public init(seed: UInt64) {
+        let root = RNG(seed: seed)
+        initialization = root.derived(stream: 1); order = root.derived(stream: 2)
+        augment = root.derived(stream: 3); corruption = root.derived(stream: 4)
+    }
+}
+
+public final class PretrainTrainer {
+    public let config: PretrainConfig
+    public let model: PretrainModel
+    public let dataset: ImageDataset
+    public let optimizer: AdamW
+    public let schedule: CosineSchedule
+    public let stepsPerEpoch: Int
+    public var log: (String) -> Void = { print($0) }
+    var streams: RunStreams
+
+    public init(config: PretrainConfig, dataset: ImageDataset) throws {
+        try config.validate()
+        self.config = config
+        self.dataset = dataset
+        let outChannels = config.model.inChans
+        if dataset.channels != outChannels && !(dataset.channels == 1 && outChannels == 3) {
+            throw TrainingError(description: "\(dataset.source) has \(dataset.channels)-channel images but model.in_chans is \(outChannels); set model.in_chans to \(dataset.channels)\(dataset.channels == 1 ? " (or 3 to replicate gray)" : "")")
+        }
+        stepsPerEpoch = dataset.count / config.totalBatch
+        guard stepsPerEpoch > 0 else {
+            throw TrainingError(description: "\(dataset.source) has \(dataset.count) images, fewer than one batch of \(config.totalBatch) (optim.batch_size \(config.optim.batchSize) × optim.accum_steps \(config.optim.accumSteps)); lower --batch-size or use more data")
+        }
+        model = try PretrainModel(vit: config.model, method: config.method)
+        streams = RunStreams(seed: UInt64(truncatingIfNeeded: config.run.seed))
+        model.initialize(rng: &streams.initialization)
+        let o = config.optim
+        optimizer = AdamW(params: model.params, beta1: Float(o.betas[0]), beta2: Float(o.betas[1]), eps: Float(o.eps),
+                          weightDecay: Float(o.weightDecay))
+        let lr = config.scaledLR
+        schedule = CosineSchedule(peak: lr.peak, warmupLR: lr.warmup, minLR: lr.min,
+                                  warmupSteps: Int((o.warmupEpochs * Double(stepsPerEpoch)).rounded()),
+                                  totalSteps: o.epochs * stepsPerEpoch)
+    }
+
+    /// Trains; `runDirectory` gets config.yaml (written by the caller), metrics.jsonl and checkpoint.safetensors.
+    /// `onStep` sees (step, loss) after every optimizer step (tests use it).
+    @discardableResult
+    public func train(runDirectory: String, progress: Progress = Progress(),
+                      onStep: ((Int, Double) -> Void)? = nil) throws -> TrainSummary {
+        let c = config, o = c.optim
+        let metrics = try MetricsWriter(path: runDirectory + "/metrics.jsonl")
+        let totalSteps = o.maxSteps > 0 ? Swift.min(o.maxSteps, o.epochs * stepsPerEpoch) : o.epochs * stepsPerEpoch
+        let images = Tensor(shape: [o.batchSize, c.model.inChans, c.model.imgSize, c.model.imgSize])
+        var losses: [Double] = []
+        let start = Date()
+        var step = 0
+        var windowStart = Date(), windowImages = 0
+        outer: for epoch in 0..<o.epochs {
+            let order = streams.order.permutation(dataset.count)
+            for s in 0..<stepsPerEpoch {
+                if step >= totalSteps { break outer }
+                let lr = schedule.lr(at: step)
+                model.params.zeroGrads()
+                var loss = 0.0
+                for micro in 0..<o.accumSteps {
+                    let first = (s * o.accumSteps + micro) * o.batchSize
+                    let indices = Array(order[first..<(first + o.batchSize)])
+                    makeBatch(dataset, indices: indices, size: c.model.imgSize, outChannels: c.model.inChans,
+                              augment: c.data.augment, normalization: c.data.normalization, rng: &streams.augment, into: images)
+                    let l = model.forward(images: images, batch: o.batchSize, training: true, rng: &streams.corruption)
+                    guard l.isFinite else {
+                        throw TrainingError(description: "loss is \(l) at epoch \(epoch + 1), step \(step + 1) (lr \(sci(lr))); the run diverged. Lower optim.base_lr (now \(o.baseLR)), keep optim.clip_grad > 0 (now \(o.clipGrad)), or check the data normalization. Metrics so far: \(runDirectory)/metrics.jsonl")
+                    }
+                    model.backward(lossScale: 1 / Float(o.accumSteps))
+                    loss += l / Double(o.accumSteps)
+                }
+                let gradNorm = GradientClipping.clip(model.params, maxNorm: o.clipGrad)
+                optimizer.update(lr: Float(lr))
+                step += 1
+                losses.append(loss)
+                windowImages += c.totalBatch
+                let elapsed = Date().timeIntervalSince(windowStart)
+                let ips = Double(windowImages) / Swift.max(elapsed, 1e-9)
+                metrics.write(["step": step, "epoch": epoch + 1, "loss": loss, "lr": lr, "grad_norm": gradNorm,
+                               "images_per_second": ips, "time": Date().timeIntervalSince(start)])
+                let line = String(format: "epoch %d/%d  step %d/%d  loss %.4f  lr %@  grad %.3f  %.1f img/s",
+                                  epoch + 1, o.epochs, step, totalSteps, loss, sci(lr), gradNorm, ips)
+                progress.update(line, force: step % Swift.max(c.run.logEvery, 1) == 0 || step == totalSteps || step == 1)
+                if elapsed > 5 { windowStart = Date(); windowImages = 0 }
+                onStep?(step, loss)
+            }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        let checkpoint = runDirectory + "/checkpoint.safetensors"
+        try saveCheckpoint(model: model, config: c, step: step, to: checkpoint)
+        let window = Swift.max(1, Swift.min(stepsPerEpoch, losses.count / 10))
+        let startMean = losses.prefix(window).reduce(0, +) / Double(Swift.min(window, losses.count))
+        let endMean = losses.suffix(window).reduce(0, +) / Double(Swift.min(window, losses.count))
+        return TrainSummary(steps: step, firstLoss: losses.first ?? .nan, lastLoss: losses.last ?? .nan,
+                            meanLossStart: startMean, meanLossEnd: endMean, seconds: seconds,
+                            runDirectory: runDirectory, checkpoint: checkpoint)
+    }
+}
+
+/// Writes the model's parameters (torch names and shapes) and the resolved config as safetensors.
+public func saveCheckpoint(model: PretrainModel, config: PretrainConfig, step: Int, to path: String) throws {
+    let p = model.params
+    let tensors = p.entries.map { e in
+        NamedTensor(name: e.name, shape: e.shape, values: Array(UnsafeBufferPointer(start: p.value(e.ref), count: e.ref.count)))
+    }
+    let yaml = (try? ConfigLoader.yaml(config)) ?? ""
+    try SafeTensors.write(tensors, metadata: ["format": "ropim-pretrain", "format_version": "1", "step": String(step),
+                                              "config": yaml], to: path)
+}

@@ -1,0 +1,27 @@
+// The `ropim` command: argument parsing only; the work lives in the library targets.
+
+import ArgumentParser
+import ROPIMTraining
+
+@main
+struct Ropim: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ropim",
+        abstract: "Pre-train Vision Transformers with ROPIM (Random Orthogonal Projection Image Modeling).",
+        discussion: """
+        Start with:  ropim pretrain            (Fashion-MNIST, small ViT, ROPIM; see --help)
+        Presets:     ropim presets
+        Configs:     ropim pretrain --preset cifar --print-config > my.yaml; edit; ropim pretrain --config my.yaml
+        """,
+        version: ropimVersion,
+        subcommands: [Pretrain.self, Presets.self])
+}
+
+let ropimVersion = "0.1.0"
+
+struct Presets: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the built-in presets.")
+    func run() {
+        for p in Preset.allCases { print(p.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0) + p.summary) }
+    }
+}

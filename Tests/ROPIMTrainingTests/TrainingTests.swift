@@ -1,0 +1,207 @@
+import XCTest
+import Foundation
+import ROPIMKernels
+import ROPIMNN
+import ROPIMCore
+@testable import ROPIMTraining
+
+final class OptimizerTests: XCTestCase {
+    /// AdamW against torch.optim.AdamW's update written out in Double, three steps, decay and no-decay params.
+    func testAdamWMatchesTorchUpdateRule() {
+        let p = ParameterStore()
+        let w = p.add("fc.weight", shape: [2, 2]), b = p.add("fc.bias", shape: [2])
+        p.allocate()
+        let w0: [Double] = [0.5, -1, 2, 0.1], b0: [Double] = [0.3, -0.2]
+        for i in 0..<4 { p.value(w)[i] = Float(w0[i]) }
+        for i in 0..<2 { p.value(b)[i] = Float(b0[i]) }
+        let opt = AdamW(params: p, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.05)
+        var ref = w0 + b0, m = [Double](repeating: 0, count: 6), v = m
+        let grads: [[Double]] = [[0.1, -0.2, 0.3, 0.0, 1.0, -1.0], [0.05, 0.1, -0.3, 0.2, 0.5, 0.5], [-0.1, 0.0, 0.1, 0.2, -0.5, 2.0]]
+        let lrs = [1e-2, 5e-3, 2e-2]
+        for (t, g) in grads.enumerated() {
+            for i in 0..<6 { p.grads[i] = Float(g[i]) }
+            opt.update(lr: Float(lrs[t]))
+            let lr = lrs[t], step = Double(t + 1)
+            for i in 0..<6 {
+                if i < 4 { ref[i] *= 1 - lr * 0.05 }           // weights decay, biases do not
+                m[i] = 0.9 * m[i] + 0.1 * g[i]
+                v[i] = 0.95 * v[i] + 0.05 * g[i] * g[i]
+                let denom = (v[i] / (1 - pow(0.95, step))).squareRoot() + 1e-8
+                ref[i] -= lr / (1 - pow(0.9, step)) * m[i] / denom
+            }
+        }
+        for i in 0..<6 { XCTAssertEqual(Double(p.values[i]), ref[i], accuracy: 2e-6, "param \(i)") }
+    }
+
+    func testGradientClippingScalesToMaxNorm() {
+        let p = ParameterStore(); p.add("a", shape: [4]); p.allocate()
+        for (i, g) in [3.0, 4.0, 0, 0].enumerated() { p.grads[i] = Float(g) }
+        XCTAssertEqual(GradientClipping.clip(p, maxNorm: 10), 5, accuracy: 1e-9)
+        XCTAssertEqual(p.grads[0], 3)    // under the limit: untouched
+        XCTAssertEqual(GradientClipping.clip(p, maxNorm: 1), 5, accuracy: 1e-9)
+        XCTAssertEqual(Double(p.grads[0]), 0.6, accuracy: 1e-6)
+        XCTAssertEqual(Double(p.grads[1]), 0.8, accuracy: 1e-6)
+    }
+
+    func testScheduleWarmsUpLinearlyThenCosine() {
+        let s = CosineSchedule(peak: 1e-3, warmupLR: 1e-6, minLR: 1e-5, warmupSteps: 10, totalSteps: 110)
+        XCTAssertEqual(s.lr(at: 0), 1e-6, accuracy: 1e-15)
+        XCTAssertEqual(s.lr(at: 5), 1e-6 + (1e-3 - 1e-6) / 2, accuracy: 1e-12)
+        XCTAssertEqual(s.lr(at: 10), 1e-3, accuracy: 1e-15)
+        XCTAssertEqual(s.lr(at: 60), (1e-3 + 1e-5) / 2, accuracy: 1e-12)
+        XCTAssertEqual(s.lr(at: 110), 1e-5, accuracy: 1e-15)
+        for t in 10..<110 { XCTAssertGreaterThanOrEqual(s.lr(at: t), s.lr(at: t + 1)) }
+    }
+}
+
+final class TrainerTests: XCTestCase {
+    func tinyConfig() -> PretrainConfig {
+        var c = PretrainConfig()
+        c.model.imgSize = 8; c.model.patchSize = 2; c.model.inChans = 1
+        c.model.embedDim = 16; c.model.depth = 2; c.model.numHeads = 2
+        c.method.sketchSize = 4; c.method.maskPatchSize = 4
+        c.data.dataset = .synthetic; c.data.syntheticCount = 64
+        c.data.normalization = Normalization(mean: [0.5], std: [0.25])
+        c.optim.batchSize = 8; c.optim.epochs = 2; c.optim.warmupEpochs = 0.5; c.optim.baseLR = 0.05
+        c.run.seed = 3
+        return c
+    }
+
+    func tempDir() -> String {
+        let d = NSTemporaryDirectory() + "ropim-test-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    func run(_ c: PretrainConfig) throws -> (losses: [Double], summary: TrainSummary) {
+        let trainer = try PretrainTrainer(config: c, dataset: try loadDataset(c))
+        var losses: [Double] = []
+        let summary = try trainer.train(runDirectory: tempDir(), progress: Progress(interactive: false)) { losses.append($1) }
+        return (losses, summary)
+    }
+
+    /// The same images every step: each corruption's loss must fall well below its start.
+    func testLossFallsOnAFixedBatch() throws {
+        for kind in CorruptionKind.allCases {
+            var c = tinyConfig()
+            c.method.corruption = kind
+            c.model.dropPathRate = 0
+            c.data.syntheticCount = 8; c.data.augment.randomResizedCrop = false; c.data.augment.horizontalFlip = false
+            c.optim.epochs = 40; c.optim.warmupEpochs = 2; c.optim.baseLR = 0.2; c.optim.minLR = 0.2
+            let (losses, _) = try run(c)
+            XCTAssertEqual(losses.count, 40)
+            let start = losses.prefix(3).reduce(0, +) / 3, end = losses.suffix(3).reduce(0, +) / 3
+            XCTAssertLessThan(end, 0.7 * start, "\(kind): loss \(start) → \(end)")
+        }
+    }
+
+    func testSameSeedSameLossesAndDifferentSeedDiffers() throws {
+        let c = tinyConfig()
+        let a = try run(c).losses, b = try run(c).losses
+        XCTAssertEqual(a, b)
+        var d = c; d.run.seed = 4
+        XCTAssertNotEqual(try run(d).losses, a)
+    }
+
+    /// Two micro-batches of 4 accumulate to the gradient of one batch of 8 (no randomness in the model).
+    func testGradientAccumulationEqualsTheLargerBatch() throws {
+        var c = tinyConfig()
+        c.method.corruption = .none; c.model.dropPathRate = 0
+        let model = try PretrainModel(vit: c.model, method: c.method)
+        var rng = RNG(seed: 1)
+        model.initialize(rng: &rng)
+        let data = try loadDataset(c)
+        let big = Tensor(shape: [8, 1, 8, 8]), half = Tensor(shape: [4, 1, 8, 8])
+        makeBatch(data, indices: Array(0..<8), size: 8, outChannels: 1, augment: nil, normalization: c.data.normalization, rng: &rng, into: big)
+        model.params.zeroGrads()
+        _ = model.forward(images: big, batch: 8, training: true, rng: &rng)
+        model.backward()
+        let full = model.params.grads.array
+        model.params.zeroGrads()
+        for part in 0..<2 {
+            half.data.update(from: big.data + part * 4 * 64, count: 4 * 64)
+            _ = model.forward(images: half, batch: 4, training: true, rng: &rng)
+            model.backward(lossScale: 0.5)
+        }
+        let accumulated = model.params.grads.array
+        let scale = full.map(abs).max()!
+        for i in 0..<full.count { XCTAssertEqual(accumulated[i], full[i], accuracy: 1e-5 * scale) }
+    }
+
+    func testTrainerWritesMetricsAndALoadableCheckpoint() throws {
+        var c = tinyConfig()
+        c.optim.maxSteps = 5
+        let trainer = try PretrainTrainer(config: c, dataset: try loadDataset(c))
+        let dir = tempDir()
+        let summary = try trainer.train(runDirectory: dir, progress: Progress(interactive: false))
+        XCTAssertEqual(summary.steps, 5)
+        let lines = try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 5)
+        let rec = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as! [String: Any]
+        for key in ["step", "epoch", "loss", "lr", "grad_norm", "images_per_second"] { XCTAssertNotNil(rec[key], key) }
+        let (tensors, meta) = try SafeTensors.read(summary.checkpoint)
+        XCTAssertEqual(meta["step"], "5")
+        XCTAssertEqual(tensors.map(\.name), trainer.model.params.entries.map(\.name))
+        let back = try ConfigLoader.load(PretrainConfig.self, yaml: meta["config"]!, file: "checkpoint", defaults: PretrainConfig())
+        XCTAssertEqual(back, c)
+        for (t, e) in zip(tensors, trainer.model.params.entries) {
+            XCTAssertEqual(t.shape, e.shape)
+            XCTAssertEqual(t.values, Array(UnsafeBufferPointer(start: trainer.model.params.value(e.ref), count: e.ref.count)))
+        }
+        XCTAssertThrowsError(try RunDirectory.create(dir)) { XCTAssert("\($0)".contains("already holds a finished run")) }
+    }
+
+    func testDivergenceStopsWithAClearMessage() throws {
+        var c = tinyConfig()
+        c.optim.baseLR = 1e30; c.optim.warmupEpochs = 0; c.optim.clipGrad = 0
+        XCTAssertThrowsError(try run(c)) { e in
+            XCTAssert("\(e)".contains("diverged") && "\(e)".contains("base_lr"), "\(e)")
+        }
+    }
+
+    func testBadConfigsGiveClearErrors() throws {
+        XCTAssertThrowsError(try ConfigLoader.load(PretrainConfig.self, yaml: "model:\n  dpeth: 4\n", file: "my.yaml", defaults: Preset.fmnist.config)) {
+            XCTAssert("\($0)".contains("line 2") && "\($0)".contains("model.depth"), "\($0)")
+        }
+        XCTAssertThrowsError(try ConfigLoader.load(PretrainConfig.self, yaml: "model: [1, 2\n", file: "my.yaml", defaults: Preset.fmnist.config)) {
+            XCTAssert("\($0)".contains("my.yaml") && "\($0)".contains("line"), "\($0)")
+        }
+        var c = Preset.fmnist.config; c.method.sketchSize = 8
+        XCTAssertThrowsError(try c.validate()) { XCTAssert("\($0)".contains("does not divide the token count K=49")) }
+        c = Preset.fmnist.config; c.data.path = "/nonexistent/fmnist"
+        XCTAssertThrowsError(try loadDataset(c)) { XCTAssert("\($0)".contains("/nonexistent/fmnist"), "\($0)") }
+        c = tinyConfig(); c.data.syntheticCount = 4
+        XCTAssertThrowsError(try run(c)) { XCTAssert("\($0)".contains("fewer than one batch"), "\($0)") }
+    }
+
+    func testEveryPresetIsValidAndRoundTripsThroughYAML() throws {
+        for p in Preset.allCases {
+            let c = p.config
+            XCTAssertNoThrow(try c.validate(), p.rawValue)
+            let yaml = try ConfigLoader.yaml(c)
+            XCTAssertEqual(try ConfigLoader.load(PretrainConfig.self, yaml: yaml, file: "resolved", defaults: PretrainConfig()), c)
+        }
+        XCTAssertEqual(Preset.fmnist.config.model.numPatches, 49)
+        XCTAssertEqual(Preset.vitTiny.config.model.numPatches, 196)
+        XCTAssertEqual(Preset.vitTiny.config.method.sketchSize, 28)
+    }
+}
+
+final class SafeTensorsTests: XCTestCase {
+    func testRoundTripAndCorruptFiles() throws {
+        let path = NSTemporaryDirectory() + "st-\(UUID().uuidString).safetensors"
+        let ts = [NamedTensor(name: "a.weight", shape: [2, 3], values: [1, 2, 3, 4, 5, -6]),
+                  NamedTensor(name: "b", shape: [1], values: [.pi])]
+        try SafeTensors.write(ts, metadata: ["k": "v \"quoted\""], to: path)
+        let (back, meta) = try SafeTensors.read(path)
+        XCTAssertEqual(back.map(\.name), ["a.weight", "b"])
+        XCTAssertEqual(back[0].values, ts[0].values)
+        XCTAssertEqual(back[1].shape, [1])
+        XCTAssertEqual(meta["k"], "v \"quoted\"")
+        let data = FileManager.default.contents(atPath: path)!
+        XCTAssertEqual(Int(data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }) % 8, 0)
+        try data.prefix(data.count - 5).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try SafeTensors.read(path)) { XCTAssert("\($0)".contains("truncated"), "\($0)") }
+        XCTAssertThrowsError(try SafeTensors.read(path + ".missing")) { XCTAssert("\($0)".contains("missing")) }
+    }
+}
