@@ -1,6 +1,6 @@
-// Thread count for the whole process: our own loops and the GEMM library's threads use the same
-// number, so the two never oversubscribe the cores. Work is split statically, so results depend
-// only on the thread count, never on scheduling.
+// Thread count for the whole process. We split work ourselves (static contiguous chunks), including
+// large GEMMs; the GEMM library always runs single-threaded on the calling thread, so its threads
+// never fight ours and nothing spins idle. Results depend only on the thread count.
 
 import Dispatch
 #if canImport(CDNNL)
@@ -10,11 +10,16 @@ import CDNNL
 public enum Parallel {
     nonisolated(unsafe) public private(set) static var threads: Int = 1
 
-    /// Sets the threads used by `forEach` and by GEMM.
+    /// Sets the threads used by `forChunks`/`forEach` and by `gemm`.
     public static func setThreads(_ n: Int) {
         threads = Swift.max(1, n)
+        singleThreadedLibrary()
+    }
+
+    /// The GEMM library's thread count is a per-thread setting (OpenMP ICV): pin it to 1 on this thread.
+    @inline(__always) static func singleThreadedLibrary() {
         #if canImport(CDNNL)
-        omp_set_num_threads(Int32(threads))
+        omp_set_num_threads(1)
         #endif
     }
 
@@ -25,6 +30,7 @@ public enum Parallel {
         let chunks = Swift.min(threads, Swift.max(1, count / Swift.max(minChunk, 1)))
         if chunks <= 1 { body(0..<count); return }
         DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            singleThreadedLibrary()
             let lo = count * c / chunks, hi = count * (c + 1) / chunks
             if lo < hi { body(lo..<hi) }
         }

@@ -58,19 +58,20 @@ public final class Attention {
             relPos.forward(p, bias: ownBias.data)
             bias = UnsafePointer(ownBias.data)
         }
-        for b in 0..<batch {
-            let base = qkvOut.data + b * n * 3 * d
+        let qkvData = qkvOut.data, probsData = probs.data, ctx = context.data
+        Parallel.forEach(batch) { b in
+            let base = qkvData + b * n * 3 * d
             for head in 0..<h {
-                let s = probs.data + (b * h + head) * n * n
+                let s = probsData + (b * h + head) * n * n
                 let q = base + head * hd, k = base + d + head * hd, v = base + 2 * d + head * hd
                 // s [N, N] = scale · q kᵀ (+ bias)
-                gemm(transA: false, transB: true, m: n, n: n, k: hd, alpha: scale, a: q, lda: 3 * d,
+                gemmSingle(transA: false, transB: true, m: n, n: n, k: hd, alpha: scale, a: q, lda: 3 * d,
                      b: k, ldb: 3 * d, c: s, ldc: n)
                 if let bias { Vec.add(bias + head * n * n, into: s, count: n * n) }
                 Attention.softmaxRows(s, rows: n, cols: n)
                 // context[:, head] [N, hd] = s v
-                gemm(transA: false, transB: false, m: n, n: hd, k: n, a: s, lda: n, b: v, ldb: 3 * d,
-                     c: context.data + b * n * d + head * hd, ldc: d)
+                gemmSingle(transA: false, transB: false, m: n, n: hd, k: n, a: s, lda: n, b: v, ldb: 3 * d,
+                           c: ctx + b * n * d + head * hd, ldc: d)
             }
         }
         proj.forward(p, x: context.data, rows: rows, y: y)
@@ -84,15 +85,16 @@ public final class Attention {
         let scale = 1 / Float(hd).squareRoot()
         dqkv.resize([rows, 3 * d]); dContext.resize([rows, d]); dScores.resize([batch, h, n, n])
         proj.backward(p, dy: dy, x: context.data, rows: rows, dx: dContext.data)
-        for b in 0..<batch {
-            let base = qkvOut.data + b * n * 3 * d, dbase = dqkv.data + b * n * 3 * d
+        let qkvData = qkvOut.data, dqkvData = dqkv.data, probsData = probs.data, dsData = dScores.data, dctx = dContext.data
+        Parallel.forEach(batch) { b in
+            let base = qkvData + b * n * 3 * d, dbase = dqkvData + b * n * 3 * d
             for head in 0..<h {
-                let s = probs.data + (b * h + head) * n * n, ds = dScores.data + (b * h + head) * n * n
+                let s = probsData + (b * h + head) * n * n, ds = dsData + (b * h + head) * n * n
                 let q = base + head * hd, k = base + d + head * hd, v = base + 2 * d + head * hd
-                let dO = dContext.data + b * n * d + head * hd
+                let dO = dctx + b * n * d + head * hd
                 // dP [N, N] = dO vᵀ ; dv = Pᵀ dO
-                gemm(transA: false, transB: true, m: n, n: n, k: hd, a: dO, lda: d, b: v, ldb: 3 * d, c: ds, ldc: n)
-                gemm(transA: true, transB: false, m: n, n: hd, k: n, a: s, lda: n, b: dO, ldb: d,
+                gemmSingle(transA: false, transB: true, m: n, n: n, k: hd, a: dO, lda: d, b: v, ldb: 3 * d, c: ds, ldc: n)
+                gemmSingle(transA: true, transB: false, m: n, n: hd, k: n, a: s, lda: n, b: dO, ldb: d,
                      c: dbase + 2 * d + head * hd, ldc: 3 * d)
                 // softmax backward: dS = P ⊙ (dP − Σ_j dP·P)
                 for i in 0..<n {
@@ -102,10 +104,10 @@ public final class Attention {
                     for j in 0..<n { dr[j] = pr[j] * (dr[j] - dot) }
                 }
                 // dq = scale · dS k ; dk = scale · dSᵀ q
-                gemm(transA: false, transB: false, m: n, n: hd, k: n, alpha: scale, a: ds, lda: n, b: k, ldb: 3 * d,
-                     c: dbase + head * hd, ldc: 3 * d)
-                gemm(transA: true, transB: false, m: n, n: hd, k: n, alpha: scale, a: ds, lda: n, b: q, ldb: 3 * d,
-                     c: dbase + d + head * hd, ldc: 3 * d)
+                gemmSingle(transA: false, transB: false, m: n, n: hd, k: n, alpha: scale, a: ds, lda: n, b: k, ldb: 3 * d,
+                           c: dbase + head * hd, ldc: 3 * d)
+                gemmSingle(transA: true, transB: false, m: n, n: hd, k: n, alpha: scale, a: ds, lda: n, b: q, ldb: 3 * d,
+                           c: dbase + d + head * hd, ldc: 3 * d)
             }
         }
         // Bias gradients: dS summed over the batch.
@@ -131,8 +133,10 @@ public final class Attention {
             let r = s + i * cols
             var m = -Float.infinity
             for j in 0..<cols { m = Swift.max(m, r[j]) }
+            let shift = Float16x(repeating: m)
+            FastMath.map(r, r, count: cols) { FastMath.exp($0 - shift) }
             var sum: Float = 0
-            for j in 0..<cols { let e = exp(r[j] - m); r[j] = e; sum += e }
+            for j in 0..<cols { sum += r[j] }
             let inv = 1 / sum
             for j in 0..<cols { r[j] *= inv }
         }

@@ -1,4 +1,5 @@
 import XCTest
+import Foundation
 @testable import ROPIMKernels
 
 final class GEMMTests: XCTestCase {
@@ -76,6 +77,57 @@ final class RNGTests: XCTestCase {
         for _ in 0..<10_000 {
             let v = rng.truncatedNormal(std: 1, a: -0.5, b: 0.7)
             XCTAssert(v >= -0.5 && v <= 0.7)
+        }
+    }
+}
+
+final class FastMathTests: XCTestCase {
+    func testExpAndErfAgainstLibm() {
+        var worstExp: Double = 0, worstErf: Double = 0
+        var x: Float = -30
+        while x < 30 {
+            let v = Float16x((0..<16).map { x + Float($0) * 0.0037 })
+            let e = FastMath.exp(v), f = FastMath.erf(v)
+            for j in 0..<16 {
+                let xd = Double(v[j])
+                worstExp = max(worstExp, abs(Double(e[j]) - Foundation.exp(xd)) / Foundation.exp(xd))
+                worstErf = max(worstErf, abs(Double(f[j]) - Foundation.erf(xd)))
+            }
+            x += 0.0591
+        }
+        XCTAssertLessThan(worstExp, 5e-7, "exp relative error")
+        XCTAssertLessThan(worstErf, 5e-7, "erf absolute error")
+        let extremes = FastMath.exp(Float16x(repeating: -200))
+        XCTAssert(extremes[0] >= 0 && extremes[0] < 1e-37)
+    }
+
+    func testMapHandlesTails() {
+        let x = Tensor(shape: [37]), y = Tensor(shape: [37])
+        for i in 0..<37 { x[i] = Float(i) }
+        FastMath.map(x.data, y.data, count: 37) { $0 * 2 }
+        XCTAssertEqual(y.array, (0..<37).map { Float(2 * $0) })
+    }
+}
+
+final class ParallelGEMMTests: XCTestCase {
+    /// With 2 threads `gemm` splits C by rows or columns; every layout must still match the oracle.
+    func testSplitGEMMMatchesReference() {
+        Parallel.setThreads(2)
+        defer { Parallel.setThreads(1) }
+        var rng = RNG(seed: 9)
+        for (m, n, k) in [(300, 70, 64), (40, 500, 80), (129, 129, 129)] {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    let lda = ta ? m : k, ldb = tb ? k : n
+                    let a = Tensor(shape: [m * k]), b = Tensor(shape: [k * n])
+                    for i in 0..<a.count { a[i] = Float(rng.normal()) }
+                    for i in 0..<b.count { b[i] = Float(rng.normal()) }
+                    let c = Tensor(shape: [m, n]), r = Tensor(shape: [m, n])
+                    gemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.data, lda: lda, b: b.data, ldb: ldb, c: c.data, ldc: n)
+                    referenceGEMM(transA: ta, transB: tb, m: m, n: n, k: k, a: a.data, lda: lda, b: b.data, ldb: ldb, c: r.data, ldc: n)
+                    for i in 0..<(m * n) { XCTAssertEqual(c[i], r[i], accuracy: 1e-3, "m=\(m) n=\(n) k=\(k) ta=\(ta) tb=\(tb) at \(i)") }
+                }
+            }
         }
     }
 }
