@@ -4,6 +4,7 @@
 // Targets import one way:
 //   CDNNL (GEMM: oneDNN on Linux; Accelerate on macOS)
 //     → ROPIMKernels (tensors, GEMM, threads, seeded RNG)
+//     → ROPIMData (datasets, decoding, augmentation; needs only Kernels)
 //     → ROPIMNN (ViT layers, forward + backward side by side)
 //     → ROPIMCore (count sketch, corruptions, pre-training model and loss)
 //     → ROPIMTraining (configs, data, AdamW, schedule, trainer, checkpoints)
@@ -42,7 +43,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "ropim", targets: ["RopimCLI"]),
-        .library(name: "ROPIM", targets: ["ROPIMKernels", "ROPIMNN", "ROPIMCore", "ROPIMTraining"]),
+        .library(name: "ROPIM", targets: ["ROPIMKernels", "ROPIMData", "ROPIMNN", "ROPIMCore", "ROPIMTraining"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -53,23 +54,29 @@ let package = Package(
                        providers: [.apt(["libdnnl-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib",
                        providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG",
+                       providers: [.apt(["libjpeg62-turbo-dev"]), .brew(["jpeg-turbo"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG",
+                       providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
         .target(name: "ROPIMKernels", dependencies: gemmDependencies,
                 swiftSettings: numericSettings, linkerSettings: gemmLinker),
+        .target(name: "ROPIMData", dependencies: ["ROPIMKernels", "CZlib"], swiftSettings: numericSettings),
         .target(name: "ROPIMNN", dependencies: ["ROPIMKernels"], swiftSettings: numericSettings),
         .target(name: "ROPIMCore", dependencies: ["ROPIMNN", "ROPIMKernels"], swiftSettings: numericSettings),
         .target(name: "ROPIMTraining",
-                dependencies: ["ROPIMCore", "ROPIMNN", "ROPIMKernels", "CZlib",
+                dependencies: ["ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels",
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: numericSettings),
         .executableTarget(name: "RopimCLI",
-                          dependencies: ["ROPIMTraining", "ROPIMCore", "ROPIMNN", "ROPIMKernels",
+                          dependencies: ["ROPIMTraining", "ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/RopimCLI"),
         .testTarget(name: "ROPIMKernelsTests", dependencies: ["ROPIMKernels"], swiftSettings: numericSettings),
+        .testTarget(name: "ROPIMDataTests", dependencies: ["ROPIMData", "ROPIMKernels"], swiftSettings: numericSettings),
         .testTarget(name: "ROPIMNNTests", dependencies: ["ROPIMNN", "ROPIMKernels"], swiftSettings: numericSettings),
         .testTarget(name: "ROPIMCoreTests", dependencies: ["ROPIMCore", "ROPIMNN", "ROPIMKernels"],
                     swiftSettings: numericSettings),
-        .testTarget(name: "ROPIMTrainingTests", dependencies: ["ROPIMTraining", "ROPIMCore", "ROPIMNN", "ROPIMKernels"],
+        .testTarget(name: "ROPIMTrainingTests", dependencies: ["ROPIMTraining", "ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels"],
                     swiftSettings: numericSettings),
     ],
     swiftLanguageModes: [.v5]

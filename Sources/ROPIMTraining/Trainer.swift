@@ -1,6 +1,7 @@
 // The pre-training loop: data → forward → loss → backward (with accumulation) → clip → AdamW, with a
 // per-iteration schedule, progress and metrics, a stop on a non-finite loss, and a final checkpoint.
 
+import ROPIMData
 import Foundation
 import ROPIMCore
 import ROPIMKernels

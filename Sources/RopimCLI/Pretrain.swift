@@ -1,5 +1,6 @@
 // `ropim pretrain`: resolve preset → YAML file → --set overrides → flags, then train.
 
+import ROPIMData
 import ArgumentParser
 import Foundation
 import ROPIMCore
@@ -15,10 +16,15 @@ struct Pretrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Pre-train a ViT with ROPIM (default) or SimMIM-style masking.",
         discussion: """
-        Settings come from a preset (--preset, default fmnist), then a YAML file (--config) listing only
-        what it changes, then --set key=value, then the flags below. The resolved config is written to
-        <output>/config.yaml, per-step metrics to <output>/metrics.jsonl, the weights to
-        <output>/checkpoint.safetensors. See every key with --print-config.
+        Settings come from a preset (--preset, default fmnist), then a YAML file (--config) that lists only what it changes, then --set key=value, then the flags below. See every key with --print-config.
+
+        The run directory gets config.yaml (resolved), metrics.jsonl (one JSON line per step) and checkpoint.safetensors (weights with timm/SimMIM names).
+
+        Examples:
+          ropim pretrain                                  # Fashion-MNIST, ROPIM, 20 epochs
+          ropim pretrain --epochs 1 --subset 10000        # a quick look
+          ropim pretrain --corruption mask                # the SimMIM baseline
+          ropim pretrain --preset vit-tiny --dataset synthetic --max-steps 5
         """)
 
     @Option(help: "Preset to start from: \(Preset.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -29,7 +35,7 @@ struct Pretrain: ParsableCommand {
     var overrides: [String] = []
     @Option(help: "Dataset folder (IDX files for the fmnist preset). Default: /usr/share/datasets/fashion-mnist.")
     var data: String?
-    @Option(help: "Dataset kind: idx | synthetic.")
+    @Option(help: "Dataset kind.")
     var dataset: DatasetKind?
     @Option(help: "Run directory (default runs/<preset>-<corruption>-<time>).")
     var output: String?
@@ -41,10 +47,10 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Seed for every random stream of the run.") var seed: Int?
     @Option(help: "Use the first N images of a seeded shuffle.") var subset: Int?
     @Option(help: "Stop after N optimizer steps.") var maxSteps: Int?
-    @Option(help: "Corruption: rop | mask | none | complement-input.") var corruption: CorruptionKind?
-    @Option(help: "Loss: l1 | mse.") var loss: LossKind?
+    @Option(help: "Corruption of the patch tokens.") var corruption: CorruptionKind?
+    @Option(help: "Reconstruction loss on normalized pixels.") var loss: LossKind?
     @Option(help: "Sketch size K' (ROPIM).") var sketchSize: Int?
-    @Option(help: "Sketch sampler: balanced | iid.") var sampler: SketchSampler?
+    @Option(help: "Count-sketch sampler (balanced = reference).") var sampler: SketchSampler?
     @Flag(help: "Print the resolved config as YAML and exit.") var printConfig = false
 
     func resolve() throws -> (PretrainConfig, Preset) {
@@ -83,10 +89,11 @@ struct Pretrain: ParsableCommand {
             c.run.output = "runs/\(base.rawValue)-\(c.method.corruption.rawValue)-\(f.string(from: Date()))"
         }
         let dir = c.run.output
-        try RunDirectory.create(dir)
+        // Everything that can fail on bad input happens before the run directory is created.
         let dataset = try loadDataset(c)
-        try AtomicFile.write(try ConfigLoader.yaml(c), to: dir + "/config.yaml")
         let trainer = try PretrainTrainer(config: c, dataset: dataset)
+        try RunDirectory.create(dir)
+        try AtomicFile.write(try ConfigLoader.yaml(c), to: dir + "/config.yaml")
         let lr = c.scaledLR
         print("ropim \(ropimVersion): pre-training \(c.model.embedDim)×\(c.model.depth) ViT (\(trainer.model.params.count) parameters), \(c.method.corruption.rawValue) \(c.method.corruption == .rop ? "K=\(c.model.numPatches) K'=\(c.method.sketchSize) " : "")\(c.method.loss.rawValue) loss")
         print("data: \(dataset.source), \(dataset.count) images \(dataset.channels)×\(dataset.height)×\(dataset.width) → \(c.model.inChans)×\(c.model.imgSize)×\(c.model.imgSize)")

@@ -9,9 +9,9 @@ struct Ropim: ParsableCommand {
         commandName: "ropim",
         abstract: "Pre-train Vision Transformers with ROPIM (Random Orthogonal Projection Image Modeling).",
         discussion: """
-        Start with:  ropim pretrain            (Fashion-MNIST, small ViT, ROPIM; see --help)
-        Presets:     ropim presets
-        Configs:     ropim pretrain --preset cifar --print-config > my.yaml; edit; ropim pretrain --config my.yaml
+        Start with 'ropim pretrain' (Fashion-MNIST, a small ViT, ROPIM) and see 'ropim pretrain --help'.
+
+        To write your own config: ropim pretrain --print-config > my.yaml, edit, then ropim pretrain --config my.yaml.
         """,
         version: ropimVersion,
         subcommands: [Pretrain.self, Presets.self])

@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import ROPIMKernels
+import ROPIMData
 import ROPIMNN
 import ROPIMCore
 @testable import ROPIMTraining
@@ -101,6 +102,24 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(a, b)
         var d = c; d.run.seed = 4
         XCTAssertNotEqual(try run(d).losses, a)
+        // Two threads: GEMMs split, per-image loops parallel; still reproducible run to run.
+        Parallel.setThreads(2)
+        defer { Parallel.setThreads(1) }
+        let t1 = try run(c).losses, t2 = try run(c).losses
+        XCTAssertEqual(t1, t2)
+        for (x, y) in zip(t1, a) { XCTAssertEqual(x, y, accuracy: 1e-3 * abs(y)) }
+    }
+
+    /// Gray Fashion-MNIST-style data replicated to 3 input channels with one shared mean/std.
+    func testGrayDataReplicatedToThreeChannels() throws {
+        var c = tinyConfig()
+        c.model.inChans = 3; c.optim.maxSteps = 2
+        let gray = SyntheticImages.make(count: 64, channels: 1, size: 8, classes: 4, seed: 1)
+        let trainer = try PretrainTrainer(config: c, dataset: gray)
+        let s = try trainer.train(runDirectory: tempDir(), progress: Progress(interactive: false))
+        XCTAssert(s.lastLoss.isFinite)
+        var wrong = c; wrong.data.normalization = Normalization(mean: [0.5, 0.5], std: [0.2, 0.2])
+        XCTAssertThrowsError(try wrong.validate()) { XCTAssert("\($0)".contains("data.normalization"), "\($0)") }
     }
 
     /// Two micro-batches of 4 accumulate to the gradient of one batch of 8 (no randomness in the model).

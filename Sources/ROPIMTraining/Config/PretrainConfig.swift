@@ -2,6 +2,7 @@
 // forms of these names (`model.embed_dim`); a config file only lists what it changes from its preset.
 // No Optionals: every key has a default, so the resolved config written to a run lists them all.
 
+import ROPIMData
 import ROPIMCore
 import ROPIMNN
 
@@ -86,8 +87,9 @@ public struct PretrainConfig: Codable, Equatable, Sendable {
         if optim.maxSteps < 0 { try fail("optim.max_steps must be ≥ 0, got \(optim.maxSteps)") }
         if data.subset < 0 { try fail("data.subset must be ≥ 0 (0 = all), got \(data.subset)") }
         let c = model.inChans
-        if data.normalization.mean.count != c || data.normalization.std.count != c {
-            try fail("data.normalization needs \(c) mean and std values for model.in_chans \(c), got \(data.normalization.mean.count) and \(data.normalization.std.count)")
+        let counts = [data.normalization.mean.count, data.normalization.std.count]
+        if !counts.allSatisfy({ $0 == c || $0 == 1 }) || counts[0] != counts[1] {
+            try fail("data.normalization needs \(c) (or 1, shared) mean and std values for model.in_chans \(c), got \(counts[0]) and \(counts[1])")
         }
         if data.normalization.std.contains(where: { $0 <= 0 }) { try fail("data.normalization.std values must be positive") }
         if data.augment.scale.count != 2 || data.augment.ratio.count != 2 { try fail("data.augment.scale and data.augment.ratio need two numbers each") }

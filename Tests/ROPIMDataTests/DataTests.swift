@@ -4,7 +4,7 @@
 import Foundation
 import XCTest
 @testable import ROPIMKernels
-@testable import ROPIMTraining
+@testable import ROPIMData
 
 /// A fresh temporary folder per test, removed afterwards.
 private func temporaryFolder() -> String {

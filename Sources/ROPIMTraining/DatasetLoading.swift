@@ -1,5 +1,6 @@
 // Turns the data section of a config into images in memory.
 
+import ROPIMData
 import Foundation
 
 /// Loads the training images the config names (IDX train split, or synthetic), then applies `data.subset`.
