@@ -224,3 +224,37 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertThrowsError(try SafeTensors.read(path + ".missing")) { XCTAssert("\($0)".contains("missing")) }
     }
 }
+
+final class CheckpointTests: XCTestCase {
+    func testPretrainCheckpointRoundTripAndErrors() throws {
+        var c = PretrainConfig()
+        c.model.imgSize = 8; c.model.patchSize = 2; c.model.embedDim = 8; c.model.depth = 1; c.model.numHeads = 2
+        c.method.sketchSize = 4
+        let model = try PretrainModel(vit: c.model, method: c.method)
+        var rng = RNG(seed: 2)
+        model.initialize(rng: &rng)
+        let path = NSTemporaryDirectory() + "ck-\(UUID().uuidString).safetensors"
+        try saveCheckpoint(model: model, config: c, step: 7, to: path)
+        let back = try PretrainCheckpoint(path: path)
+        XCTAssertEqual(back.config, c)
+        XCTAssertEqual(back.step, 7)
+        XCTAssertEqual(back.model.params.values.array, model.params.values.array)
+        // The same weights into an encoder-only store with the prefix stripped: decoder keys are unexpected.
+        let store = ParameterStore()
+        _ = VisionTransformer(config: c.model, params: store)
+        store.allocate()
+        let (tensors, _) = try SafeTensors.read(path)
+        let report = try store.load(tensors, source: path) { $0.hasPrefix("encoder.") ? String($0.dropFirst(8)) : nil }
+        XCTAssert(report.missing.isEmpty, "\(report)")
+        XCTAssertEqual(Set(report.unexpected), ["decoder.0.weight", "decoder.0.bias"])
+        // Another architecture: a clear error naming the tensor.
+        var other = c.model; other.embedDim = 12
+        let wrong = ParameterStore()
+        _ = VisionTransformer(config: other, params: wrong)
+        wrong.allocate()
+        XCTAssertThrowsError(try wrong.load(tensors, source: path) { $0.hasPrefix("encoder.") ? String($0.dropFirst(8)) : nil }) {
+            XCTAssert("\($0)".contains("another architecture"), "\($0)")
+        }
+        XCTAssertThrowsError(try PretrainCheckpoint(path: path + ".nope")) { XCTAssert("\($0)".contains("not found")) }
+    }
+}

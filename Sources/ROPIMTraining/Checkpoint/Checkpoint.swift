@@ -1,0 +1,64 @@
+// Loading weights back: a run checkpoint into a PretrainModel, or any named tensors into a
+// ParameterStore by name (with a prefix mapping), reporting missing, unexpected and mis-shaped keys.
+
+import Foundation
+import ROPIMCore
+import ROPIMNN
+
+public struct CheckpointError: Error, CustomStringConvertible { public let description: String }
+
+/// What a by-name load matched.
+public struct LoadReport: CustomStringConvertible {
+    public var loaded: [String] = []
+    /// Parameters of the model that the file did not provide (they keep their current values).
+    public var missing: [String] = []
+    /// Tensors in the file that the model has no parameter for.
+    public var unexpected: [String] = []
+    public var description: String {
+        "loaded \(loaded.count) tensors; missing \(missing.count)\(missing.isEmpty ? "" : ": " + missing.prefix(8).joined(separator: ", ") + (missing.count > 8 ? ", …" : "")); unexpected \(unexpected.count)\(unexpected.isEmpty ? "" : ": " + unexpected.prefix(8).joined(separator: ", ") + (unexpected.count > 8 ? ", …" : ""))"
+    }
+}
+
+extension ParameterStore {
+    /// Copies tensors into parameters of the same name after `rename` (return nil to skip a tensor).
+    /// A shape mismatch is an error naming the key and both shapes; missing/unexpected keys are reported.
+    public func load(_ tensors: [NamedTensor], source: String, rename: (String) -> String? = { $0 }) throws -> LoadReport {
+        var report = LoadReport()
+        var seen = Set<String>()
+        for t in tensors {
+            guard let name = rename(t.name), let e = entry(name) else { report.unexpected.append(t.name); continue }
+            guard t.shape.reduce(1, *) == e.ref.count, t.shape == e.shape || t.shape.filter({ $0 != 1 }) == e.shape.filter({ $0 != 1 }) else {
+                throw CheckpointError(description: "\(source): tensor '\(t.name)' has shape \(t.shape) but the model's '\(name)' is \(e.shape); the checkpoint was made for another architecture (compare its config with `--print-config`)")
+            }
+            t.values.withUnsafeBufferPointer { value(e.ref).update(from: $0.baseAddress!, count: e.ref.count) }
+            report.loaded.append(name)
+            seen.insert(name)
+        }
+        report.missing = entries.map(\.name).filter { !seen.contains($0) }
+        return report
+    }
+}
+
+/// A pre-training checkpoint written by `saveCheckpoint`: its config, step and a model holding its weights.
+public struct PretrainCheckpoint {
+    public let config: PretrainConfig
+    public let step: Int
+    public let model: PretrainModel
+
+    public init(path: String) throws {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CheckpointError(description: "\(path): checkpoint not found (a run directory holds checkpoint.safetensors)")
+        }
+        let (tensors, meta) = try SafeTensors.read(path)
+        guard meta["format"] == "ropim-pretrain", let yaml = meta["config"] else {
+            throw CheckpointError(description: "\(path): not a ropim pre-training checkpoint (metadata format is '\(meta["format"] ?? "missing")'); export/import of other layouts is `ropim import`")
+        }
+        config = try ConfigLoader.load(PretrainConfig.self, yaml: yaml, file: path + " (embedded config)", defaults: PretrainConfig())
+        step = Int(meta["step"] ?? "") ?? 0
+        model = try PretrainModel(vit: config.model, method: config.method)
+        let report = try model.params.load(tensors, source: path)
+        guard report.missing.isEmpty, report.unexpected.isEmpty else {
+            throw CheckpointError(description: "\(path): does not match its own config: \(report)")
+        }
+    }
+}
