@@ -72,13 +72,13 @@ public final class PretrainModel {
         sampleCorruption(batch: batch, rng: &rng)
         let tokens = encoder.embedPatches(images, batch: batch)
         corrupted.resize([batch * k, d])
-        corruptTokens(tokens, into: corrupted)
+        Profiler.measure("sketch") { corruptTokens(tokens, into: corrupted) }
         let out = encoder.encode(corrupted.data, batch: batch, training: training, rng: &rng)
         patchOut.resize([batch * k, d])
         for b in 0..<batch { (patchOut.data + b * k * d).update(from: out.data + (b * n + 1) * d, count: k * d) }
         prediction.resize([batch * k, pd])
         decoder.forward(params, x: patchOut.data, rows: batch * k, y: prediction.data)
-        return lossAndGradient()
+        return Profiler.measure("loss") { lossAndGradient() }
     }
 
     /// Accumulates all parameter gradients of the last forward's loss, multiplied by `lossScale`.
@@ -90,7 +90,7 @@ public final class PretrainModel {
         dOut.zero()
         for b in 0..<batch { (dOut.data + (b * n + 1) * d).update(from: dPatchOut.data + b * k * d, count: k * d) }
         let dTokens = encoder.backwardEncode(dOut.data)
-        corruptionBackward(dTokens)
+        Profiler.measure("sketch") { corruptionBackward(dTokens) }
         encoder.backwardPatches(dTokens.data)
     }
 

@@ -44,22 +44,4 @@ public enum FastMath {
         let y = 1 - p * t * exp(-ax * ax)
         return y.replacing(with: -y, where: negative)
     }
-
-    /// Applies a SIMD16 function over n floats (the tail is padded through a temporary vector).
-    @inlinable @inline(__always)
-    public static func map(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int,
-                           _ f: (Float16x) -> Float16x) {
-        var i = 0
-        while i + 16 <= n {
-            let r = f(UnsafeRawPointer(x + i).loadUnaligned(as: Float16x.self))
-            UnsafeMutableRawPointer(y + i).storeBytes(of: r, as: Float16x.self)
-            i += 16
-        }
-        if i < n {
-            var v = Float16x(repeating: 0)
-            for j in 0..<(n - i) { v[j] = x[i + j] }
-            let r = f(v)
-            for j in 0..<(n - i) { y[i + j] = r[j] }
-        }
-    }
 }

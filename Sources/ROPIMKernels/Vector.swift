@@ -1,36 +1,76 @@
-// Small vector helpers shared by layers and the optimizer.
+// Vector helpers shared by layers and the optimizer: SIMD16 bodies with scalar tails, parallel over
+// rows where the work is large. Accumulations keep a fixed order for a given thread count.
+
+@inline(__always) func load16(_ p: UnsafePointer<Float>) -> Float16x { UnsafeRawPointer(p).loadUnaligned(as: Float16x.self) }
+@inline(__always) func store16(_ v: Float16x, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Float16x.self) }
 
 public enum Vec {
+    @inlinable @inline(__always)
+    public static func load(_ p: UnsafePointer<Float>) -> Float16x { UnsafeRawPointer(p).loadUnaligned(as: Float16x.self) }
+    @inlinable @inline(__always)
+    public static func store(_ v: Float16x, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Float16x.self) }
+    /// Horizontal sum by halving (SIMD.sum() is slow).
+    @inlinable @inline(__always)
+    public static func hsum(_ v: Float16x) -> Float {
+        let a = v.lowHalf + v.highHalf, b = a.lowHalf + a.highHalf, c = b.lowHalf + b.highHalf
+        return c[0] + c[1]
+    }
+
     /// y += x
-    @inline(__always) public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count n: Int) {
-        for i in 0..<n { y[i] += x[i] }
+    public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count n: Int) {
+        var i = 0
+        while i + 16 <= n { store16(load16(y + i) + load16(x + i), y + i); i += 16 }
+        while i < n { y[i] += x[i]; i += 1 }
     }
 
     /// y += a·x
-    @inline(__always) public static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int) {
-        for i in 0..<n { y[i] = y[i].addingProduct(a, x[i]) }
+    public static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int) {
+        let av = Float16x(repeating: a)
+        var i = 0
+        while i + 16 <= n { store16(load16(y + i).addingProduct(av, load16(x + i)), y + i); i += 16 }
+        while i < n { y[i] = y[i].addingProduct(a, x[i]); i += 1 }
     }
 
-    /// Σ x² in Double.
+    /// Σ x² in Double (per-block Float partials).
     public static func sumOfSquares(_ x: UnsafePointer<Float>, count n: Int) -> Double {
-        var s = 0.0
-        for i in 0..<n { s += Double(x[i]) * Double(x[i]) }
-        return s
+        var total = 0.0
+        var i = 0
+        while i < n {
+            let end = Swift.min(n, i + 4096)
+            var acc = Float16x(repeating: 0)
+            while i + 16 <= end { let v = load16(x + i); acc = acc.addingProduct(v, v); i += 16 }
+            var s = Double(hsum(acc))
+            while i < end { s += Double(x[i]) * Double(x[i]); i += 1 }
+            total += s
+        }
+        return total
     }
 
-    /// out[j] += Σ_r x[r, j]   (x is rows×cols): bias gradients.
+    /// out[j] += Σ_r x[r, j]   (x is rows×cols): bias gradients. Parallel over column blocks.
     public static func addColumnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
-        for r in 0..<rows {
-            let row = x + r * cols
-            for j in 0..<cols { out[j] += row[j] }
+        let blocks = (cols + 15) / 16
+        Parallel.forChunks(blocks, minChunk: Swift.max(1, 4096 / Swift.max(rows, 1))) { range in
+            for blk in range {
+                let j = blk * 16
+                if j + 16 <= cols {
+                    var acc = Float16x(repeating: 0)
+                    for r in 0..<rows { acc += load16(x + r * cols + j) }
+                    store16(load16(out + j) + acc, out + j)
+                } else {
+                    for c in j..<cols {
+                        var s: Float = 0
+                        for r in 0..<rows { s += x[r * cols + c] }
+                        out[c] += s
+                    }
+                }
+            }
         }
     }
 
-    /// x[r, j] += b[j] for each row: bias add.
+    /// x[r, j] += b[j] for each row: bias add. Parallel over rows.
     public static func addRowVector(_ b: UnsafePointer<Float>, to x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
-        for r in 0..<rows {
-            let row = x + r * cols
-            for j in 0..<cols { row[j] += b[j] }
+        Parallel.forChunks(rows, minChunk: Swift.max(1, 8192 / Swift.max(cols, 1))) { range in
+            for r in range { add(b, into: x + r * cols, count: cols) }
         }
     }
 }

@@ -48,9 +48,15 @@ public final class Attention {
         qkvOut.resize([rows, 3 * d]); probs.resize([batch, h, n, n]); context.resize([rows, d])
         qkv.forward(p, x: x, rows: rows, y: qkvOut.data)
         let qb = p.value(qBias), vb = p.value(vBias)
-        for r in 0..<rows {
-            let row = qkvOut.data + r * 3 * d
-            for j in 0..<d { row[j] += qb[j]; row[2 * d + j] += vb[j] }
+        Profiler.measure("elementwise") {
+            let qkvData = qkvOut.data
+            Parallel.forChunks(rows, minChunk: 64) { range in
+                for r in range {
+                    let row = qkvData + r * 3 * d
+                    Vec.add(qb, into: row, count: d)
+                    Vec.add(vb, into: row + 2 * d, count: d)
+                }
+            }
         }
         var bias = sharedBias
         if let relPos {
@@ -59,7 +65,7 @@ public final class Attention {
             bias = UnsafePointer(ownBias.data)
         }
         let qkvData = qkvOut.data, probsData = probs.data, ctx = context.data
-        Parallel.forEach(batch) { b in
+        Profiler.measure("attention") { Parallel.forEach(batch) { b in
             let base = qkvData + b * n * 3 * d
             for head in 0..<h {
                 let s = probsData + (b * h + head) * n * n
@@ -73,7 +79,7 @@ public final class Attention {
                 gemmSingle(transA: false, transB: false, m: n, n: hd, k: n, a: s, lda: n, b: v, ldb: 3 * d,
                            c: ctx + b * n * d + head * hd, ldc: d)
             }
-        }
+        } }
         proj.forward(p, x: context.data, rows: rows, y: y)
     }
 
@@ -86,7 +92,7 @@ public final class Attention {
         dqkv.resize([rows, 3 * d]); dContext.resize([rows, d]); dScores.resize([batch, h, n, n])
         proj.backward(p, dy: dy, x: context.data, rows: rows, dx: dContext.data)
         let qkvData = qkvOut.data, dqkvData = dqkv.data, probsData = probs.data, dsData = dScores.data, dctx = dContext.data
-        Parallel.forEach(batch) { b in
+        Profiler.measure("attention") { Parallel.forEach(batch) { b in
             let base = qkvData + b * n * 3 * d, dbase = dqkvData + b * n * 3 * d
             for head in 0..<h {
                 let s = probsData + (b * h + head) * n * n, ds = dsData + (b * h + head) * n * n
@@ -109,8 +115,9 @@ public final class Attention {
                 gemmSingle(transA: true, transB: false, m: n, n: hd, k: n, alpha: scale, a: ds, lda: n, b: q, ldb: 3 * d,
                            c: dbase + d + head * hd, ldc: 3 * d)
             }
-        }
+        } }
         // Bias gradients: dS summed over the batch.
+        Profiler.measure("elementwise") {
         if relPos != nil || sharedBiasGrad != nil {
             ownBias.resize([h, n, n])
             let acc = ownBias.data
@@ -119,12 +126,18 @@ public final class Attention {
             if let relPos { relPos.backward(p, dbias: acc) }
             if let sharedBiasGrad { Vec.add(acc, into: sharedBiasGrad, count: h * n * n) }
         }
-        let gq = p.grad(qBias), gv = p.grad(vBias)
-        for r in 0..<rows {
-            let row = dqkv.data + r * 3 * d
-            for j in 0..<d { gq[j] += row[j]; gv[j] += row[2 * d + j] }
+        // dq_bias, dv_bias: column sums of the q and v thirds of dqkv (the k bias is fixed at zero).
+        Vec.addColumnSums(dqkv.data, rows: rows, cols: 3 * d, into: scratchBiasGrad(3 * d))
+        Vec.add(biasGradScratch.data, into: p.grad(qBias), count: d)
+        Vec.add(biasGradScratch.data + 2 * d, into: p.grad(vBias), count: d)
         }
         qkv.backward(p, dy: dqkv.data, x: x, rows: rows, dx: dx, accumulate: accumulate)
+    }
+
+    let biasGradScratch = Tensor(shape: [0])
+    private func scratchBiasGrad(_ n: Int) -> UnsafeMutablePointer<Float> {
+        biasGradScratch.resize([n]); biasGradScratch.zero()
+        return biasGradScratch.data
     }
 
     /// Numerically stable in-place softmax of each row.
@@ -134,9 +147,20 @@ public final class Attention {
             var m = -Float.infinity
             for j in 0..<cols { m = Swift.max(m, r[j]) }
             let shift = Float16x(repeating: m)
-            FastMath.map(r, r, count: cols) { FastMath.exp($0 - shift) }
-            var sum: Float = 0
-            for j in 0..<cols { sum += r[j] }
+            var j = 0, acc = Float16x(repeating: 0)
+            while j + 16 <= cols {
+                let e = FastMath.exp(UnsafeRawPointer(r + j).loadUnaligned(as: Float16x.self) - shift)
+                UnsafeMutableRawPointer(r + j).storeBytes(of: e, as: Float16x.self)
+                acc += e
+                j += 16
+            }
+            var sum = (acc.lowHalf + acc.highHalf).sum()
+            if j < cols {
+                var v = Float16x(repeating: -.infinity)
+                for t in 0..<(cols - j) { v[t] = r[j + t] }
+                let e = FastMath.exp(v - shift)
+                for t in 0..<(cols - j) { r[j + t] = e[t]; sum += e[t] }
+            }
             let inv = 1 / sum
             for j in 0..<cols { r[j] *= inv }
         }

@@ -92,40 +92,63 @@ public final class Block {
         return (0..<batch).map { _ in rng.bernoulli(Double(p)) ? 0 : 1 / (1 - p) }
     }
 
-    /// out = x + keep[b] · γ ⊙ branch
+    /// out = x + keep[b] · γ ⊙ branch   (γ = 1 without LayerScale), rows in parallel.
     private func residual(_ x: UnsafePointer<Float>, branch: UnsafePointer<Float>, gamma: UnsafeMutablePointer<Float>?,
                           keep: [Float], batch: Int, tokens n: Int, out: UnsafeMutablePointer<Float>) {
-        let d = dim
-        for b in 0..<batch {
-            let k = keep[b]
-            for t in 0..<n {
-                let o = (b * n + t) * d
-                if let gamma {
-                    for j in 0..<d { out[o + j] = x[o + j].addingProduct(k * gamma[j], branch[o + j]) }
-                } else {
-                    for j in 0..<d { out[o + j] = x[o + j].addingProduct(k, branch[o + j]) }
+        let d = dim, body = dim & ~15
+        let ones = [Float](repeating: 1, count: d)
+        Profiler.measure("elementwise") {
+            ones.withUnsafeBufferPointer { onesBuf in
+                let g = gamma.map { UnsafePointer($0) } ?? onesBuf.baseAddress!
+                Parallel.forChunks(batch * n, minChunk: 64) { range in
+                    for row in range {
+                        let k = keep[row / n], kv = Float16x(repeating: k), o = row * d
+                        var j = 0
+                        while j < body {
+                            Vec.store(Vec.load(x + o + j).addingProduct(kv * Vec.load(g + j), Vec.load(branch + o + j)), out + o + j)
+                            j += 16
+                        }
+                        while j < d { out[o + j] = x[o + j].addingProduct(k * g[j], branch[o + j]); j += 1 }
+                    }
                 }
             }
         }
     }
 
-    /// dBranch = keep ⊙ γ ⊙ dOut ; dγ += Σ keep · dOut ⊙ branch.
+    /// dBranch = keep ⊙ γ ⊙ dOut ; dγ += Σ keep · dOut ⊙ branch (per-chunk partials, then summed).
     private func branchBackward(_ dOut: UnsafePointer<Float>, branch: UnsafePointer<Float>, gamma: ParamRef?, keep: [Float],
                                 batch: Int, tokens n: Int, p: ParameterStore, dBranch: UnsafeMutablePointer<Float>) {
-        let d = dim
-        let g = gamma.map { p.value($0) }, dg = gamma.map { p.grad($0) }
-        for b in 0..<batch {
-            let k = keep[b]
-            for t in 0..<n {
-                let o = (b * n + t) * d
-                if let g, let dg {
-                    for j in 0..<d {
-                        dBranch[o + j] = k * g[j] * dOut[o + j]
-                        dg[j] = dg[j].addingProduct(k * dOut[o + j], branch[o + j])
+        let d = dim, body = dim & ~15, rows = batch * n
+        let ones = [Float](repeating: 1, count: d)
+        let chunks = Swift.min(Parallel.threads, Swift.max(1, rows / 64))
+        Profiler.measure("elementwise") {
+            let partial = Tensor(shape: [chunks, d])
+            ones.withUnsafeBufferPointer { onesBuf in
+                let g = gamma.map { UnsafePointer(p.value($0)) } ?? onesBuf.baseAddress!
+                let wantGamma = gamma != nil
+                Parallel.forEach(chunks) { c in
+                    let dg = partial.data + c * d
+                    for row in (rows * c / chunks)..<(rows * (c + 1) / chunks) {
+                        let k = keep[row / n], kv = Float16x(repeating: k), o = row * d
+                        var j = 0
+                        while j < body {
+                            let dv = kv * Vec.load(dOut + o + j)
+                            Vec.store(dv * Vec.load(g + j), dBranch + o + j)
+                            if wantGamma { Vec.store(Vec.load(dg + j).addingProduct(dv, Vec.load(branch + o + j)), dg + j) }
+                            j += 16
+                        }
+                        while j < d {
+                            let dv = k * dOut[o + j]
+                            dBranch[o + j] = dv * g[j]
+                            if wantGamma { dg[j] = dg[j].addingProduct(dv, branch[o + j]) }
+                            j += 1
+                        }
                     }
-                } else {
-                    for j in 0..<d { dBranch[o + j] = k * dOut[o + j] }
                 }
+            }
+            if let gamma {
+                let dg = p.grad(gamma)
+                for c in 0..<chunks { Vec.add(partial.data + c * d, into: dg, count: d) }
             }
         }
     }

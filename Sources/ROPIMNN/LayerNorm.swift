@@ -1,4 +1,5 @@
 // LayerNorm over the last axis: y = (x − μ)/√(σ² + eps)·γ + β. Keeps μ and 1/σ per row for backward.
+// Rows run in parallel; each row is SIMD16 with a scalar tail.
 
 import ROPIMKernels
 
@@ -23,57 +24,94 @@ public struct LayerNorm {
     /// y [rows, dim]; mean, rstd [rows] are saved for backward.
     public func forward(_ p: ParameterStore, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>,
                         mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
-        let g = p.value(weight), b = p.value(bias), d = dim, eps = eps
-        Parallel.forChunks(rows, minChunk: 16) { range in
-            for r in range {
-                let xr = x + r * d, yr = y + r * d
-                var s: Float = 0
-                for j in 0..<d { s += xr[j] }
-                let mu = s / Float(d)
-                var v: Float = 0
-                for j in 0..<d { let c = xr[j] - mu; v = v.addingProduct(c, c) }
-                let rs = 1 / (v / Float(d) + eps).squareRoot()
-                for j in 0..<d { yr[j] = b[j].addingProduct((xr[j] - mu) * rs, g[j]) }
-                mean[r] = mu
-                rstd[r] = rs
+        let g = p.value(weight), b = p.value(bias), d = dim, eps = eps, body = dim & ~15
+        Profiler.measure("layernorm") {
+            Parallel.forChunks(rows, minChunk: 16) { range in
+                for r in range {
+                    let xr = x + r * d, yr = y + r * d
+                    var acc = Float16x(repeating: 0)
+                    var j = 0
+                    while j < body { acc += Vec.load(xr + j); j += 16 }
+                    var s = Vec.hsum(acc)
+                    while j < d { s += xr[j]; j += 1 }
+                    let mu = s / Float(d), muv = Float16x(repeating: mu)
+                    acc = Float16x(repeating: 0); j = 0
+                    while j < body { let c = Vec.load(xr + j) - muv; acc = acc.addingProduct(c, c); j += 16 }
+                    var v = Vec.hsum(acc)
+                    while j < d { let c = xr[j] - mu; v = v.addingProduct(c, c); j += 1 }
+                    let rs = 1 / (v / Float(d) + eps).squareRoot(), rsv = Float16x(repeating: rs)
+                    j = 0
+                    while j < body {
+                        Vec.store(Vec.load(b + j).addingProduct((Vec.load(xr + j) - muv) * rsv, Vec.load(g + j)), yr + j)
+                        j += 16
+                    }
+                    while j < d { yr[j] = b[j].addingProduct((xr[j] - mu) * rs, g[j]); j += 1 }
+                    mean[r] = mu
+                    rstd[r] = rs
+                }
             }
         }
     }
 
     /// dx [rows, dim] (= or += when accumulate); dγ += Σ dy·x̂; dβ += Σ dy.
+    /// dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) with g = dy·γ.
     public func backward(_ p: ParameterStore, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int,
                          mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
                          dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        let g = p.value(weight), d = dim
+        let g = p.value(weight), d = dim, body = dim & ~15
         let chunks = Swift.min(Parallel.threads, Swift.max(1, rows / 16))
-        // Per-chunk partial sums for dγ, dβ so threads never write the same memory.
-        let partial = Tensor(shape: [chunks, 2 * d])
-        Parallel.forEach(chunks) { c in
-            let lo = rows * c / chunks, hi = rows * (c + 1) / chunks
-            let dg = partial.data + c * 2 * d, db = dg + d
-            for r in lo..<hi {
-                let xr = x + r * d, dyr = dy + r * d, dxr = dx + r * d
-                let mu = mean[r], rs = rstd[r]
-                var sumG: Float = 0, sumGX: Float = 0
-                for j in 0..<d {
-                    let xh = (xr[j] - mu) * rs
-                    let gy = dyr[j] * g[j]
-                    sumG += gy
-                    sumGX = sumGX.addingProduct(gy, xh)
-                    dg[j] = dg[j].addingProduct(dyr[j], xh)
-                    db[j] += dyr[j]
-                }
-                let mG = sumG / Float(d), mGX = sumGX / Float(d)
-                for j in 0..<d {
-                    let xh = (xr[j] - mu) * rs
-                    let v = rs * (dyr[j] * g[j] - mG - xh * mGX)
-                    dxr[j] = accumulate ? dxr[j] + v : v
+        Profiler.measure("layernorm") {
+            // Per-chunk partial sums for dγ, dβ so threads never write the same memory.
+            let partial = Tensor(shape: [chunks, 2 * d])
+            Parallel.forEach(chunks) { c in
+                let lo = rows * c / chunks, hi = rows * (c + 1) / chunks
+                let dg = partial.data + c * 2 * d, db = dg + d
+                for r in lo..<hi {
+                    let xr = x + r * d, dyr = dy + r * d, dxr = dx + r * d
+                    let mu = mean[r], rs = rstd[r]
+                    let muv = Float16x(repeating: mu), rsv = Float16x(repeating: rs)
+                    var accG = Float16x(repeating: 0), accGX = Float16x(repeating: 0)
+                    var j = 0
+                    while j < body {
+                        let xh = (Vec.load(xr + j) - muv) * rsv, dyv = Vec.load(dyr + j)
+                        let gy = dyv * Vec.load(g + j)
+                        accG += gy
+                        accGX = accGX.addingProduct(gy, xh)
+                        Vec.store(Vec.load(dg + j).addingProduct(dyv, xh), dg + j)
+                        Vec.store(Vec.load(db + j) + dyv, db + j)
+                        j += 16
+                    }
+                    var sumG = Vec.hsum(accG), sumGX = Vec.hsum(accGX)
+                    while j < d {
+                        let xh = (xr[j] - mu) * rs, gy = dyr[j] * g[j]
+                        sumG += gy
+                        sumGX = sumGX.addingProduct(gy, xh)
+                        dg[j] = dg[j].addingProduct(dyr[j], xh)
+                        db[j] += dyr[j]
+                        j += 1
+                    }
+                    let mG = sumG / Float(d), mGX = sumGX / Float(d)
+                    let mGv = Float16x(repeating: mG), mGXv = Float16x(repeating: mGX)
+                    j = 0
+                    while j < body {
+                        let xh = (Vec.load(xr + j) - muv) * rsv
+                        let v = rsv * (Vec.load(dyr + j) * Vec.load(g + j) - mGv - xh * mGXv)
+                        Vec.store(accumulate ? Vec.load(dxr + j) + v : v, dxr + j)
+                        j += 16
+                    }
+                    while j < d {
+                        let xh = (xr[j] - mu) * rs
+                        let v = rs * (dyr[j] * g[j] - mG - xh * mGX)
+                        dxr[j] = accumulate ? dxr[j] + v : v
+                        j += 1
+                    }
                 }
             }
-        }
-        let gw = p.grad(weight), gb = p.grad(bias)
-        for c in 0..<chunks {
-            for j in 0..<d { gw[j] += partial[c * 2 * d + j]; gb[j] += partial[c * 2 * d + d + j] }
+            let gw = p.grad(weight), gb = p.grad(bias)
+            for c in 0..<chunks {
+                Vec.add(partial.data + c * 2 * d, into: gw, count: d)
+                Vec.add(partial.data + c * 2 * d + d, into: gb, count: d)
+            }
         }
     }
 }

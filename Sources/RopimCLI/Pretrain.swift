@@ -7,11 +7,6 @@ import ROPIMCore
 import ROPIMKernels
 import ROPIMTraining
 
-extension CorruptionKind: ExpressibleByArgument {}
-extension LossKind: ExpressibleByArgument {}
-extension DatasetKind: ExpressibleByArgument {}
-extension SketchSampler: ExpressibleByArgument {}
-
 struct Pretrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Pre-train a ViT with ROPIM (default) or SimMIM-style masking.",
@@ -27,60 +22,11 @@ struct Pretrain: ParsableCommand {
           ropim pretrain --preset vit-tiny --dataset synthetic --max-steps 5
         """)
 
-    @Option(help: "Preset to start from: \(Preset.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var preset = Preset.fmnist.rawValue
-    @Option(help: "YAML config file overriding the preset.")
-    var config: String?
-    @Option(name: .customLong("set"), help: "Override one key, e.g. --set model.depth=4 (repeatable).")
-    var overrides: [String] = []
-    @Option(help: "Dataset folder (IDX files for the fmnist preset). Default: /usr/share/datasets/fashion-mnist.")
-    var data: String?
-    @Option(help: "Dataset kind.")
-    var dataset: DatasetKind?
-    @Option(help: "Run directory (default runs/<preset>-<corruption>-<time>).")
-    var output: String?
-    @Option(help: "Training epochs.") var epochs: Int?
-    @Option(help: "Images per micro-batch.") var batchSize: Int?
-    @Option(help: "Micro-batches per optimizer step (gradient accumulation).") var accumSteps: Int?
-    @Option(help: "Base learning rate for a total batch of 512 (scaled by total_batch/512).") var lr: Double?
-    @Option(help: "Threads for kernels and GEMM (0 = all cores).") var threads: Int?
-    @Option(help: "Seed for every random stream of the run.") var seed: Int?
-    @Option(help: "Use the first N images of a seeded shuffle.") var subset: Int?
-    @Option(help: "Stop after N optimizer steps.") var maxSteps: Int?
-    @Option(help: "Corruption of the patch tokens.") var corruption: CorruptionKind?
-    @Option(help: "Reconstruction loss on normalized pixels.") var loss: LossKind?
-    @Option(help: "Sketch size K' (ROPIM).") var sketchSize: Int?
-    @Option(help: "Count-sketch sampler (balanced = reference).") var sampler: SketchSampler?
+    @OptionGroup var options: ConfigOptions
     @Flag(help: "Print the resolved config as YAML and exit.") var printConfig = false
 
-    func resolve() throws -> (PretrainConfig, Preset) {
-        guard let base = Preset(rawValue: preset) else {
-            throw ValidationError("unknown preset '\(preset)'; choose one of: \(Preset.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        var c = base.config
-        if let config { c = try ConfigLoader.load(PretrainConfig.self, path: config, defaults: c) }
-        if !overrides.isEmpty { c = try ConfigLoader.apply(overrides, to: c, origin: "--set") }
-        if let data { c.data.path = data; if dataset == nil { c.data.dataset = .idx } }
-        if let dataset { c.data.dataset = dataset }
-        if let output { c.run.output = output }
-        if let epochs { c.optim.epochs = epochs }
-        if let batchSize { c.optim.batchSize = batchSize }
-        if let accumSteps { c.optim.accumSteps = accumSteps }
-        if let lr { c.optim.baseLR = lr }
-        if let threads { c.run.threads = threads }
-        if let seed { c.run.seed = seed }
-        if let subset { c.data.subset = subset }
-        if let maxSteps { c.optim.maxSteps = maxSteps }
-        if let corruption { c.method.corruption = corruption }
-        if let loss { c.method.loss = loss }
-        if let sketchSize { c.method.sketchSize = sketchSize }
-        if let sampler { c.method.sampler = sampler }
-        try c.validate()
-        return (c, base)
-    }
-
     func run() throws {
-        var (c, base) = try resolve()
+        var (c, base) = try options.resolve()
         if printConfig { print(try ConfigLoader.yaml(c), terminator: ""); return }
         let threads = c.run.threads > 0 ? c.run.threads : ProcessInfo.processInfo.activeProcessorCount
         Parallel.setThreads(threads)

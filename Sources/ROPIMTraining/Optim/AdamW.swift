@@ -20,6 +20,10 @@ public final class AdamW {
 
     /// One update with learning rate `lr`; weight decay only on entries marked `decay`.
     public func update(lr: Float) {
+        Profiler.measure("optimizer") { apply(lr: lr) }
+    }
+
+    private func apply(lr: Float) {
         step += 1
         let b1 = beta1, b2 = beta2, eps = eps
         let bc1 = 1 - Float(Foundation.pow(Double(b1), Double(step)))
@@ -51,6 +55,10 @@ public enum GradientClipping {
     /// Returns the total L2 norm of all gradients; if it exceeds maxNorm (> 0), scales them by maxNorm/(norm + 1e-6).
     @discardableResult
     public static func clip(_ params: ParameterStore, maxNorm: Double) -> Double {
+        Profiler.measure("optimizer") { clipNow(params, maxNorm: maxNorm) }
+    }
+
+    static func clipNow(_ params: ParameterStore, maxNorm: Double) -> Double {
         let g = params.grads
         let norm = Vec.sumOfSquares(g.data, count: g.count).squareRoot()
         if maxNorm > 0 && norm > maxNorm {

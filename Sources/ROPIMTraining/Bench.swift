@@ -1,0 +1,125 @@
+// `ropim bench`: times the pre-training step, forward only, and each op family, against an
+// analytic FLOP count and this machine's measured FMA peak. Median of repeated steps after warm-up.
+
+import Dispatch
+import Foundation
+import ROPIMCore
+import ROPIMData
+import ROPIMKernels
+import ROPIMNN
+
+public struct BenchResult: Codable, Sendable {
+    public var preset: String
+    public var imgSize: Int, patchSize: Int, embedDim: Int, depth: Int, tokens: Int
+    public var batchSize: Int, threads: Int, corruption: String, steps: Int
+    public var stepSeconds: Double
+    public var forwardSeconds: Double
+    public var imagesPerSecond: Double
+    public var forwardImagesPerSecond: Double
+    /// Analytic FLOP of one training step per image (GEMMs and attention products; 3 × forward).
+    public var gflopPerImage: Double
+    public var gflops: Double
+    public var peakGflops: Double
+    public var peakFraction: Double
+    public var peakRssBytes: Int
+    /// Seconds per training step by op family (gemm, attention, layernorm, gelu, elementwise, sketch, loss, optimizer, other).
+    public var opSeconds: [String: Double]
+}
+
+public enum Bench {
+    /// FLOP of the forward pass for one image: every matrix product (2·m·n·k).
+    public static func forwardFlops(_ v: ViTConfig) -> Double {
+        let n = Double(v.numTokens), k = Double(v.numPatches), d = Double(v.embedDim), h = Double(Int(Double(v.embedDim) * v.mlpRatio))
+        let pd = Double(v.patchDim)
+        let block = 2 * n * d * (3 * d) + 2 * n * d * d + 2 * 2 * n * d * h + 2 * 2 * n * n * d
+        return 2 * k * pd * d + Double(v.depth) * block + 2 * k * d * pd
+    }
+
+    /// A training step: forward + backward (2× forward, less the patch embedding's unused input gradient).
+    public static func stepFlops(_ v: ViTConfig) -> Double {
+        3 * forwardFlops(v) - 2 * Double(v.numPatches * v.patchDim * v.embedDim)
+    }
+
+    /// Measured FMA throughput (GFLOP/s) of `threads` threads running independent SIMD16 FMA chains.
+    public static func measurePeak(threads: Int, seconds: Double = 0.3) -> Double {
+        let iterations = 2_000_000
+        func kernel() -> Float {
+            var a0 = Float16x(repeating: 1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0
+            var a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0
+            let m = Float16x(repeating: 0.999_999), c = Float16x(repeating: 1e-7)
+            for _ in 0..<iterations {
+                a0 = a0.addingProduct(m, c); a1 = a1.addingProduct(m, c); a2 = a2.addingProduct(m, c)
+                a3 = a3.addingProduct(m, c); a4 = a4.addingProduct(m, c); a5 = a5.addingProduct(m, c)
+                a6 = a6.addingProduct(m, c); a7 = a7.addingProduct(m, c); a8 = a8.addingProduct(m, c)
+                a9 = a9.addingProduct(m, c); a10 = a10.addingProduct(m, c); a11 = a11.addingProduct(m, c)
+            }
+            let s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11
+            return s.sum()
+        }
+        var best = 0.0
+        var sink: Float = 0
+        let start = Date()
+        repeat {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            var sums = [Float](repeating: 0, count: threads)
+            sums.withUnsafeMutableBufferPointer { buf in
+                let p = buf.baseAddress!
+                Parallel.forEach(threads) { t in p[t] = kernel() }
+            }
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+            sink += sums.reduce(0, +)
+            // 12 chains × 16 lanes × 2 FLOP per iteration per thread.
+            best = Swift.max(best, Double(threads * iterations * 12 * 16 * 2) / dt / 1e9)
+        } while Date().timeIntervalSince(start) < seconds
+        if sink.isNaN { print("") }   // keeps the kernel from being optimized away
+        return best
+    }
+
+    /// Peak resident set size of this process so far.
+    public static func peakRSS() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Int(usage.ru_maxrss) * 1024   // kilobytes on Linux
+    }
+
+    /// Runs `warmup` + `steps` training steps and `steps` forward passes on a fixed synthetic batch.
+    public static func run(config c: PretrainConfig, preset: String, steps: Int, warmup: Int) throws -> BenchResult {
+        let v = c.model, b = c.optim.batchSize
+        let model = try PretrainModel(vit: v, method: c.method)
+        var rng = RNG(seed: UInt64(truncatingIfNeeded: c.run.seed))
+        model.initialize(rng: &rng)
+        let optimizer = AdamW(params: model.params, beta1: Float(c.optim.betas[0]), beta2: Float(c.optim.betas[1]),
+                              eps: Float(c.optim.eps), weightDecay: Float(c.optim.weightDecay))
+        let images = Tensor(shape: [b, v.inChans, v.imgSize, v.imgSize])
+        for i in 0..<images.count { images[i] = Float(rng.normal()) }
+        func step() {
+            model.params.zeroGrads()
+            _ = model.forward(images: images, batch: b, training: true, rng: &rng)
+            model.backward()
+            GradientClipping.clip(model.params, maxNorm: c.optim.clipGrad)
+            optimizer.update(lr: 1e-4)
+        }
+        func time(_ body: () -> Void) -> Double {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            body()
+            return Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        }
+        for _ in 0..<warmup { step() }
+        Profiler.reset()
+        Profiler.enabled = true
+        let stepTimes = (0..<steps).map { _ in time(step) }.sorted()
+        Profiler.enabled = false
+        var ops = Profiler.seconds.mapValues { $0 / Double(steps) }
+        let stepMedian = stepTimes[steps / 2]
+        ops["other"] = Swift.max(0, stepTimes.reduce(0, +) / Double(steps) - ops.values.reduce(0, +))
+        let forwardTimes = (0..<steps).map { _ in time { _ = model.forward(images: images, batch: b, training: true, rng: &rng) } }.sorted()
+        let peak = measurePeak(threads: Parallel.threads)
+        let flops = stepFlops(v) * Double(b)
+        return BenchResult(preset: preset, imgSize: v.imgSize, patchSize: v.patchSize, embedDim: v.embedDim, depth: v.depth,
+                           tokens: v.numPatches, batchSize: b, threads: Parallel.threads, corruption: c.method.corruption.rawValue,
+                           steps: steps, stepSeconds: stepMedian, forwardSeconds: forwardTimes[steps / 2],
+                           imagesPerSecond: Double(b) / stepMedian, forwardImagesPerSecond: Double(b) / forwardTimes[steps / 2],
+                           gflopPerImage: stepFlops(v) / 1e9, gflops: flops / stepMedian / 1e9, peakGflops: peak,
+                           peakFraction: flops / stepMedian / 1e9 / peak, peakRssBytes: peakRSS(), opSeconds: ops)
+    }
+}

@@ -1,0 +1,50 @@
+// `ropim bench`: speed of the pre-training step for a preset, batch and thread count.
+
+import ArgumentParser
+import Foundation
+import ROPIMKernels
+import ROPIMTraining
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time the pre-training step (and forward, and each op family) on a synthetic batch.",
+        discussion: """
+        Reports images/s, achieved GFLOP/s (analytic count of the matrix products), the fraction of this machine's FMA peak (measured by a small probe), peak RSS, and seconds per step by op family. Median of --steps timed steps after --warmup steps.
+
+        Examples:
+          ropim bench                                           # fmnist preset, batch 128
+          ropim bench --preset vit-tiny --batch-size 64 --json
+          ropim bench --preset cifar --batch-size 256 --threads 2
+        """)
+
+    @OptionGroup var options: ConfigOptions
+    @Option(help: "Timed steps (median reported).") var steps = 5
+    @Option(help: "Untimed warm-up steps.") var warmup = 2
+    @Flag(help: "Print one JSON object instead of the table.") var json = false
+
+    func run() throws {
+        let (c, preset) = try options.resolve()
+        let threads = c.run.threads > 0 ? c.run.threads : ProcessInfo.processInfo.activeProcessorCount
+        Parallel.setThreads(threads)
+        guard steps >= 1, warmup >= 0 else { throw ValidationError("--steps must be ≥ 1 and --warmup ≥ 0") }
+        let r = try ROPIMTraining.Bench.run(config: c, preset: preset.rawValue, steps: steps, warmup: warmup)
+        if json {
+            let enc = JSONEncoder()
+            enc.keyEncodingStrategy = .convertToSnakeCase
+            enc.outputFormatting = [.sortedKeys]
+            print(String(decoding: try enc.encode(r), as: UTF8.self))
+            return
+        }
+        print(String(format: "%@ %dpx/p%d ViT %d×%d (K=%d), batch %d, %d threads, %@",
+                     r.preset, r.imgSize, r.patchSize, r.embedDim, r.depth, r.tokens, r.batchSize, r.threads, r.corruption))
+        print(String(format: "train step  %8.1f img/s  (%.3f s/step, %.2f GFLOP/img, %.0f GFLOP/s = %.0f %% of the %.0f GFLOP/s peak)",
+                     r.imagesPerSecond, r.stepSeconds, r.gflopPerImage, r.gflops, 100 * r.peakFraction, r.peakGflops))
+        print(String(format: "forward     %8.1f img/s  (%.3f s)", r.forwardImagesPerSecond, r.forwardSeconds))
+        print(String(format: "peak RSS    %8.1f MiB", Double(r.peakRssBytes) / 1_048_576))
+        print("per step by op family:")
+        for (k, v) in r.opSeconds.sorted(by: { $0.value > $1.value }) {
+            print("  " + k.padding(toLength: 12, withPad: " ", startingAt: 0)
+                  + String(format: "%7.3f s  %5.1f %%", v, 100 * v / r.opSeconds.values.reduce(0, +)))
+        }
+    }
+}
