@@ -19,10 +19,6 @@ public final class Attention {
     let qkvOut = Tensor(shape: [0])   // [B·N, 3D]
     let probs = Tensor(shape: [0])    // [B, H, N, N] softmax
     let context = Tensor(shape: [0])  // [B·N, D] attention output before proj
-    // Backward scratch.
-    let dqkv = Tensor(shape: [0])
-    let dContext = Tensor(shape: [0])
-    let dScores = Tensor(shape: [0])  // [B, H, N, N]
     let ownBias = Tensor(shape: [0])  // [H, N, N] for per-block tables
 
     public init(_ params: ParameterStore, _ name: String, dim: Int, heads: Int, perBlockGrid: (Int, Int)?) {
@@ -86,8 +82,10 @@ public final class Attention {
     /// dx [B·N, D] (= or += when accumulate) from dy; accumulates parameter grads and, for a shared
     /// table, dBias [H, N, N] (summed over the batch).
     public func backward(_ p: ParameterStore, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int, tokens n: Int,
-                         sharedBiasGrad: UnsafeMutablePointer<Float>?, dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
+                         sharedBiasGrad: UnsafeMutablePointer<Float>?, dx: UnsafeMutablePointer<Float>, accumulate: Bool,
+                         scratch: AttentionScratch = AttentionScratch()) {
         let d = dim, h = heads, hd = d / h, rows = batch * n
+        let dqkv = scratch.dqkv, dContext = scratch.dContext, dScores = scratch.dScores
         let scale = 1 / Float(hd).squareRoot()
         dqkv.resize([rows, 3 * d]); dContext.resize([rows, d]); dScores.resize([batch, h, n, n])
         proj.backward(p, dy: dy, x: context.data, rows: rows, dx: dContext.data)
@@ -127,17 +125,13 @@ public final class Attention {
             if let sharedBiasGrad { Vec.add(acc, into: sharedBiasGrad, count: h * n * n) }
         }
         // dq_bias, dv_bias: column sums of the q and v thirds of dqkv (the k bias is fixed at zero).
-        Vec.addColumnSums(dqkv.data, rows: rows, cols: 3 * d, into: scratchBiasGrad(3 * d))
-        Vec.add(biasGradScratch.data, into: p.grad(qBias), count: d)
-        Vec.add(biasGradScratch.data + 2 * d, into: p.grad(vBias), count: d)
+        let sums = scratch.biasGrad
+        sums.resize([3 * d]); sums.zero()
+        Vec.addColumnSums(dqkv.data, rows: rows, cols: 3 * d, into: sums.data)
+        Vec.add(sums.data, into: p.grad(qBias), count: d)
+        Vec.add(sums.data + 2 * d, into: p.grad(vBias), count: d)
         }
         qkv.backward(p, dy: dqkv.data, x: x, rows: rows, dx: dx, accumulate: accumulate)
-    }
-
-    let biasGradScratch = Tensor(shape: [0])
-    private func scratchBiasGrad(_ n: Int) -> UnsafeMutablePointer<Float> {
-        biasGradScratch.resize([n]); biasGradScratch.zero()
-        return biasGradScratch.data
     }
 
     /// Numerically stable in-place softmax of each row.
@@ -165,4 +159,13 @@ public final class Attention {
             for j in 0..<cols { r[j] *= inv }
         }
     }
+}
+
+/// Backward temporaries of attention, shared by all blocks of a model (only one block runs backward at a time).
+public final class AttentionScratch {
+    let dqkv = Tensor(shape: [0])        // [B·N, 3D]
+    let dContext = Tensor(shape: [0])    // [B·N, D]
+    let dScores = Tensor(shape: [0])     // [B, H, N, N]
+    let biasGrad = Tensor(shape: [0])    // [3D]
+    public init() {}
 }

@@ -19,12 +19,14 @@ public final class Block {
     public let dropPath: Float
 
     // Saved activations, rows = B·N.
-    let input = Tensor(shape: [0])      // x, copied so the caller may reuse its buffer
+    /// The input x of the last forward: the caller's buffer (the previous block's output or the
+    /// encoder's embedding), which stays untouched until this block's backward.
+    var input: UnsafePointer<Float>?
     let ln1 = Tensor(shape: [0]), mean1 = Tensor(shape: [0]), rstd1 = Tensor(shape: [0])
     let attnOut = Tensor(shape: [0])
     let x1 = Tensor(shape: [0])
     let ln2 = Tensor(shape: [0]), mean2 = Tensor(shape: [0]), rstd2 = Tensor(shape: [0])
-    let h1 = Tensor(shape: [0]), h1Act = Tensor(shape: [0])
+    let h1 = Tensor(shape: [0])          // fc1 output; GELU(h1) is recomputed in backward, not stored
     let mlpOut = Tensor(shape: [0])
     public let output = Tensor(shape: [0])
     /// Per-sample branch multipliers of the last forward (0 or 1/(1−p)); all 1 when not dropping.
@@ -47,12 +49,14 @@ public final class Block {
 
     /// output [B·N, D] = Block(x [B·N, D]). With training and dropPath > 0, draws per-sample masks from rng.
     public func forward(_ p: ParameterStore, x: UnsafePointer<Float>, batch: Int, tokens n: Int,
-                        sharedBias: UnsafePointer<Float>?, training: Bool, rng: inout RNG) {
+                        sharedBias: UnsafePointer<Float>?, training: Bool, rng: inout RNG, scratch: BlockScratch) {
         let rows = batch * n, d = dim
-        for t in [input, ln1, attnOut, x1, ln2, mlpOut, output] { t.resize([rows, d]) }
+        for t in [ln1, attnOut, x1, ln2, mlpOut, output] { t.resize([rows, d]) }
         for t in [mean1, rstd1, mean2, rstd2] { t.resize([rows]) }
-        h1.resize([rows, hidden]); h1Act.resize([rows, hidden])
-        input.data.update(from: x, count: rows * d)
+        h1.resize([rows, hidden])
+        scratch.reserve(rows: rows, dim: d, hidden: hidden)
+        let h1Act = scratch.activation
+        input = x
         keep1 = Block.drawKeep(batch: batch, p: training ? dropPath : 0, rng: &rng)
         keep2 = Block.drawKeep(batch: batch, p: training ? dropPath : 0, rng: &rng)
 
@@ -76,15 +80,17 @@ public final class Block {
         let dBranch = scratch.dBranch.data, dHidden = scratch.dHidden.data, dLN = scratch.dLN.data
         // MLP branch: dOut is d(x2) and also the residual part of d(x1).
         branchBackward(dOut, branch: mlpOut.data, gamma: gamma2, keep: keep2, batch: batch, tokens: n, p: p, dBranch: dBranch)
-        fc2.backward(p, dy: dBranch, x: h1Act.data, rows: rows, dx: dHidden)
+        GELU.forward(h1.data, scratch.activation.data, count: rows * hidden)
+        fc2.backward(p, dy: dBranch, x: scratch.activation.data, rows: rows, dx: dHidden)
         GELU.backward(dHidden, h1.data, dHidden, count: rows * hidden)
         fc1.backward(p, dy: dHidden, x: ln2.data, rows: rows, dx: dLN)
         norm2.backward(p, dy: dLN, x: x1.data, rows: rows, mean: mean2.data, rstd: rstd2.data, dx: dOut, accumulate: true)
         // dOut now holds d(x1). Attention branch.
         branchBackward(dOut, branch: attnOut.data, gamma: gamma1, keep: keep1, batch: batch, tokens: n, p: p, dBranch: dBranch)
-        attn.backward(p, dy: dBranch, x: ln1.data, batch: batch, tokens: n, sharedBiasGrad: sharedBiasGrad, dx: dLN, accumulate: false)
+        attn.backward(p, dy: dBranch, x: ln1.data, batch: batch, tokens: n, sharedBiasGrad: sharedBiasGrad, dx: dLN,
+                      accumulate: false, scratch: scratch.attention)
         dx.update(from: dOut, count: rows * d)
-        norm1.backward(p, dy: dLN, x: input.data, rows: rows, mean: mean1.data, rstd: rstd1.data, dx: dx, accumulate: true)
+        norm1.backward(p, dy: dLN, x: input!, rows: rows, mean: mean1.data, rstd: rstd1.data, dx: dx, accumulate: true)
     }
 
     static func drawKeep(batch: Int, p: Float, rng: inout RNG) -> [Float] {
@@ -154,13 +160,17 @@ public final class Block {
     }
 }
 
-/// Temporaries for the backward pass, shared by all blocks of a model.
+/// Temporaries of forward and backward, shared by all blocks of a model.
 public final class BlockScratch {
     let dBranch = Tensor(shape: [0]), dLN = Tensor(shape: [0]), dHidden = Tensor(shape: [0])
+    /// GELU(fc1 output): written in forward for fc2, recomputed in backward (memory over one elementwise pass).
+    let activation = Tensor(shape: [0])
     /// The encoder's second residual-gradient buffer (it ping-pongs between this and its own).
     let dInput = Tensor(shape: [0])
+    let attention = AttentionScratch()
     public init() {}
     func reserve(rows: Int, dim: Int, hidden: Int) {
         dBranch.resize([rows, dim]); dLN.resize([rows, dim]); dHidden.resize([rows, hidden])
+        activation.resize([rows, hidden])
     }
 }

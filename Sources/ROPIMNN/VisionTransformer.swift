@@ -25,7 +25,6 @@ public final class VisionTransformer {
     let x0 = Tensor(shape: [0])           // [B·N, D] after cls + pos
     let sharedBias = Tensor(shape: [0])   // [H, N, N]
     let sharedBiasGrad = Tensor(shape: [0])
-    let preNorm = Tensor(shape: [0])      // output of last block
     let normMean = Tensor(shape: [0]), normRstd = Tensor(shape: [0])
     public let output = Tensor(shape: [0])  // [B·N, D]
     let dx = Tensor(shape: [0]), dTokens = Tensor(shape: [0])
@@ -111,7 +110,7 @@ public final class VisionTransformer {
     public func encode(_ tok: UnsafePointer<Float>, batch: Int, training: Bool, rng: inout RNG) -> Tensor {
         let c = config, d = c.embedDim, k = c.numPatches, n = c.numTokens, rows = batch * n
         self.batch = batch
-        x0.resize([rows, d]); output.resize([rows, d]); preNorm.resize([rows, d])
+        x0.resize([rows, d]); output.resize([rows, d])
         normMean.resize([rows]); normRstd.resize([rows])
         let cls = params.value(clsToken)
         for b in 0..<batch {
@@ -129,7 +128,7 @@ public final class VisionTransformer {
         }
         var x = UnsafePointer(x0.data)
         for blk in blocks {
-            blk.forward(params, x: x, batch: batch, tokens: n, sharedBias: bias, training: training, rng: &rng)
+            blk.forward(params, x: x, batch: batch, tokens: n, sharedBias: bias, training: training, rng: &rng, scratch: scratch)
             x = UnsafePointer(blk.output.data)
         }
         norm.forward(params, x: x, rows: rows, y: output.data, mean: normMean.data, rstd: normRstd.data)
