@@ -46,25 +46,16 @@ public enum Vec {
         return total
     }
 
-    /// out[j] += Σ_r x[r, j]   (x is rows×cols): bias gradients. Parallel over column blocks.
+    /// out[j] += Σ_r x[r, j]   (x is rows×cols): bias gradients. Rows split over the threads, each
+    /// summing contiguous rows into its own partial vector; partials are added in thread order.
     public static func addColumnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
-        let blocks = (cols + 15) / 16
-        Parallel.forChunks(blocks, minChunk: Swift.max(1, 4096 / Swift.max(rows, 1))) { range in
-            for blk in range {
-                let j = blk * 16
-                if j + 16 <= cols {
-                    var acc = Float16x(repeating: 0)
-                    for r in 0..<rows { acc += load16(x + r * cols + j) }
-                    store16(load16(out + j) + acc, out + j)
-                } else {
-                    for c in j..<cols {
-                        var s: Float = 0
-                        for r in 0..<rows { s += x[r * cols + c] }
-                        out[c] += s
-                    }
-                }
-            }
+        let chunks = Swift.min(Parallel.threads, Swift.max(1, rows * cols / 65536))
+        let partial = Tensor(shape: [chunks, cols])
+        Parallel.forEach(chunks) { c in
+            let acc = partial.data + c * cols
+            for r in (rows * c / chunks)..<(rows * (c + 1) / chunks) { add(x + r * cols, into: acc, count: cols) }
         }
+        for c in 0..<chunks { add(partial.data + c * cols, into: out, count: cols) }
     }
 
     /// x[r, j] += b[j] for each row: bias add. Parallel over rows.

@@ -69,8 +69,7 @@ public final class Attention {
                 // s [N, N] = scale · q kᵀ (+ bias)
                 gemmSingle(transA: false, transB: true, m: n, n: n, k: hd, alpha: scale, a: q, lda: 3 * d,
                      b: k, ldb: 3 * d, c: s, ldc: n)
-                if let bias { Vec.add(bias + head * n * n, into: s, count: n * n) }
-                Attention.softmaxRows(s, rows: n, cols: n)
+                Attention.softmaxRows(s, rows: n, cols: n, adding: bias.map { $0 + head * n * n })
                 // context[:, head] [N, hd] = s v
                 gemmSingle(transA: false, transB: false, m: n, n: hd, k: n, a: s, lda: n, b: v, ldb: 3 * d,
                            c: ctx + b * n * d + head * hd, ldc: d)
@@ -100,13 +99,7 @@ public final class Attention {
                 gemmSingle(transA: false, transB: true, m: n, n: n, k: hd, a: dO, lda: d, b: v, ldb: 3 * d, c: ds, ldc: n)
                 gemmSingle(transA: true, transB: false, m: n, n: hd, k: n, a: s, lda: n, b: dO, ldb: d,
                      c: dbase + 2 * d + head * hd, ldc: 3 * d)
-                // softmax backward: dS = P ⊙ (dP − Σ_j dP·P)
-                for i in 0..<n {
-                    let pr = s + i * n, dr = ds + i * n
-                    var dot: Float = 0
-                    for j in 0..<n { dot = dot.addingProduct(pr[j], dr[j]) }
-                    for j in 0..<n { dr[j] = pr[j] * (dr[j] - dot) }
-                }
+                Attention.softmaxBackwardRows(probs: s, grad: ds, rows: n, cols: n)
                 // dq = scale · dS k ; dk = scale · dSᵀ q
                 gemmSingle(transA: false, transB: false, m: n, n: hd, k: n, alpha: scale, a: ds, lda: n, b: k, ldb: 3 * d,
                            c: dbase + head * hd, ldc: 3 * d)
@@ -134,29 +127,62 @@ public final class Attention {
         qkv.backward(p, dy: dqkv.data, x: x, rows: rows, dx: dx, accumulate: accumulate)
     }
 
-    /// Numerically stable in-place softmax of each row.
-    public static func softmaxRows(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+    /// Numerically stable in-place softmax of each row of s [rows, cols], after adding `bias` (same shape) if given.
+    public static func softmaxRows(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int, adding bias: UnsafePointer<Float>? = nil) {
+        let body = cols & ~15, tail = cols - body
+        let tailMask = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) .< Int32(tail)
+        let negInf = Float16x(repeating: -.infinity)
         for i in 0..<rows {
-            let r = s + i * cols
-            var m = -Float.infinity
-            for j in 0..<cols { m = Swift.max(m, r[j]) }
-            let shift = Float16x(repeating: m)
-            var j = 0, acc = Float16x(repeating: 0)
-            while j + 16 <= cols {
-                let e = FastMath.exp(UnsafeRawPointer(r + j).loadUnaligned(as: Float16x.self) - shift)
-                UnsafeMutableRawPointer(r + j).storeBytes(of: e, as: Float16x.self)
+            let r = s + i * cols, b = bias.map { $0 + i * cols }
+            // Pass 1: add the bias, take the max (masked selects; pointwiseMax is scalarized).
+            var m = negInf
+            var j = 0
+            while j < body {
+                var v = Vec.load(r + j)
+                if let b { v += Vec.load(b + j); Vec.store(v, r + j) }
+                m = m.replacing(with: v, where: v .> m)
+                j += 16
+            }
+            var last = negInf
+            if tail > 0 {
+                for t in 0..<tail { last[t] = r[body + t] + (b?[body + t] ?? 0) }
+                m = m.replacing(with: last, where: last .> m)
+            }
+            var mx = m[0]
+            for t in 1..<16 where m[t] > mx { mx = m[t] }
+            let shift = Float16x(repeating: mx)
+            // Pass 2: exponentiate and sum.
+            var acc = Float16x(repeating: 0)
+            j = 0
+            while j < body {
+                let e = FastMath.exp(Vec.load(r + j) - shift)
+                Vec.store(e, r + j)
                 acc += e
                 j += 16
             }
-            var sum = (acc.lowHalf + acc.highHalf).sum()
-            if j < cols {
-                var v = Float16x(repeating: -.infinity)
-                for t in 0..<(cols - j) { v[t] = r[j + t] }
-                let e = FastMath.exp(v - shift)
-                for t in 0..<(cols - j) { r[j + t] = e[t]; sum += e[t] }
-            }
-            let inv = 1 / sum
-            for j in 0..<cols { r[j] *= inv }
+            if tail > 0 { last = FastMath.exp(last - shift).replacing(with: 0, where: .!tailMask); acc += last }
+            // Pass 3: normalize.
+            let inv = Float16x(repeating: 1 / Vec.hsum(acc))
+            j = 0
+            while j < body { Vec.store(Vec.load(r + j) * inv, r + j); j += 16 }
+            if tail > 0 { last *= inv; for t in 0..<tail { r[body + t] = last[t] } }
+        }
+    }
+
+    /// Softmax backward in place: dS = P ⊙ (dP − Σ_j dP·P), row by row; grad holds dP on entry.
+    public static func softmaxBackwardRows(probs: UnsafePointer<Float>, grad: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+        let body = cols & ~15
+        for i in 0..<rows {
+            let pr = probs + i * cols, dr = grad + i * cols
+            var acc = Float16x(repeating: 0)
+            var j = 0
+            while j < body { acc = acc.addingProduct(Vec.load(pr + j), Vec.load(dr + j)); j += 16 }
+            var dot = Vec.hsum(acc)
+            while j < cols { dot = dot.addingProduct(pr[j], dr[j]); j += 1 }
+            let dv = Float16x(repeating: dot)
+            j = 0
+            while j < body { Vec.store(Vec.load(pr + j) * (Vec.load(dr + j) - dv), dr + j); j += 16 }
+            while j < cols { dr[j] = pr[j] * (dr[j] - dot); j += 1 }
         }
     }
 }

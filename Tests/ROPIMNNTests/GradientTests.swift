@@ -1,4 +1,5 @@
 import XCTest
+import Foundation
 import ROPIMKernels
 @testable import ROPIMNN
 
@@ -102,6 +103,32 @@ final class GradientTests: XCTestCase {
         XCTAssertEqual(s[0] + s[1] + s[2], 1, accuracy: 1e-6)
         XCTAssertEqual(s[2], 0.66524096, accuracy: 1e-6)
         XCTAssertFalse(s.array.contains { $0.isNaN })
+    }
+
+    /// Vectorized softmax (with a fused bias) and its backward against plain Double loops, on widths
+    /// with SIMD16 bodies and tails.
+    func testSoftmaxAndBackwardMatchScalarReference() {
+        var rng = RNG(seed: 12)
+        for cols in [16, 37, 50] {
+            let rows = 3
+            let s = Tensor(shape: [rows, cols]), bias = Tensor(shape: [rows, cols]), g = Tensor(shape: [rows, cols])
+            randomize(s, &rng, scale: 3); randomize(bias, &rng); randomize(g, &rng)
+            let x = s.array
+            Attention.softmaxRows(s.data, rows: rows, cols: cols, adding: bias.data)
+            var expectedGrad = [Double](repeating: 0, count: rows * cols)
+            for i in 0..<rows {
+                let z = (0..<cols).map { Double(x[i * cols + $0]) + Double(bias[i * cols + $0]) }
+                let m = z.max()!, e = z.map { Foundation.exp($0 - m) }, sum = e.reduce(0, +)
+                var dot = 0.0
+                for j in 0..<cols {
+                    XCTAssertEqual(Double(s[i * cols + j]), e[j] / sum, accuracy: 1e-6, "cols \(cols)")
+                    dot += e[j] / sum * Double(g[i * cols + j])
+                }
+                for j in 0..<cols { expectedGrad[i * cols + j] = e[j] / sum * (Double(g[i * cols + j]) - dot) }
+            }
+            Attention.softmaxBackwardRows(probs: s.data, grad: g.data, rows: rows, cols: cols)
+            for i in 0..<(rows * cols) { XCTAssertEqual(Double(g[i]), expectedGrad[i], accuracy: 1e-5) }
+        }
     }
 
     func tinyConfig() -> ViTConfig {
