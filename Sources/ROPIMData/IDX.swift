@@ -75,7 +75,7 @@ public enum IDX {
     }
 
     /// `dir/name` if it exists, else `dir/name.gz`, else nil.
-    static func find(_ name: String, in dir: String) -> String? {
+    public static func find(_ name: String, in dir: String) -> String? {
         for candidate in [name, name + ".gz"] {
             let path = (dir as NSString).appendingPathComponent(candidate)
             if FileManager.default.fileExists(atPath: path) { return path }

@@ -18,9 +18,11 @@ public struct ImageDataset: Sendable {
     public var classes: Int?
     /// Human-readable origin: a file path or "synthetic".
     public var source: String
+    /// Class names when known (folder names, CIFAR meta files); index = class index.
+    public var classNames: [String]?
 
     public init(count: Int, channels: Int, height: Int, width: Int, pixels: [UInt8],
-                labels: [Int32]? = nil, classes: Int? = nil, source: String) {
+                labels: [Int32]? = nil, classes: Int? = nil, source: String, classNames: [String]? = nil) {
         precondition(count >= 0 && channels > 0 && height > 0 && width > 0,
                      "bad image dataset shape: \(count)×\(channels)×\(height)×\(width)")
         precondition(pixels.count == count * channels * height * width,
@@ -39,6 +41,7 @@ public struct ImageDataset: Sendable {
         self.labels = labels
         self.classes = classes
         self.source = source
+        self.classNames = classNames
     }
 
     /// Bytes of one image (channels × height × width).
@@ -57,7 +60,8 @@ public struct ImageDataset: Sendable {
             }
         }
         return ImageDataset(count: indices.count, channels: channels, height: height, width: width, pixels: out,
-                            labels: labels.map { l in indices.map { l[$0] } }, classes: classes, source: source)
+                            labels: labels.map { l in indices.map { l[$0] } }, classes: classes, source: source,
+                            classNames: classNames)
     }
 
     /// The first `n` images of a shuffle seeded by `seed` (for `--subset N`), in shuffled order.
@@ -68,6 +72,17 @@ public struct ImageDataset: Sendable {
         var rng = RNG(seed: seed).derived(stream: 0x5B5E7)
         let order = rng.permutation(count)
         return subset(Array(order.prefix(n)))
+    }
+
+    /// A seeded hold-out split: `fraction` of the images (rounded, at least 1 when fraction > 0) go to
+    /// `val`, the rest to `train`, both in their original order. Deterministic for a seed.
+    public func holdOut(fraction: Double, seed: UInt64) -> (train: ImageDataset, val: ImageDataset) {
+        precondition(fraction >= 0 && fraction < 1, "hold-out fraction \(fraction) outside [0, 1)")
+        var rng = RNG(seed: seed).derived(stream: 0x7A1)
+        let order = rng.permutation(count)
+        let nVal = fraction > 0 ? Swift.max(1, Int((Double(count) * fraction).rounded())) : 0
+        let val = Set(order.prefix(nVal))
+        return (subset((0..<count).filter { !val.contains($0) }), subset((0..<count).filter { val.contains($0) }))
     }
 }
 

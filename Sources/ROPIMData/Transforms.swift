@@ -73,16 +73,33 @@ public struct AugmentConfig: Codable, Equatable, Sendable {
     public var ratio: [Double] = [0.75, 1.3333333333333333]
     /// Mirror left–right with probability 1/2.
     public var horizontalFlip: Bool = true
+    /// Resampling of the crop: bilinear (torch, no antialias) or bicubic (torch, A = −0.75).
+    public var interpolation: Interpolation = .bilinear
+    /// ColorJitter strengths: [] off, [v] for brightness = contrast = saturation, [b, c, s] or [b, c, s, hue].
+    /// Ignored when rand_augment is set (as timm does).
+    public var colorJitter: [Double] = []
+    /// timm RandAugment spec, e.g. "rand-m9-mstd0.5-inc1"; "" off.
+    public var randAugment: String = ""
+    /// Random erasing probability (timm `reprob`, pixel mode, one box of 2–33 % of the area); 0 off.
+    public var reprob: Double = 0
 
     public init(randomResizedCrop: Bool = true, scale: [Double] = [0.67, 1.0],
-                ratio: [Double] = [0.75, 1.3333333333333333], horizontalFlip: Bool = true) {
+                ratio: [Double] = [0.75, 1.3333333333333333], horizontalFlip: Bool = true,
+                interpolation: Interpolation = .bilinear, colorJitter: [Double] = [], randAugment: String = "",
+                reprob: Double = 0) {
         self.randomResizedCrop = randomResizedCrop
         self.scale = scale
         self.ratio = ratio
         self.horizontalFlip = horizontalFlip
+        self.interpolation = interpolation
+        self.colorJitter = colorJitter
+        self.randAugment = randAugment
+        self.reprob = reprob
     }
 
-    enum CodingKeys: String, CodingKey { case randomResizedCrop, scale, ratio, horizontalFlip }
+    enum CodingKeys: String, CodingKey {
+        case randomResizedCrop, scale, ratio, horizontalFlip, interpolation, colorJitter, randAugment, reprob
+    }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -91,6 +108,10 @@ public struct AugmentConfig: Codable, Equatable, Sendable {
         scale = try c.decodeIfPresent([Double].self, forKey: .scale) ?? d.scale
         ratio = try c.decodeIfPresent([Double].self, forKey: .ratio) ?? d.ratio
         horizontalFlip = try c.decodeIfPresent(Bool.self, forKey: .horizontalFlip) ?? d.horizontalFlip
+        interpolation = try c.decodeIfPresent(Interpolation.self, forKey: .interpolation) ?? d.interpolation
+        colorJitter = try c.decodeIfPresent([Double].self, forKey: .colorJitter) ?? d.colorJitter
+        randAugment = try c.decodeIfPresent(String.self, forKey: .randAugment) ?? d.randAugment
+        reprob = try c.decodeIfPresent(Double.self, forKey: .reprob) ?? d.reprob
     }
 
     /// Throws a DataError naming the bad field and the accepted values.
@@ -100,6 +121,11 @@ public struct AugmentConfig: Codable, Equatable, Sendable {
         }
         guard ratio.count == 2, ratio[0] > 0, ratio[0] <= ratio[1], ratio[1].isFinite else {
             throw DataError("augment.ratio \(ratio): give two numbers lo, hi with 0 < lo ≤ hi, e.g. [0.75, 1.3333]")
+        }
+        if !colorJitter.isEmpty { _ = try ColorJitter(colorJitter) }
+        if !randAugment.isEmpty { _ = try RandAugment(spec: randAugment) }
+        guard (0...1).contains(reprob) else {
+            throw DataError("augment.reprob \(reprob): a probability in [0, 1], e.g. 0.25")
         }
     }
 

@@ -1,20 +1,112 @@
-// Turns the data section of a config into images in memory.
+// Turns the data section of a config into images: in memory (IDX, CIFAR, synthetic, image folders) or a
+// memory-mapped packed cache, with the hold-out split, the seeded subset and the --skip-bad report.
 
 import ROPIMData
 import Foundation
+import ROPIMKernels
 
-/// Loads the training images the config names (IDX train split, or synthetic), then applies `data.subset`.
-public func loadDataset(_ c: PretrainConfig) throws -> ImageDataset {
+/// What `loadData` produced.
+public struct LoadedData {
+    /// The training images.
+    public var source: any ImageSource
+    /// The dataset kind after auto-detection.
+    public var kind: DatasetKind
+    /// Class names (index = class) when the files name them; written to the run directory as classes.txt.
+    public var classNames: [String]?
+    /// Files left out with --skip-bad while loading.
+    public var report: SkipReport
+    /// Whether a packed cache was built (rather than reused) by this load.
+    public var builtCache: Bool
+}
+
+/// `kind`, or for `.auto` what the files in `path` are: IDX, CIFAR-10/100 binaries, else an image folder.
+public func resolveDatasetKind(_ kind: DatasetKind, path: String) throws -> DatasetKind {
+    guard kind == .auto else { return kind }
+    var isDir: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+        throw DataError("\(path): data folder does not exist; pass --data an image folder (<class>/<image>), a CIFAR binary folder or an IDX folder")
+    }
+    guard isDir.boolValue else { throw DataError("\(path): is a file; pass --data the folder holding the dataset") }
+    if IDX.find(IDXSplit.train.imagesName, in: path) != nil || IDX.find(IDXSplit.test.imagesName, in: path) != nil { return .idx }
+    switch CIFAR.detect(path) {
+    case 10: return .cifar10
+    case 100: return .cifar100
+    default: return .imagefolder
+    }
+}
+
+/// Loads the configured images: IDX/CIFAR/synthetic/image folders in memory, or an image folder through
+/// its packed cache when `data.cache` is set; then the hold-out split (`data.val_fraction`: train keeps
+/// the rest) and `data.subset`. `threads` decode image folders (0 = all cores).
+public func loadData(_ c: PretrainConfig, threads: Int = 0) throws -> LoadedData {
+    let kind = try resolveDatasetKind(c.data.dataset, path: c.data.path)
+    let seed = UInt64(truncatingIfNeeded: c.run.seed)
+    let decodeThreads = threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount
+    let size = c.data.storeSize > 0 ? c.data.storeSize : c.model.imgSize
+    var report = SkipReport()
     var d: ImageDataset
-    switch c.data.dataset {
+    switch kind {
+    case .auto: fatalError("resolved above")
     case .idx:
-        d = try IDX.loadFolder(c.data.path, split: .train)
+        guard c.data.split != "val" else { throw DataError("data.split val: IDX folders hold train and test; use data.val_fraction for a hold-out") }
+        d = try IDX.loadFolder(c.data.path, split: c.data.split == "test" ? .test : .train)
     case .synthetic:
         d = SyntheticImages.make(count: c.data.syntheticCount, channels: c.model.inChans, size: c.model.imgSize,
-                                 classes: 10, seed: UInt64(truncatingIfNeeded: c.run.seed))
+                                 classes: 10, seed: seed)
+    case .cifar10:
+        d = try CIFAR.load10(c.data.path, split: c.data.split)
+    case .cifar100:
+        d = try CIFAR.load100(c.data.path, split: c.data.split, labels: c.data.cifarLabels)
+    case .imagefolder:
+        let scan = try ImageFolder.scan(try ImageFolder.splitRoot(c.data.path, split: c.data.split), layout: c.data.layout,
+                                        skipBad: c.data.skipBad)
+        if !c.data.cache.isEmpty {
+            let (cache, r, built) = try PackedCache.openOrBuild(scan, size: size, channels: c.model.inChans, path: c.data.cache,
+                                                                skipBad: c.data.skipBad, threads: decodeThreads)
+            let indices = selection(count: cache.count, c: c, seed: seed)
+            let source: any ImageSource = indices.map { IndexedSource(base: cache, indices: $0) } ?? cache
+            return LoadedData(source: source, kind: kind, classNames: scan.classNames, report: r, builtCache: built)
+        }
+        (d, report) = try ImageFolder.decodeAll(scan, size: size, channels: c.model.inChans, skipBad: c.data.skipBad,
+                                                threads: decodeThreads)
     }
-    if c.data.subset > 0 && c.data.subset < d.count {
-        d = d.seededSubset(c.data.subset, seed: UInt64(truncatingIfNeeded: c.run.seed))
+    if let indices = selection(count: d.count, c: c, seed: seed) { d = d.subset(indices) }
+    return LoadedData(source: d, kind: kind, classNames: d.classNames, report: report, builtCache: false)
+}
+
+/// The images training uses after the hold-out and the subset (nil = all, in order). The subset is the
+/// seeded-shuffle prefix of `ImageDataset.seededSubset`, so `--subset` picks the same images as before.
+func selection(count: Int, c: PretrainConfig, seed: UInt64) -> [Int]? {
+    var keep = Array(0..<count)
+    if c.data.valFraction > 0 {
+        var rng = RNG(seed: seed).derived(stream: 0x7A1)
+        let nVal = max(1, Int((Double(count) * c.data.valFraction).rounded()))
+        let val = Set(rng.permutation(count).prefix(nVal))
+        keep = keep.filter { !val.contains($0) }
     }
+    if c.data.subset > 0 && c.data.subset < keep.count {
+        var rng = RNG(seed: seed).derived(stream: 0x5B5E7)
+        keep = rng.permutation(keep.count).prefix(c.data.subset).map { keep[$0] }
+    }
+    return keep.count == count ? nil : keep
+}
+
+/// Loads the configured images into memory (every kind but a packed cache), for tests and tools.
+public func loadDataset(_ c: PretrainConfig) throws -> ImageDataset {
+    var mem = c
+    mem.data.cache = ""
+    guard let d = try loadData(mem).source as? ImageDataset else { fatalError("in-memory load returned another source") }
     return d
+}
+
+/// A view of some images of another source (a hold-out or subset of a packed cache).
+public struct IndexedSource: ImageSource {
+    public let base: any ImageSource
+    public let indices: [Int]
+    public var count: Int { indices.count }
+    public var channels: Int { base.channels }
+    public var source: String { base.source }
+    public var classes: Int? { base.classes }
+    public func label(_ i: Int) -> Int32? { base.label(indices[i]) }
+    public func withImage<R>(_ i: Int, _ body: (ImageView) throws -> R) throws -> R { try base.withImage(indices[i], body) }
 }

@@ -21,27 +21,30 @@ public struct TrainSummary: Sendable {
     public var checkpoint: String
 }
 
-/// Random streams of a run, all derived from the one seed.
+/// Random streams of a run, all derived from the one seed. The data stream seeds the loader, which
+/// derives each sample's augmentation from (seed, epoch, index).
 public struct RunStreams {
-    public var initialization: RNG, order: RNG, augment: RNG, corruption: RNG
+    public var initialization: RNG, order: RNG, corruption: RNG
     public init(seed: UInt64) {
         let root = RNG(seed: seed)
-        initialization = root.derived(stream: 1); order = root.derived(stream: 2)
-        augment = root.derived(stream: 3); corruption = root.derived(stream: 4)
+        initialization = root.derived(stream: 1); order = root.derived(stream: 2); corruption = root.derived(stream: 4)
     }
 }
 
 public final class PretrainTrainer {
     public let config: PretrainConfig
     public let model: PretrainModel
-    public let dataset: ImageDataset
+    public let dataset: any ImageSource
+    /// Batches for training: shuffled per epoch, augmented, built ahead on `data.workers` threads.
+    public let loader: DataLoader
     public let optimizer: AdamW
     public let schedule: CosineSchedule
     public let stepsPerEpoch: Int
     public var log: (String) -> Void = { print($0) }
     var streams: RunStreams
 
-    public init(config: PretrainConfig, dataset: ImageDataset) throws {
+    /// `start` resumes the data stream at a saved loader position (same seed and data).
+    public init(config: PretrainConfig, dataset: any ImageSource, start: LoaderPosition? = nil) throws {
         try config.validate()
         self.config = config
         self.dataset = dataset
@@ -56,6 +59,13 @@ public final class PretrainTrainer {
         model = try PretrainModel(vit: config.model, method: config.method)
         streams = RunStreams(seed: UInt64(truncatingIfNeeded: config.run.seed))
         model.initialize(rng: &streams.initialization)
+        // The loader's orders and per-sample draws derive from one number of the run's data-order stream.
+        var orderStream = streams.order
+        let transform = try SampleTransform(size: config.model.imgSize, outChannels: outChannels,
+                                            normalization: config.data.normalization, augment: config.data.augment)
+        loader = try DataLoader(source: dataset, batchSize: config.optim.batchSize, transform: transform, seed: orderStream.next(),
+                                batchesPerEpoch: stepsPerEpoch * config.optim.accumSteps, threads: config.data.workers,
+                                prefetch: config.data.prefetch, skipBad: config.data.skipBad, start: start)
         let o = config.optim
         optimizer = AdamW(params: model.params, beta1: Float(o.betas[0]), beta2: Float(o.betas[1]), eps: Float(o.eps),
                           weightDecay: Float(o.weightDecay))
@@ -73,24 +83,21 @@ public final class PretrainTrainer {
         let c = config, o = c.optim
         let metrics = try MetricsWriter(path: runDirectory + "/metrics.jsonl")
         let totalSteps = o.maxSteps > 0 ? Swift.min(o.maxSteps, o.epochs * stepsPerEpoch) : o.epochs * stepsPerEpoch
-        let images = Tensor(shape: [o.batchSize, c.model.inChans, c.model.imgSize, c.model.imgSize])
         var losses: [Double] = []
         let start = Date()
         var step = 0
         var windowStart = Date(), windowImages = 0
-        outer: for epoch in 0..<o.epochs {
-            let order = streams.order.permutation(dataset.count)
-            for s in 0..<stepsPerEpoch {
+        let first = loader.position
+        step = first.epoch * stepsPerEpoch + first.batch / o.accumSteps
+        outer: for epoch in first.epoch..<o.epochs {
+            for _ in (epoch == first.epoch ? first.batch / o.accumSteps : 0)..<stepsPerEpoch {
                 if step >= totalSteps { break outer }
                 let lr = schedule.lr(at: step)
                 model.params.zeroGrads()
                 var loss = 0.0
-                for micro in 0..<o.accumSteps {
-                    let first = (s * o.accumSteps + micro) * o.batchSize
-                    let indices = Array(order[first..<(first + o.batchSize)])
-                    makeBatch(dataset, indices: indices, size: c.model.imgSize, outChannels: c.model.inChans,
-                              augment: c.data.augment, normalization: c.data.normalization, rng: &streams.augment, into: images)
-                    let l = model.forward(images: images, batch: o.batchSize, training: true, rng: &streams.corruption)
+                for _ in 0..<o.accumSteps {
+                    let batch = try loader.next()
+                    let l = model.forward(images: batch.images, batch: o.batchSize, training: true, rng: &streams.corruption)
                     guard l.isFinite else {
                         throw TrainingError(description: "loss is \(l) at epoch \(epoch + 1), step \(step + 1) (lr \(sci(lr))); the run diverged. Lower optim.base_lr (now \(o.baseLR)), keep optim.clip_grad > 0 (now \(o.clipGrad)), or check the data normalization. Metrics so far: \(runDirectory)/metrics.jsonl")
                     }
@@ -115,7 +122,7 @@ public final class PretrainTrainer {
         }
         let seconds = Date().timeIntervalSince(start)
         let checkpoint = runDirectory + "/checkpoint.safetensors"
-        try saveCheckpoint(model: model, config: c, step: step, to: checkpoint)
+        try saveCheckpoint(model: model, config: c, step: step, dataPosition: loader.position, to: checkpoint)
         let window = Swift.max(1, Swift.min(stepsPerEpoch, losses.count / 10))
         let startMean = losses.prefix(window).reduce(0, +) / Double(Swift.min(window, losses.count))
         let endMean = losses.suffix(window).reduce(0, +) / Double(Swift.min(window, losses.count))
@@ -126,12 +133,16 @@ public final class PretrainTrainer {
 }
 
 /// Writes the model's parameters (torch names and shapes) and the resolved config as safetensors.
-public func saveCheckpoint(model: PretrainModel, config: PretrainConfig, step: Int, to path: String) throws {
+/// `dataPosition` (the loader's next batch) is stored as JSON under "data_position" so a resumed run can
+/// continue the same epoch order and augmentation draws.
+public func saveCheckpoint(model: PretrainModel, config: PretrainConfig, step: Int, dataPosition: LoaderPosition? = nil,
+                           to path: String) throws {
     let p = model.params
     let tensors = p.entries.map { e in
         NamedTensor(name: e.name, shape: e.shape, values: Array(UnsafeBufferPointer(start: p.value(e.ref), count: e.ref.count)))
     }
     let yaml = (try? ConfigLoader.yaml(config)) ?? ""
-    try SafeTensors.write(tensors, metadata: ["format": "ropim-pretrain", "format_version": "1", "step": String(step),
-                                              "config": yaml], to: path)
+    var meta = ["format": "ropim-pretrain", "format_version": "1", "step": String(step), "config": yaml]
+    if let dataPosition, let json = try? JSONEncoder().encode(dataPosition) { meta["data_position"] = String(decoding: json, as: UTF8.self) }
+    try SafeTensors.write(tensors, metadata: meta, to: path)
 }

@@ -18,10 +18,12 @@ struct ConfigOptions: ParsableArguments {
     var config: String?
     @Option(name: .customLong("set"), help: "Override one key, e.g. --set model.depth=4 (repeatable).")
     var overrides: [String] = []
-    @Option(help: "Dataset folder (IDX files for the fmnist preset). Default: /usr/share/datasets/fashion-mnist.")
+    @Option(help: "Dataset folder: an image folder (<class>/<image>.jpg|png, or train/ and val/ inside), a CIFAR-10/100 binary folder or an IDX folder; the kind is detected unless --dataset says it. Default: /usr/share/datasets/fashion-mnist.")
     var data: String?
-    @Option(help: "Dataset kind.")
+    @Option(help: "Dataset kind (auto detects it from the files in --data).")
     var dataset: DatasetKind?
+    @Flag(help: "Skip unreadable images and empty class folders, and list them at the end, instead of stopping.")
+    var skipBad = false
     @Option(help: "Run directory (default runs/<preset>-<corruption>-<time>).")
     var output: String?
     @Option(help: "Training epochs.") var epochs: Int?
@@ -46,7 +48,8 @@ struct ConfigOptions: ParsableArguments {
         var c = base.config
         if let config { c = try ConfigLoader.load(PretrainConfig.self, path: config, defaults: c) }
         if !overrides.isEmpty { c = try ConfigLoader.apply(overrides, to: c, origin: "--set") }
-        if let data { c.data.path = data; if dataset == nil { c.data.dataset = .idx } }
+        if let data { c.data.path = data; if dataset == nil { c.data.dataset = .auto } }
+        if skipBad { c.data.skipBad = true }
         if let dataset { c.data.dataset = dataset }
         if let output { c.run.output = output }
         if let epochs { c.optim.epochs = epochs }

@@ -20,6 +20,8 @@ struct Pretrain: ParsableCommand {
           ropim pretrain --epochs 1 --subset 10000        # a quick look
           ropim pretrain --corruption mask                # the SimMIM baseline
           ropim pretrain --preset vit-tiny --dataset synthetic --max-steps 5
+          ropim pretrain --preset vit-tiny --data ~/imagenet --set data.cache=/tmp/in224.pack
+          ropim pretrain --preset cifar --data ~/cifar-10-batches-bin
         """)
 
     @OptionGroup var options: ConfigOptions
@@ -36,18 +38,24 @@ struct Pretrain: ParsableCommand {
         }
         let dir = c.run.output
         // Everything that can fail on bad input happens before the run directory is created.
-        let dataset = try loadDataset(c)
+        let loaded = try loadData(c, threads: threads)
+        let dataset = loaded.source
         let trainer = try PretrainTrainer(config: c, dataset: dataset)
         try RunDirectory.create(dir)
         try AtomicFile.write(try ConfigLoader.yaml(c), to: dir + "/config.yaml")
+        if let names = loaded.classNames { try ImageFolder.writeClasses(names, to: dir + "/classes.txt") }
         let lr = c.scaledLR
         print("ropim \(ropimVersion): pre-training \(c.model.embedDim)×\(c.model.depth) ViT (\(trainer.model.params.count) parameters), \(c.method.corruption.rawValue) \(c.method.corruption == .rop ? "K=\(c.model.numPatches) K'=\(c.method.sketchSize) " : "")\(c.method.loss.rawValue) loss")
-        print("data: \(dataset.source), \(dataset.count) images \(dataset.channels)×\(dataset.height)×\(dataset.width) → \(c.model.inChans)×\(c.model.imgSize)×\(c.model.imgSize)")
+        let shape = (try? dataset.withImage(0) { "\($0.channels)×\($0.height)×\($0.width)" }) ?? "\(dataset.channels) channels"
+        print("data: \(loaded.kind.rawValue) \(dataset.source), \(dataset.count) images \(shape)\(dataset.classes.map { ", \($0) classes" } ?? "") → \(c.model.inChans)×\(c.model.imgSize)×\(c.model.imgSize)\(loaded.builtCache ? "; packed cache written to \(c.data.cache)" : "")")
+        if !loaded.report.isEmpty { print(loaded.report.summary(limit: 5)) }
         print("lr = base \(c.optim.baseLR) × total batch \(c.totalBatch) / 512 = \(String(format: "%.3e", lr.peak)) (warm-up from \(String(format: "%.2e", lr.warmup)) over \(trainer.schedule.warmupSteps) steps, cosine to \(String(format: "%.2e", lr.min)))")
         print("\(c.optim.epochs) epochs × \(trainer.stepsPerEpoch) steps, batch \(c.optim.batchSize)\(c.optim.accumSteps > 1 ? " × \(c.optim.accumSteps) accumulated" : ""), \(threads) threads, seed \(c.run.seed); run directory \(dir)")
         let summary = try trainer.train(runDirectory: dir)
         print("")
         print(String(format: "done: %d steps in %.1f s; mean loss %.4f (start) → %.4f (end); checkpoint %@",
                      summary.steps, summary.seconds, summary.meanLossStart, summary.meanLossEnd, summary.checkpoint))
+        let skipped = SkipReport(skipped: loaded.report.skipped + trainer.loader.skipped.skipped)
+        if !skipped.isEmpty { print(skipped.summary()) }
     }
 }

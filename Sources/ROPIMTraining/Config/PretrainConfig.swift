@@ -7,22 +7,48 @@ import ROPIMCore
 import ROPIMNN
 
 public enum DatasetKind: String, Codable, CaseIterable, Sendable {
+    /// Detect from the files in `data.path`: IDX, CIFAR-10/100 binaries, else an image folder.
+    case auto
     /// IDX files (Fashion-MNIST / MNIST layout) in `data.path`, gzip'd or not.
     case idx
     /// Seeded synthetic images (no files): for tests, benchmarks and smoke runs.
     case synthetic
+    /// JPEG/PNG files: `path/<class>/<image>` (or `path/train/<class>/…`), or an unlabelled tree.
+    case imagefolder
+    /// CIFAR-10 binary version (data_batch_1..5.bin, test_batch.bin).
+    case cifar10
+    /// CIFAR-100 binary version (train.bin, test.bin).
+    case cifar100
 }
 
 public struct DataConfig: Codable, Equatable, Sendable {
-    /// idx | synthetic
+    /// auto | idx | synthetic | imagefolder | cifar10 | cifar100 (`--data DIR` alone sets auto)
     public var dataset = DatasetKind.idx
     /// Folder holding the dataset files.
     public var path = "/usr/share/datasets/fashion-mnist"
+    /// train | val | test: which part to read (image folders: the train/ or val/ sub-folder when present).
+    public var split = "train"
+    /// Hold out this fraction of the images (seeded) and train on the rest; 0 = use all.
+    public var valFraction = 0.0
+    /// CIFAR-100 labels: fine (100 classes) or coarse (20).
+    public var cifarLabels = CIFARLabels.fine
+    /// Image folders: auto (class sub-folders if any, else unlabelled), classes, or flat (unlabelled, any depth).
+    public var layout = FolderLayout.auto
+    /// Image folders: decoded images are stored at this size (shorter side resized, centre crop); 0 = model.img_size.
+    public var storeSize = 0
+    /// Image folders: packed cache file (decoded once, memory-mapped, rebuilt when the folder changes); "" = in memory.
+    public var cache = ""
+    /// Skip unreadable image files (and empty class folders) and report them, instead of stopping.
+    public var skipBad = false
+    /// Background threads building batches (0 = on the training thread).
+    public var workers = 2
+    /// Batches prepared ahead of the training step.
+    public var prefetch = 4
     /// Use the first N images of a seeded shuffle (0 = all).
     public var subset = 0
     /// Images generated when dataset is synthetic.
     public var syntheticCount = 4096
-    /// Pre-training augmentation: RandomResizedCrop + horizontal flip.
+    /// Pre-training augmentation: RandomResizedCrop + horizontal flip (+ optional jitter, RandAugment, erasing).
     public var augment = AugmentConfig()
     /// Per-channel mean/std for the normalized pixels the model sees and reconstructs.
     public var normalization = Normalization.fashionMNIST
@@ -93,6 +119,11 @@ public struct PretrainConfig: Codable, Equatable, Sendable {
         }
         if data.normalization.std.contains(where: { $0 <= 0 }) { try fail("data.normalization.std values must be positive") }
         if data.augment.scale.count != 2 || data.augment.ratio.count != 2 { try fail("data.augment.scale and data.augment.ratio need two numbers each") }
+        do { try data.augment.validate() } catch { try fail("data.\(error)") }
+        if !(0..<1).contains(data.valFraction) { try fail("data.val_fraction must be in [0, 1), got \(data.valFraction)") }
+        if !["train", "val", "test"].contains(data.split) { try fail("data.split must be train, val or test, got '\(data.split)'") }
+        if data.storeSize < 0 { try fail("data.store_size must be ≥ 0 (0 = model.img_size), got \(data.storeSize)") }
+        if data.workers < 0 || data.prefetch < 1 { try fail("data.workers must be ≥ 0 and data.prefetch ≥ 1, got \(data.workers) and \(data.prefetch)") }
     }
 
     /// Images per optimizer step.
