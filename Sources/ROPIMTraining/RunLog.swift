@@ -7,12 +7,21 @@ public final class MetricsWriter {
     private let handle: FileHandle
     public let path: String
 
-    public init(path: String) throws {
+    /// Starts a new metrics file, or, resuming after step k, keeps the records of steps ≤ k (a killed
+    /// run may have logged steps past its last checkpoint) and appends after them.
+    public init(path: String, keepingStepsUpTo resumedStep: Int? = nil) throws {
         self.path = path
-        guard FileManager.default.createFile(atPath: path, contents: nil) else {
-            throw PretrainConfig.Invalid(description: "\(path): cannot create the metrics file")
+        var kept = Data()
+        if let resumedStep, let old = FileManager.default.contents(atPath: path) {
+            for line in old.split(separator: UInt8(ascii: "\n")) {
+                guard let rec = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                      let step = rec["step"] as? Int, step <= resumedStep else { continue }
+                kept.append(Data(line)); kept.append(UInt8(ascii: "\n"))
+            }
         }
+        try AtomicFile.write(kept, to: path)
         handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        handle.seekToEndOfFile()
     }
 
     deinit { try? handle.close() }

@@ -19,6 +19,19 @@ public struct TrainSummary: Sendable {
     public var seconds: Double
     public var runDirectory: String
     public var checkpoint: String
+    /// Stopped by SIGINT/SIGTERM: a resumable checkpoint was written instead of the final one.
+    public var interrupted = false
+}
+
+/// SIGINT/SIGTERM ask the trainer to stop after the current step and save a resumable checkpoint.
+public enum StopSignal {
+    nonisolated(unsafe) static var flag: sig_atomic_t = 0
+    public static var requested: Bool { flag != 0 }
+    public static func install() {
+        signal(SIGINT) { _ in StopSignal.flag = 1 }
+        signal(SIGTERM) { _ in StopSignal.flag = 1 }
+    }
+    public static func reset() { flag = 0 }
 }
 
 /// Random streams of a run, all derived from the one seed. The data stream seeds the loader, which
@@ -31,6 +44,9 @@ public struct RunStreams {
     }
 }
 
+/// Written into resumable checkpoints.
+public let ropimLibraryVersion = "0.1.0"
+
 public final class PretrainTrainer {
     public let config: PretrainConfig
     public let model: PretrainModel
@@ -42,6 +58,20 @@ public final class PretrainTrainer {
     public let stepsPerEpoch: Int
     public var log: (String) -> Void = { print($0) }
     var streams: RunStreams
+    /// The state this trainer resumed from, if any.
+    public private(set) var resumed: RunState?
+    var epochLosses: [Double] = []
+
+    /// Resumes from `resume` (a checkpoint directory holding state.json) when given: weights, moments,
+    /// generator and loader position. `start` alone only repositions the data stream.
+    public convenience init(config: PretrainConfig, dataset: any ImageSource, resume ckpt: String) throws {
+        let state = try RunCheckpoint.state(at: ckpt)
+        try self.init(config: config, dataset: dataset, start: state.dataPosition)
+        try RunCheckpoint.restore(ckpt, model: model, optimizer: optimizer, state: state)
+        streams.corruption = state.corruptionRNG
+        epochLosses = state.epochLosses
+        resumed = state
+    }
 
     /// `start` resumes the data stream at a saved loader position (same seed and data).
     public init(config: PretrainConfig, dataset: any ImageSource, start: LoaderPosition? = nil) throws {
@@ -81,7 +111,7 @@ public final class PretrainTrainer {
     public func train(runDirectory: String, progress: Progress = Progress(),
                       onStep: ((Int, Double) -> Void)? = nil) throws -> TrainSummary {
         let c = config, o = c.optim
-        let metrics = try MetricsWriter(path: runDirectory + "/metrics.jsonl")
+        let metrics = try MetricsWriter(path: runDirectory + "/metrics.jsonl", keepingStepsUpTo: resumed?.step)
         let totalSteps = o.maxSteps > 0 ? Swift.min(o.maxSteps, o.epochs * stepsPerEpoch) : o.epochs * stepsPerEpoch
         var losses: [Double] = []
         let start = Date()
@@ -89,9 +119,25 @@ public final class PretrainTrainer {
         var windowStart = Date(), windowImages = 0
         let first = loader.position
         step = first.epoch * stepsPerEpoch + first.batch / o.accumSteps
+        var epochSum = 0.0, epochCount = 0
+        func save() throws -> String {
+            let state = RunState(ropimVersion: ropimLibraryVersion, step: step, adamStep: optimizer.step,
+                                 corruptionRNG: streams.corruption, dataPosition: loader.position, epochLosses: epochLosses,
+                                 threads: Parallel.threads, config: (try? ConfigLoader.yaml(c)) ?? "")
+            let best = !epochLosses.isEmpty && epochLosses.last == epochLosses.min() && loader.position.batch == 0
+            return try RunCheckpoint.save(model: model, optimizer: optimizer, state: state, in: runDirectory,
+                                          keepLast: c.run.keepLast, best: best)
+        }
         outer: for epoch in first.epoch..<o.epochs {
-            for _ in (epoch == first.epoch ? first.batch / o.accumSteps : 0)..<stepsPerEpoch {
+            for s in (epoch == first.epoch ? first.batch / o.accumSteps : 0)..<stepsPerEpoch {
                 if step >= totalSteps { break outer }
+                if StopSignal.requested {
+                    let path = try save()
+                    progress.message("stopped by signal at step \(step); resumable checkpoint \(path) (continue with --resume \(runDirectory))")
+                    return TrainSummary(steps: step, firstLoss: losses.first ?? .nan, lastLoss: losses.last ?? .nan,
+                                        meanLossStart: .nan, meanLossEnd: .nan, seconds: Date().timeIntervalSince(start),
+                                        runDirectory: runDirectory, checkpoint: path, interrupted: true)
+                }
                 let lr = schedule.lr(at: step)
                 model.params.zeroGrads()
                 var loss = 0.0
@@ -117,8 +163,15 @@ public final class PretrainTrainer {
                                   epoch + 1, o.epochs, step, totalSteps, loss, sci(lr), gradNorm, ips)
                 progress.update(line, force: step % Swift.max(c.run.logEvery, 1) == 0 || step == totalSteps || step == 1)
                 if elapsed > 5 { windowStart = Date(); windowImages = 0 }
+                epochSum += loss; epochCount += 1
+                if s == stepsPerEpoch - 1 { epochLosses.append(epochSum / Double(epochCount)); epochSum = 0; epochCount = 0 }
+                if (c.run.saveEvery > 0 && step % c.run.saveEvery == 0) || s == stepsPerEpoch - 1 { _ = try save() }
                 onStep?(step, loss)
             }
+        }
+        // Stopped early by optim.max_steps: leave a resumable checkpoint so the run can be continued.
+        if step < o.epochs * stepsPerEpoch && RunCheckpoint.complete(in: runDirectory).last?.hasSuffix(String(format: "%08d", step)) != true {
+            _ = try save()
         }
         let seconds = Date().timeIntervalSince(start)
         let checkpoint = runDirectory + "/checkpoint.safetensors"

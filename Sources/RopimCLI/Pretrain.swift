@@ -25,10 +25,32 @@ struct Pretrain: ParsableCommand {
         """)
 
     @OptionGroup var options: ConfigOptions
+    @Option(help: "Resume from a run directory (its newest checkpoint) or a ckpt-*/ directory. A run directory given with --output that holds checkpoints but no final one is resumed automatically.")
+    var resume: String?
     @Flag(help: "Print the resolved config as YAML and exit.") var printConfig = false
+
+    /// The checkpoint to resume from: --resume, or the newest one in an unfinished --output directory.
+    func resumeCheckpoint(_ c: PretrainConfig) throws -> String? {
+        if let resume { return try RunCheckpoint.resolve(resume) }
+        let dir = c.run.output
+        guard !dir.isEmpty, !FileManager.default.fileExists(atPath: dir + "/checkpoint.safetensors") else { return nil }
+        return RunCheckpoint.complete(in: dir).last
+    }
 
     func run() throws {
         var (c, base) = try options.resolve()
+        let ckpt = try resumeCheckpoint(c)
+        if let ckpt {
+            // The run continues with its own saved config; only how long and how it runs may change.
+            let state = try RunCheckpoint.state(at: ckpt)
+            var saved = try ConfigLoader.load(PretrainConfig.self, yaml: state.config, file: ckpt + "/state.json", defaults: PretrainConfig())
+            saved.run.output = URL(fileURLWithPath: ckpt).deletingLastPathComponent().path
+            if let m = options.maxSteps { saved.optim.maxSteps = m }
+            if let t = options.threads { saved.run.threads = t }
+            c = saved
+            let threads = c.run.threads > 0 ? c.run.threads : ProcessInfo.processInfo.activeProcessorCount
+            print("resuming \(ckpt) at step \(state.step)\(threads != state.threads ? " (written with \(state.threads) threads, now \(threads): losses will differ in the last bits)" : "")")
+        }
         if printConfig { print(try ConfigLoader.yaml(c), terminator: ""); return }
         let threads = c.run.threads > 0 ? c.run.threads : ProcessInfo.processInfo.activeProcessorCount
         Parallel.setThreads(threads)
@@ -40,8 +62,9 @@ struct Pretrain: ParsableCommand {
         // Everything that can fail on bad input happens before the run directory is created.
         let loaded = try loadData(c, threads: threads)
         let dataset = loaded.source
-        let trainer = try PretrainTrainer(config: c, dataset: dataset)
-        try RunDirectory.create(dir)
+        let trainer = try ckpt.map { try PretrainTrainer(config: c, dataset: dataset, resume: $0) }
+            ?? PretrainTrainer(config: c, dataset: dataset)
+        if ckpt == nil { try RunDirectory.create(dir) }
         try AtomicFile.write(try ConfigLoader.yaml(c), to: dir + "/config.yaml")
         if let names = loaded.classNames { try ImageFolder.writeClasses(names, to: dir + "/classes.txt") }
         let lr = c.scaledLR
@@ -51,7 +74,9 @@ struct Pretrain: ParsableCommand {
         if !loaded.report.isEmpty { print(loaded.report.summary(limit: 5)) }
         print("lr = base \(c.optim.baseLR) × total batch \(c.totalBatch) / 512 = \(String(format: "%.3e", lr.peak)) (warm-up from \(String(format: "%.2e", lr.warmup)) over \(trainer.schedule.warmupSteps) steps, cosine to \(String(format: "%.2e", lr.min)))")
         print("\(c.optim.epochs) epochs × \(trainer.stepsPerEpoch) steps, batch \(c.optim.batchSize)\(c.optim.accumSteps > 1 ? " × \(c.optim.accumSteps) accumulated" : ""), \(threads) threads, seed \(c.run.seed); run directory \(dir)")
+        StopSignal.install()
         let summary = try trainer.train(runDirectory: dir)
+        if summary.interrupted { throw ExitCode(130) }
         print("")
         print(String(format: "done: %d steps in %.1f s; mean loss %.4f (start) → %.4f (end); checkpoint %@",
                      summary.steps, summary.seconds, summary.meanLossStart, summary.meanLossEnd, summary.checkpoint))

@@ -258,3 +258,84 @@ final class CheckpointTests: XCTestCase {
         XCTAssertThrowsError(try PretrainCheckpoint(path: path + ".nope")) { XCTAssert("\($0)".contains("not found")) }
     }
 }
+
+final class ResumeTests: XCTestCase {
+    func config() -> PretrainConfig {
+        var c = PretrainConfig()
+        c.model.imgSize = 8; c.model.patchSize = 2; c.model.inChans = 1
+        c.model.embedDim = 16; c.model.depth = 2; c.model.numHeads = 2
+        c.method.sketchSize = 4
+        c.data.dataset = .synthetic; c.data.syntheticCount = 48
+        c.data.normalization = Normalization(mean: [0.5], std: [0.25])
+        c.optim.batchSize = 8; c.optim.epochs = 2; c.optim.warmupEpochs = 0.5; c.optim.baseLR = 0.05
+        c.run.seed = 5; c.run.saveEvery = 4
+        return c
+    }
+
+    func tempDir() -> String {
+        let d = NSTemporaryDirectory() + "ropim-resume-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    /// Stop after step 5, resume from the run directory, finish: the same losses and the same weights,
+    /// bit for bit, as one uninterrupted run (same thread count).
+    func testResumeEqualsUninterruptedRun() throws {
+        let c = config()
+        let data = try loadDataset(c)
+        var full: [Double] = []
+        let a = try PretrainTrainer(config: c, dataset: data)
+        try a.train(runDirectory: tempDir(), progress: Progress(interactive: false)) { full.append($1) }
+        XCTAssertEqual(full.count, 12)
+
+        let dir = tempDir()
+        var first = c; first.optim.maxSteps = 5
+        var head: [Double] = []
+        try PretrainTrainer(config: first, dataset: data).train(runDirectory: dir, progress: Progress(interactive: false)) { head.append($1) }
+        let ckpt = try RunCheckpoint.resolve(dir)
+        XCTAssert(ckpt.hasSuffix("ckpt-00000005"), ckpt)
+        XCTAssertEqual(try RunCheckpoint.state(at: ckpt).step, 5)
+        try FileManager.default.removeItem(atPath: dir + "/checkpoint.safetensors")
+        let b = try PretrainTrainer(config: c, dataset: data, resume: ckpt)
+        var tail: [Double] = []
+        try b.train(runDirectory: dir, progress: Progress(interactive: false)) { tail.append($1) }
+        XCTAssertEqual(head + tail, full)
+        XCTAssertEqual(b.model.params.values.array, a.model.params.values.array)
+        XCTAssertEqual(b.optimizer.m.array, a.optimizer.m.array)
+        // metrics.jsonl holds each step once.
+        let lines = try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 12)
+        // keep_last 2: only the newest two numbered checkpoints remain (plus ckpt-best).
+        XCTAssertEqual(RunCheckpoint.complete(in: dir).map { URL(fileURLWithPath: $0).lastPathComponent }, ["ckpt-00000008", "ckpt-00000012"])
+        XCTAssert(FileManager.default.fileExists(atPath: dir + "/ckpt-best/state.json"))
+    }
+
+    /// A kill during a save leaves a temporary directory or a directory without state.json: both are
+    /// ignored and the previous checkpoint is used; a truncated weight file is a clear error.
+    func testInterruptedSaveAndCorruptCheckpoint() throws {
+        var c = config(); c.optim.maxSteps = 4
+        let data = try loadDataset(c)
+        let dir = tempDir()
+        try PretrainTrainer(config: c, dataset: data).train(runDirectory: dir, progress: Progress(interactive: false))
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: dir + "/.ckpt-00000006.tmp-999", withIntermediateDirectories: true)
+        try Data("partial".utf8).write(to: URL(fileURLWithPath: dir + "/.ckpt-00000006.tmp-999/model.safetensors"))
+        try fm.createDirectory(atPath: dir + "/ckpt-00000007", withIntermediateDirectories: true)
+        let ckpt = try RunCheckpoint.resolve(dir)
+        XCTAssert(ckpt.hasSuffix("ckpt-00000004"), ckpt)
+        XCTAssertNoThrow(try PretrainTrainer(config: c, dataset: data, resume: ckpt))
+        let weights = ckpt + "/model.safetensors"
+        let bytes = fm.contents(atPath: weights)!
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: weights))
+        XCTAssertThrowsError(try PretrainTrainer(config: c, dataset: data, resume: ckpt)) {
+            XCTAssert("\($0)".contains("model.safetensors") && "\($0)".contains("truncated"), "\($0)")
+        }
+        XCTAssertThrowsError(try RunCheckpoint.resolve(dir + "/nope")) { XCTAssert("\($0)".contains("no such checkpoint")) }
+        // Another architecture: the shapes do not fit.
+        var other = c; other.model.embedDim = 8
+        try bytes.write(to: URL(fileURLWithPath: weights))
+        XCTAssertThrowsError(try PretrainTrainer(config: other, dataset: data, resume: ckpt)) {
+            XCTAssert("\($0)".contains("another architecture"), "\($0)")
+        }
+    }
+}

@@ -85,6 +85,11 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var output = ""
     /// Print a plain progress line every N steps when stdout is not a terminal.
     public var logEvery = 20
+    /// Save a resumable checkpoint (weights, AdamW moments, RNG and loader state) every N optimizer steps
+    /// (0 = only at the end of each epoch, on SIGINT/SIGTERM and at the end of the run).
+    public var saveEvery = 0
+    /// Resumable checkpoints to keep (the newest N, plus the one with the best epoch loss).
+    public var keepLast = 2
     public init() {}
 }
 
@@ -111,6 +116,7 @@ public struct PretrainConfig: Codable, Equatable, Sendable {
         }
         if optim.baseLR <= 0 { try fail("optim.base_lr must be positive, got \(optim.baseLR)") }
         if optim.maxSteps < 0 { try fail("optim.max_steps must be ≥ 0, got \(optim.maxSteps)") }
+        if run.saveEvery < 0 || run.keepLast < 1 { try fail("run.save_every must be ≥ 0 and run.keep_last ≥ 1, got \(run.saveEvery) and \(run.keepLast)") }
         if data.subset < 0 { try fail("data.subset must be ≥ 0 (0 = all), got \(data.subset)") }
         let c = model.inChans
         let counts = [data.normalization.mean.count, data.normalization.std.count]
