@@ -124,19 +124,20 @@ public struct Figure: Sendable {
         var xr = p.xRange ?? Axis.range(all.map(\.x))
         var yr = Axis.range(all.map(\.y))
         if p.includeZero { yr = Swift.min(yr.lowerBound, 0)...Swift.max(yr.upperBound, 0) }
-        let xt = Axis.ticks(xr), yt = Axis.ticks(yr, pad: !p.includeZero)
+        let xt = Axis.ticks(xr), yt = Axis.ticks(yr, pad: true)
         if p.xRange == nil { xr = xt.range }
         yr = yt.range
         if p.includeZero && yr.lowerBound < 0 && (all.map(\.y).min() ?? 0) >= 0 { yr = 0...yr.upperBound }
         let sx = { (v: Double) in px + (v - xr.lowerBound) / (xr.upperBound - xr.lowerBound) * pw }
         let sy = { (v: Double) in py + ph - (v - yr.lowerBound) / (yr.upperBound - yr.lowerBound) * ph }
 
-        for v in yt.values where yr.contains(v) {
+        let yTol = (yr.upperBound - yr.lowerBound) * 1e-6, xTol = (xr.upperBound - xr.lowerBound) * 1e-6
+        for v in yt.values where v >= yr.lowerBound - yTol && v <= yr.upperBound + yTol {
             let y = sy(v)
             s.fillRect(x: px, y: y, width: pw, height: 1, color: RGB(228, 228, 228))
             s.text(Axis.label(v, step: yt.step), x: px - 4, y: y - 3, color: .darkGray, size: 1, anchor: .end)
         }
-        for v in xt.values where xr.contains(v) {
+        for v in xt.values where v >= xr.lowerBound - xTol && v <= xr.upperBound + xTol {
             let x = sx(v)
             s.fillRect(x: x, y: py + ph, width: 1, height: 4, color: .darkGray)
             s.text(Axis.label(v, step: xt.step), x: x, y: py + ph + 6, color: .darkGray, size: 1, anchor: .middle)
@@ -194,17 +195,18 @@ public enum Axis {
         let mag = pow(10, floor(log10(raw)))
         let step = [1.0, 2, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? 10 * mag
         let lo = floor(r.lowerBound / step + 1e-9) * step, hi = ceil(r.upperBound / step - 1e-9) * step
-        var values: [Double] = []
-        var v = pad ? lo : ceil(r.lowerBound / step - 1e-9) * step
-        while v <= (pad ? hi : r.upperBound) + step * 1e-6 { values.append(abs(v) < step * 1e-9 ? 0 : v); v += step }
+        // Multiples of the step (i·step, not repeated addition, so the last tick is not lost to rounding).
+        let first = pad ? floor(r.lowerBound / step + 1e-9) : ceil(r.lowerBound / step - 1e-9)
+        let last = pad ? ceil(r.upperBound / step - 1e-9) : floor(r.upperBound / step + 1e-9)
+        let values = first <= last ? (Int(first)...Int(last)).map { Double($0) * step } : []
         return (values, step, pad ? lo...hi : r)
     }
 
     /// A compact tick label: plain decimals for ordinary magnitudes, "1.5e-4" for small or large ones.
     public static func label(_ v: Double, step: Double) -> String {
         if v == 0 { return "0" }
-        let a = Swift.max(abs(v), step)
-        if a >= 1e5 || a < 1e-3 {
+        // One style per axis: decided by the step, so 1e-3 and 8e-4 do not mix with 0.0010.
+        if step < 1e-3 || abs(v) >= 1e5 || step >= 1e5 {
             let e = Int(floor(log10(abs(v))))
             let m = v / pow(10, Double(e))
             let ms = String(format: "%.2f", m).replacingOccurrences(of: #"\.?0+$"#, with: "", options: .regularExpression)

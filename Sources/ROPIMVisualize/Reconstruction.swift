@@ -58,13 +58,13 @@ public struct ReconstructionPanels {
     /// Mean |Op(Y − Ŷ)| over the region the loss looks at, per image (normalized units).
     public var meanError: [Double]
 
-    /// Column titles, in drawing order.
+    /// Column titles, in drawing order (ASCII: the 5×7 font has no good Π⊥; "Pi" = Π, "y^" = ŷ).
     public var columnTitles: [String] {
         switch corruption {
-        case .rop: return ["original", "input Πx", "output", "Πx + Π⊥ŷ", "|Π⊥(x−ŷ)|"]
-        case .complementInput: return ["original", "input Π⊥x", "output", "Π⊥x + Πŷ", "|Π(x−ŷ)|"]
-        case .mask: return ["original", "masked input", "output", "visible + ŷ", "|x−ŷ| masked"]
-        case .none: return ["original", "input", "output", "output", "|x−ŷ|"]
+        case .rop: return ["original x", "input Pi x", "output y^", "Pi x+(I-Pi)y^", "|(I-Pi)(x-y^)|"]
+        case .complementInput: return ["original x", "input (I-Pi)x", "output y^", "(I-Pi)x+Pi y^", "|Pi(x-y^)|"]
+        case .mask: return ["original x", "masked input", "output y^", "visible+y^", "|x-y^| masked"]
+        case .none: return ["original x", "input x", "output y^", "output y^", "|x-y^|"]
         }
     }
 }

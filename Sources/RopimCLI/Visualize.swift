@@ -27,11 +27,14 @@ struct Visualize: ParsableCommand {
     @Option(help: "Images (rows).") var count = 8
     @Option(help: "Seed for the choice of images and the corruption drawn.") var seed = 0
     @Option(help: "Pixel enlargement factor (default: about 112 px per image).") var scale: Int?
+    @Option(help: "Top of the error heat-map scale in normalized units (default: the largest error shown); fix it to compare grids.")
+    var errorMax: Double?
     @Option(help: "Output PNG (default: reconstructions.png next to the checkpoint).") var output: String?
     @Option(help: "Threads (0 = all cores).") var threads = 0
 
     func validate() throws {
         if count < 1 { throw ValidationError("--count must be at least 1, got \(count)") }
+        if let errorMax, !(errorMax > 0) { throw ValidationError("--error-max must be positive, got \(errorMax)") }
         if let scale, scale < 1 || scale > 64 { throw ValidationError("--scale must be between 1 and 64, got \(scale)") }
     }
 
@@ -51,7 +54,7 @@ struct Visualize: ParsableCommand {
         let s = scale ?? max(1, Int((112.0 / Double(c.model.imgSize)).rounded()))
         let method = c.method.corruption == .rop ? "ROPIM K'=\(c.method.sketchSize)" : c.method.corruption.rawValue
         let title = "\((path as NSString).deletingLastPathComponent.isEmpty ? path : ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent) step \(ckpt.step), \(method), \(split.rawValue) images"
-        let grid = Reconstructions.grid(panels, scale: s, title: title)
+        let grid = Reconstructions.grid(panels, scale: s, errorMax: errorMax.map { Float($0) }, title: title)
         let out = output ?? (((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent) + "/reconstructions.png")
         try PNG.write(grid, to: out)
         let mean = panels.meanError.reduce(0, +) / Double(panels.meanError.count)
