@@ -1,0 +1,66 @@
+// `ropim visualize`: reconstructions of a pre-training checkpoint as one PNG grid.
+
+import ArgumentParser
+import Foundation
+import ROPIMKernels
+import ROPIMTraining
+import ROPIMVisualize
+
+extension ImageSplit: ExpressibleByArgument {}
+
+struct Visualize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Draw what a pre-training checkpoint reconstructs, one row per image.",
+        discussion: """
+        Columns: the original; the corrupted input in pixel space (ROPIM: the same Π applied to the normalized pixel patches along the token axis; masking: masked patches grey); the decoder output; the output with the kept part pasted back (ROPIM: Π·x + Π⊥·ŷ; masking: visible patches from the original); and |Π⊥(x − ŷ)|, the error where the loss looks, as a heat map (normalized units; the scale is printed under it).
+
+        Images are un-normalized with the checkpoint's data.normalization, clamped to [0, 1], and enlarged (nearest neighbour) so a 28 px image is 112 px.
+
+        Examples:
+          ropim visualize --checkpoint runs/fmnist-rop-20250101-120000 --count 8
+          ropim visualize --checkpoint run/checkpoint.safetensors --split train --seed 3 --output grid.png
+        """)
+
+    @Option(help: "checkpoint.safetensors, or a run directory holding one.") var checkpoint: String
+    @Option(help: "Dataset folder (default: the checkpoint config's data.path).") var data: String?
+    @Option(help: "Which split to draw images from: train or test (synthetic data has one set).") var split = ImageSplit.test
+    @Option(help: "Images (rows).") var count = 8
+    @Option(help: "Seed for the choice of images and the corruption drawn.") var seed = 0
+    @Option(help: "Pixel enlargement factor (default: about 112 px per image).") var scale: Int?
+    @Option(help: "Top of the error heat-map scale in normalized units (default: the largest error shown); fix it to compare grids.")
+    var errorMax: Double?
+    @Option(help: "Output PNG (default: reconstructions.png next to the checkpoint).") var output: String?
+    @Option(help: "Threads (0 = all cores).") var threads = 0
+
+    func validate() throws {
+        if count < 1 { throw ValidationError("--count must be at least 1, got \(count)") }
+        if let errorMax, !(errorMax > 0) { throw ValidationError("--error-max must be positive, got \(errorMax)") }
+        if let scale, scale < 1 || scale > 64 { throw ValidationError("--scale must be between 1 and 64, got \(scale)") }
+    }
+
+    func run() throws {
+        Parallel.setThreads(threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount)
+        var isDir: ObjCBool = false
+        let path = FileManager.default.fileExists(atPath: checkpoint, isDirectory: &isDir) && isDir.boolValue
+            ? (checkpoint as NSString).appendingPathComponent("checkpoint.safetensors") : checkpoint
+        let ckpt = try PretrainCheckpoint(path: path)
+        var c = ckpt.config
+        if let data { c.data.path = data; c.data.dataset = .idx }
+        let dataset = try PictureImages.load(c, split: split)
+        let indices = PictureImages.choose(dataset, count: count, seed: UInt64(truncatingIfNeeded: seed))
+        let images = try PictureImages.batch(dataset, indices: indices, config: c)
+        var rng = RNG(seed: UInt64(truncatingIfNeeded: seed)).derived(stream: 4)
+        let panels = Reconstructions.compute(model: ckpt.model, images: images, normalization: c.data.normalization, rng: &rng)
+        let s = scale ?? max(1, Int((112.0 / Double(c.model.imgSize)).rounded()))
+        let method = c.method.corruption == .rop ? "ROPIM K'=\(c.method.sketchSize)" : c.method.corruption.rawValue
+        let title = "\((path as NSString).deletingLastPathComponent.isEmpty ? path : ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent) step \(ckpt.step), \(method), \(split.rawValue) images"
+        let grid = Reconstructions.grid(panels, scale: s, errorMax: errorMax.map { Float($0) }, title: title)
+        let out = output ?? (((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent) + "/reconstructions.png")
+        try PNG.write(grid, to: out)
+        let mean = panels.meanError.reduce(0, +) / Double(panels.meanError.count)
+        print("\(dataset.source) (\(split.rawValue)) images \(indices.map(String.init).joined(separator: ", "))")
+        print(String(format: "mean |error| where the loss looks: %.4f (normalized units); per image: %@", mean,
+                     panels.meanError.map { String(format: "%.3f", $0) }.joined(separator: " ")))
+        print("wrote \(out) (\(grid.width)×\(grid.height))")
+    }
+}
