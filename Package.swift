@@ -82,6 +82,7 @@ let package = Package(
         .testTarget(name: "ROPIMCoreTests", dependencies: ["ROPIMCore", "ROPIMNN", "ROPIMKernels"],
                     swiftSettings: numericSettings),
         .testTarget(name: "ROPIMTrainingTests", dependencies: ["ROPIMTraining", "ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels"],
+                    exclude: ["Fixtures"],
                     swiftSettings: numericSettings),
         .testTarget(name: "ROPIMVisualizeTests",
                     dependencies: ["ROPIMVisualize", "ROPIMTraining", "ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels", "CPNG"],

@@ -14,7 +14,8 @@ struct Ropim: ParsableCommand {
         To write your own config: ropim pretrain --print-config > my.yaml, edit, then ropim pretrain --config my.yaml.
         """,
         version: ropimVersion,
-        subcommands: [Pretrain.self, Bench.self, BenchData.self, Visualize.self, Analyze.self, Plot.self, Presets.self])
+        subcommands: [Pretrain.self, Bench.self, BenchData.self, Visualize.self, Analyze.self, Plot.self,
+                      Export.self, Import.self, Inspect.self, Embed.self, Presets.self])
 }
 
 let ropimVersion = "0.1.0"

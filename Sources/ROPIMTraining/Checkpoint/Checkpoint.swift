@@ -5,7 +5,10 @@ import Foundation
 import ROPIMCore
 import ROPIMNN
 
-public struct CheckpointError: Error, CustomStringConvertible { public let description: String }
+public struct CheckpointError: Error, CustomStringConvertible {
+    public let description: String
+    public init(description: String) { self.description = description }
+}
 
 /// What a by-name load matched.
 public struct LoadReport: CustomStringConvertible {

@@ -61,14 +61,22 @@ public enum SafeTensors {
                   let shape = e["shape"] as? [Int], let offs = e["data_offsets"] as? [Int], offs.count == 2 else {
                 throw SafeTensorsError(description: "\(path): malformed header entry for '\(name)'")
             }
-            guard dtype == "F32" else { throw SafeTensorsError(description: "\(path): tensor '\(name)' has dtype \(dtype); only F32 is supported") }
-            let n = shape.reduce(1, *)
-            guard offs[1] - offs[0] == n * 4, offs[0] >= 0, body + offs[1] <= data.count else {
+            // F64 (e.g. a double-precision reference) is read and rounded to Float.
+            guard dtype == "F32" || dtype == "F64" else {
+                throw SafeTensorsError(description: "\(path): tensor '\(name)' has dtype \(dtype); only F32 and F64 are supported (convert with torch: t.float())")
+            }
+            let n = shape.reduce(1, *), width = dtype == "F32" ? 4 : 8
+            guard offs[1] - offs[0] == n * width, offs[0] >= 0, body + offs[1] <= data.count else {
                 throw SafeTensorsError(description: "\(path): tensor '\(name)' data [\(offs[0]), \(offs[1])) does not fit shape \(shape) or the file (\(data.count - body) data bytes); the file is truncated or corrupt")
             }
             var values = [Float](repeating: 0, count: n)
-            values.withUnsafeMutableBytes { dst in
-                data.withUnsafeBytes { src in dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[(body + offs[0])..<(body + offs[1])])) }
+            data.withUnsafeBytes { src in
+                let bytes = UnsafeRawBufferPointer(rebasing: src[(body + offs[0])..<(body + offs[1])])
+                if width == 4 {
+                    values.withUnsafeMutableBytes { $0.copyMemory(from: bytes) }
+                } else {
+                    for i in 0..<n { values[i] = Float(bytes.loadUnaligned(fromByteOffset: 8 * i, as: Double.self)) }
+                }
             }
             tensors.append((offs[0], NamedTensor(name: name, shape: shape, values: values)))
         }

@@ -1,0 +1,158 @@
+// Weights to and from the PyTorch ecosystem. Our encoder already uses timm's BEiT names, so `beit`
+// export is the encoder without its `encoder.` prefix; `timm-vit` folds q/v biases into qkv.bias and
+// LayerScale into ls1/ls2.gamma. Import accepts either layout, a ropim checkpoint, or the reference
+// ROPIM/SimMIM layout (`encoder.` prefix), and reports missing and unexpected keys.
+
+import Foundation
+import ROPIMCore
+import ROPIMData
+import ROPIMNN
+
+public enum ExportFormat: String, CaseIterable, Codable, Sendable {
+    case beit                    // timm.models.beit.Beit
+    case timmVit = "timm-vit"    // timm.models.vision_transformer.VisionTransformer
+}
+
+/// The JSON written next to an export: which timm model to build and how images are normalized.
+public struct ExportSidecar: Codable, Equatable, Sendable {
+    public var format: String
+    public var timmClass: String
+    public var timmKwargs: [String: JSONValue]
+    public var mean: [Float]
+    public var std: [Float]
+    public var source: String
+    public var step: Int
+}
+
+/// A small JSON value for the sidecar's kwargs.
+public enum JSONValue: Codable, Equatable, Sendable {
+    case int(Int), double(Double), bool(Bool), string(String), null
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null } else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? c.decode(Int.self) { self = .int(i) } else if let d = try? c.decode(Double.self) { self = .double(d) }
+        else { self = .string(try c.decode(String.self)) }
+    }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .int(let i): try c.encode(i)
+        case .double(let d): try c.encode(d)
+        case .bool(let b): try c.encode(b)
+        case .string(let s): try c.encode(s)
+        case .null: try c.encodeNil()
+        }
+    }
+}
+
+public enum Interchange {
+    /// Encoder tensors in `format`'s names and layouts. Errors when the format cannot express the model.
+    public static func exportTensors(_ store: ParameterStore, config v: ViTConfig, prefix: String, format: ExportFormat) throws -> [NamedTensor] {
+        func tensor(_ name: String) -> NamedTensor? {
+            guard let e = store.entry(prefix + name) else { return nil }
+            return NamedTensor(name: name, shape: e.shape, values: Array(UnsafeBufferPointer(start: store.value(e.ref), count: e.ref.count)))
+        }
+        let encoderNames = store.entries.map(\.name).filter { $0.hasPrefix(prefix) && !$0.hasSuffix("mask_token") }
+            .map { String($0.dropFirst(prefix.count)) }
+        var out: [NamedTensor] = []
+        // Fixed sin-cos position embeddings become timm's (learnable) pos_embed with the same values.
+        func posEmbed() -> NamedTensor? {
+            if let t = tensor("pos_embed") { return t }
+            guard v.posEmbed == .sincos else { return nil }
+            let t = VisionTransformer.sincos(dim: v.embedDim, grid: v.gridSize)
+            return NamedTensor(name: "pos_embed", shape: [1, v.numTokens, v.embedDim], values: t.array)
+        }
+        switch format {
+        case .beit:
+            for n in encoderNames where n != "pos_embed" { out.append(tensor(n)!) }
+            if let p = posEmbed() { out.insert(p, at: 1) }
+        case .timmVit:
+            guard v.relPosBias == .none else {
+                throw CheckpointError(description: "timm-vit has no relative position bias but this model uses model.rel_pos_bias: \(v.relPosBias.rawValue); export with --format beit")
+            }
+            let d = v.embedDim
+            out.append(tensor("cls_token")!)
+            out.append(posEmbed() ?? NamedTensor(name: "pos_embed", shape: [1, v.numTokens, d], values: [Float](repeating: 0, count: v.numTokens * d)))
+            for n in encoderNames where !n.hasPrefix("blocks.") && n != "cls_token" && n != "pos_embed" { out.append(tensor(n)!) }
+            for i in 0..<v.depth {
+                let b = "blocks.\(i)."
+                for n in ["norm1.weight", "norm1.bias", "attn.qkv.weight"] { out.append(tensor(b + n)!) }
+                let q = tensor(b + "attn.q_bias")!.values, vb = tensor(b + "attn.v_bias")!.values
+                out.append(NamedTensor(name: b + "attn.qkv.bias", shape: [3 * d], values: q + [Float](repeating: 0, count: d) + vb))
+                for n in ["attn.proj.weight", "attn.proj.bias"] { out.append(tensor(b + n)!) }
+                if let g = tensor(b + "gamma_1") { out.append(NamedTensor(name: b + "ls1.gamma", shape: g.shape, values: g.values)) }
+                for n in ["norm2.weight", "norm2.bias", "mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight", "mlp.fc2.bias"] { out.append(tensor(b + n)!) }
+                if let g = tensor(b + "gamma_2") { out.append(NamedTensor(name: b + "ls2.gamma", shape: g.shape, values: g.values)) }
+            }
+        }
+        return out
+    }
+
+    /// The timm constructor for `format` with this architecture (num_classes 0: features only).
+    public static func sidecar(config c: PretrainConfig, format: ExportFormat, source: String, step: Int) -> ExportSidecar {
+        let v = c.model
+        var kw: [String: JSONValue] = ["img_size": .int(v.imgSize), "patch_size": .int(v.patchSize), "in_chans": .int(v.inChans),
+                                        "embed_dim": .int(v.embedDim), "depth": .int(v.depth), "num_heads": .int(v.numHeads),
+                                        "mlp_ratio": .double(v.mlpRatio), "num_classes": .int(0),
+                                        "init_values": v.layerScaleInit > 0 ? .double(v.layerScaleInit) : .null]
+        let cls: String
+        switch format {
+        case .beit:
+            cls = "timm.models.beit.Beit"
+            kw["use_abs_pos_emb"] = .bool(v.posEmbed != .none)
+            kw["use_rel_pos_bias"] = .bool(v.relPosBias == .perBlock)
+            kw["use_shared_rel_pos_bias"] = .bool(v.relPosBias == .shared)
+            kw["global_pool"] = .string("")
+        case .timmVit:
+            cls = "timm.models.vision_transformer.VisionTransformer"
+            kw["qkv_bias"] = .bool(true)
+            kw["global_pool"] = .string("token")
+            kw["norm_layer_eps"] = .double(1e-6)
+        }
+        let n = c.data.normalization
+        let expand = { (a: [Float]) in a.count == v.inChans ? a : [Float](repeating: a[0], count: v.inChans) }
+        return ExportSidecar(format: format.rawValue, timmClass: cls, timmKwargs: kw, mean: expand(n.mean), std: expand(n.std),
+                             source: source, step: step)
+    }
+
+    /// Writes OUT.safetensors and OUT.json (the sidecar) atomically.
+    public static func export(_ ckpt: PretrainCheckpoint, source: String, format: ExportFormat, to path: String) throws -> ExportSidecar {
+        let tensors = try exportTensors(ckpt.model.params, config: ckpt.config.model, prefix: "encoder.", format: format)
+        let car = sidecar(config: ckpt.config, format: format, source: source, step: ckpt.step)
+        let enc = JSONEncoder()
+        enc.keyEncodingStrategy = .convertToSnakeCase
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let json = try enc.encode(car)
+        try SafeTensors.write(tensors, metadata: ["format": "timm-\(format.rawValue)", "producer": "ropim",
+                                                  "sidecar": String(decoding: json, as: UTF8.self)], to: path)
+        try AtomicFile.write(json, to: sidecarPath(path))
+        return car
+    }
+
+    public static func sidecarPath(_ path: String) -> String {
+        (path.hasSuffix(".safetensors") ? String(path.dropLast(".safetensors".count)) : path) + ".json"
+    }
+
+    /// Copies encoder weights from a file in any supported layout into `store` (names under `prefix`).
+    /// Layouts: ropim pre-training checkpoints and the reference SimMIM/ROPIM keys (`encoder.*`), timm BEiT
+    /// (no prefix), timm VisionTransformer (qkv.bias → q_bias/v_bias, ls1/ls2.gamma → gamma_1/gamma_2).
+    public static func importEncoder(_ path: String, into store: ParameterStore, prefix: String) throws -> LoadReport {
+        let (raw, _) = try SafeTensors.read(path)
+        var tensors: [NamedTensor] = []
+        for var t in raw {
+            var name = t.name
+            if name.hasPrefix("encoder.") { name = String(name.dropFirst("encoder.".count)) }
+            else if name.hasPrefix("decoder.") || name == "mask_token" { tensors.append(t); continue }   // reported as unexpected
+            if name.hasSuffix(".attn.qkv.bias") {
+                let d = t.values.count / 3, stem = String(name.dropLast("qkv.bias".count))
+                tensors.append(NamedTensor(name: stem + "q_bias", shape: [d], values: Array(t.values[0..<d])))
+                tensors.append(NamedTensor(name: stem + "v_bias", shape: [d], values: Array(t.values[(2 * d)...])))
+                continue
+            }
+            name = name.replacingOccurrences(of: ".ls1.gamma", with: ".gamma_1").replacingOccurrences(of: ".ls2.gamma", with: ".gamma_2")
+            t.name = prefix + name
+            tensors.append(t)
+        }
+        return try store.load(tensors, source: path)
+    }
+}
