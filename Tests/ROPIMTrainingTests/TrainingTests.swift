@@ -337,5 +337,10 @@ final class ResumeTests: XCTestCase {
         XCTAssertThrowsError(try PretrainTrainer(config: other, dataset: data, resume: ckpt)) {
             XCTAssert("\($0)".contains("another architecture"), "\($0)")
         }
+        // The next successful save removes the stale temporary directory.
+        let t = try PretrainTrainer(config: c, dataset: data, resume: dir + "/ckpt-00000004")
+        let state = try RunCheckpoint.state(at: dir + "/ckpt-00000004")
+        try RunCheckpoint.save(model: t.model, optimizer: t.optimizer, state: state, in: dir, keepLast: 2, best: false)
+        XCTAssertFalse(fm.fileExists(atPath: dir + "/.ckpt-00000006.tmp-999"))
     }
 }

@@ -66,6 +66,10 @@ public enum RunCheckpoint {
             _ = rename(bestTmp, bestDir)
         }
         for old in complete(in: dir).dropLast(keepLast) { try? fm.removeItem(atPath: old) }
+        // Leftovers of saves killed midway (ours just succeeded, so any other is stale).
+        for name in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] where name.hasPrefix(".ckpt-") && name.contains(".tmp-") {
+            try? fm.removeItem(atPath: dir + "/" + name)
+        }
         return final
     }
 
