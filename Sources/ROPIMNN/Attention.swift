@@ -109,20 +109,20 @@ public final class Attention {
         } }
         // Bias gradients: dS summed over the batch.
         Profiler.measure("elementwise") {
-        if relPos != nil || sharedBiasGrad != nil {
-            ownBias.resize([h, n, n])
-            let acc = ownBias.data
-            acc.update(repeating: 0, count: h * n * n)
-            for b in 0..<batch { Vec.add(dScores.data + b * h * n * n, into: acc, count: h * n * n) }
-            if let relPos { relPos.backward(p, dbias: acc) }
-            if let sharedBiasGrad { Vec.add(acc, into: sharedBiasGrad, count: h * n * n) }
-        }
-        // dq_bias, dv_bias: column sums of the q and v thirds of dqkv (the k bias is fixed at zero).
-        let sums = scratch.biasGrad
-        sums.resize([3 * d]); sums.zero()
-        Vec.addColumnSums(dqkv.data, rows: rows, cols: 3 * d, into: sums.data)
-        Vec.add(sums.data, into: p.grad(qBias), count: d)
-        Vec.add(sums.data + 2 * d, into: p.grad(vBias), count: d)
+            if relPos != nil || sharedBiasGrad != nil {
+                ownBias.resize([h, n, n])
+                let acc = ownBias.data
+                acc.update(repeating: 0, count: h * n * n)
+                for b in 0..<batch { Vec.add(dScores.data + b * h * n * n, into: acc, count: h * n * n) }
+                if let relPos { relPos.backward(p, dbias: acc) }
+                if let sharedBiasGrad { Vec.add(acc, into: sharedBiasGrad, count: h * n * n) }
+            }
+            // dq_bias, dv_bias: column sums of the q and v thirds of dqkv (the k bias is fixed at zero).
+            let sums = scratch.biasGrad
+            sums.resize([3 * d]); sums.zero()
+            Vec.addColumnSums(dqkv.data, rows: rows, cols: 3 * d, into: sums.data)
+            Vec.add(sums.data, into: p.grad(qBias), count: d)
+            Vec.add(sums.data + 2 * d, into: p.grad(vBias), count: d)
         }
         qkv.backward(p, dy: dqkv.data, x: x, rows: rows, dx: dx, accumulate: accumulate)
     }

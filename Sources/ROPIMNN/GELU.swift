@@ -39,21 +39,21 @@ public enum GELU {
     public static func backward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
                                 count n: Int) {
         Profiler.measure("gelu") {
-        Parallel.forChunks(n, minChunk: 1 << 14) { r in
-            var i = r.lowerBound
-            while i + 16 <= r.upperBound {
-                let v = UnsafeRawPointer(x + i).loadUnaligned(as: Float16x.self)
-                let g = UnsafeRawPointer(dy + i).loadUnaligned(as: Float16x.self)
-                UnsafeMutableRawPointer(dx + i).storeBytes(of: g * derivative(v), as: Float16x.self)
-                i += 16
+            Parallel.forChunks(n, minChunk: 1 << 14) { r in
+                var i = r.lowerBound
+                while i + 16 <= r.upperBound {
+                    let v = UnsafeRawPointer(x + i).loadUnaligned(as: Float16x.self)
+                    let g = UnsafeRawPointer(dy + i).loadUnaligned(as: Float16x.self)
+                    UnsafeMutableRawPointer(dx + i).storeBytes(of: g * derivative(v), as: Float16x.self)
+                    i += 16
+                }
+                if i < r.upperBound {
+                    var v = Float16x(repeating: 0)
+                    for j in 0..<(r.upperBound - i) { v[j] = x[i + j] }
+                    let d = derivative(v)
+                    for j in 0..<(r.upperBound - i) { dx[i + j] = dy[i + j] * d[j] }
+                }
             }
-            if i < r.upperBound {
-                var v = Float16x(repeating: 0)
-                for j in 0..<(r.upperBound - i) { v[j] = x[i + j] }
-                let d = derivative(v)
-                for j in 0..<(r.upperBound - i) { dx[i + j] = dy[i + j] * d[j] }
-            }
-        }
         }
     }
 }

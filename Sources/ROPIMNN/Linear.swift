@@ -21,9 +21,9 @@ public struct Linear {
     /// y [rows, out] = x [rows, in] · Wᵀ + b
     public func forward(_ p: ParameterStore, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>) {
         Profiler.measure("gemm") {
-        gemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
-             a: x, lda: inFeatures, b: p.value(weight), ldb: inFeatures, c: y, ldc: outFeatures)
-        if let bias { Vec.addRowVector(p.value(bias), to: y, rows: rows, cols: outFeatures) }
+            gemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
+                 a: x, lda: inFeatures, b: p.value(weight), ldb: inFeatures, c: y, ldc: outFeatures)
+            if let bias { Vec.addRowVector(p.value(bias), to: y, rows: rows, cols: outFeatures) }
         }
     }
 
@@ -31,14 +31,14 @@ public struct Linear {
     public func backward(_ p: ParameterStore, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int,
                          dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false) {
         Profiler.measure("gemm") {
-        gemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: rows,
-             a: dy, lda: outFeatures, b: x, ldb: inFeatures, beta: 1, c: p.grad(weight), ldc: inFeatures)
-        if let bias { Vec.addColumnSums(dy, rows: rows, cols: outFeatures, into: p.grad(bias)) }
-        if let dx {
-            gemm(transA: false, transB: false, m: rows, n: inFeatures, k: outFeatures,
-                 a: dy, lda: outFeatures, b: p.value(weight), ldb: inFeatures,
-                 beta: accumulate ? 1 : 0, c: dx, ldc: inFeatures)
-        }
+            gemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: rows,
+                 a: dy, lda: outFeatures, b: x, ldb: inFeatures, beta: 1, c: p.grad(weight), ldc: inFeatures)
+            if let bias { Vec.addColumnSums(dy, rows: rows, cols: outFeatures, into: p.grad(bias)) }
+            if let dx {
+                gemm(transA: false, transB: false, m: rows, n: inFeatures, k: outFeatures,
+                     a: dy, lda: outFeatures, b: p.value(weight), ldb: inFeatures,
+                     beta: accumulate ? 1 : 0, c: dx, ldc: inFeatures)
+            }
         }
     }
 }
