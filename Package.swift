@@ -8,6 +8,7 @@
 //     → ROPIMNN (ViT layers, forward + backward side by side)
 //     → ROPIMCore (count sketch, corruptions, pre-training model and loss)
 //     → ROPIMTraining (configs, data, AdamW, schedule, trainer, checkpoints)
+//     → ROPIMDownstream (fine-tuning, linear probing, k-NN on frozen features)
 //     → ropim (the command-line tool, thin)
 import Foundation
 import PackageDescription
@@ -43,7 +44,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "ropim", targets: ["RopimCLI"]),
-        .library(name: "ROPIM", targets: ["ROPIMKernels", "ROPIMData", "ROPIMNN", "ROPIMCore", "ROPIMTraining"]),
+        .library(name: "ROPIM", targets: ["ROPIMKernels", "ROPIMData", "ROPIMNN", "ROPIMCore", "ROPIMTraining", "ROPIMDownstream"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -67,8 +68,11 @@ let package = Package(
                 dependencies: ["ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels",
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: numericSettings),
+        .target(name: "ROPIMDownstream",
+                dependencies: ["ROPIMTraining", "ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels"],
+                swiftSettings: numericSettings),
         .executableTarget(name: "RopimCLI",
-                          dependencies: ["ROPIMTraining", "ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels",
+                          dependencies: ["ROPIMDownstream", "ROPIMTraining", "ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/RopimCLI"),
         .testTarget(name: "ROPIMKernelsTests", dependencies: ["ROPIMKernels"], swiftSettings: numericSettings),
@@ -77,6 +81,9 @@ let package = Package(
         .testTarget(name: "ROPIMCoreTests", dependencies: ["ROPIMCore", "ROPIMNN", "ROPIMKernels"],
                     swiftSettings: numericSettings),
         .testTarget(name: "ROPIMTrainingTests", dependencies: ["ROPIMTraining", "ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels"],
+                    swiftSettings: numericSettings),
+        .testTarget(name: "ROPIMDownstreamTests",
+                    dependencies: ["ROPIMDownstream", "ROPIMTraining", "ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels"],
                     swiftSettings: numericSettings),
     ],
     swiftLanguageModes: [.v5]

@@ -39,6 +39,9 @@ public final class PretrainTrainer {
     public let schedule: CosineSchedule
     public let stepsPerEpoch: Int
     public var log: (String) -> Void = { print($0) }
+    /// Called after epochs that are multiples of `run.knn_every` (when > 0) with the 1-based epoch; the
+    /// returned metrics (e.g. knn_top1) go into metrics.jsonl with the epoch and step.
+    public var epochHook: ((Int, PretrainModel) throws -> [String: Any])?
     var streams: RunStreams
 
     public init(config: PretrainConfig, dataset: ImageDataset) throws {
@@ -111,6 +114,12 @@ public final class PretrainTrainer {
                 progress.update(line, force: step % Swift.max(c.run.logEvery, 1) == 0 || step == totalSteps || step == 1)
                 if elapsed > 5 { windowStart = Date(); windowImages = 0 }
                 onStep?(step, loss)
+            }
+            if let epochHook, c.run.knnEvery > 0, (epoch + 1) % c.run.knnEvery == 0 || epoch + 1 == o.epochs {
+                var record = try epochHook(epoch + 1, model)
+                record["epoch"] = epoch + 1; record["step"] = step; record["time"] = Date().timeIntervalSince(start)
+                metrics.write(record)
+                progress.message(record.keys.sorted().compactMap { k in (record[k] as? Double).map { String(format: "%@ %.3f", k, $0) } }.joined(separator: "  "))
             }
         }
         let seconds = Date().timeIntervalSince(start)

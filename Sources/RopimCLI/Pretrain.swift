@@ -1,6 +1,7 @@
 // `ropim pretrain`: resolve preset → YAML file → --set overrides → flags, then train.
 
 import ROPIMData
+import ROPIMDownstream
 import ArgumentParser
 import Foundation
 import ROPIMCore
@@ -51,6 +52,7 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Reconstruction loss on normalized pixels.") var loss: LossKind?
     @Option(help: "Sketch size K' (ROPIM).") var sketchSize: Int?
     @Option(help: "Count-sketch sampler (balanced = reference).") var sampler: SketchSampler?
+    @Option(help: "Every N epochs (and after the last), k-NN top-1 of the encoder's features on run.knn_train_subset/run.knn_test_subset labelled images, logged as knn_top1 in metrics.jsonl (0 = off).") var knnEvery: Int?
     @Flag(help: "Print the resolved config as YAML and exit.") var printConfig = false
 
     func resolve() throws -> (PretrainConfig, Preset) {
@@ -75,6 +77,7 @@ struct Pretrain: ParsableCommand {
         if let loss { c.method.loss = loss }
         if let sketchSize { c.method.sketchSize = sketchSize }
         if let sampler { c.method.sampler = sampler }
+        if let knnEvery { c.run.knnEvery = knnEvery }
         try c.validate()
         return (c, base)
     }
@@ -92,6 +95,10 @@ struct Pretrain: ParsableCommand {
         // Everything that can fail on bad input happens before the run directory is created.
         let dataset = try loadDataset(c)
         let trainer = try PretrainTrainer(config: c, dataset: dataset)
+        if c.run.knnEvery > 0 {
+            let monitor = try KNNMonitor(config: c)
+            trainer.epochHook = { _, model in try monitor.evaluate(encoder: model.encoder) }
+        }
         try RunDirectory.create(dir)
         try AtomicFile.write(try ConfigLoader.yaml(c), to: dir + "/config.yaml")
         let lr = c.scaledLR
