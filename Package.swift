@@ -9,6 +9,7 @@
 //     → ROPIMCore (count sketch, corruptions, pre-training model and loss)
 //     → ROPIMTraining (configs, data, AdamW, schedule, trainer, checkpoints)
 //     → ROPIMVisualize (pictures: reconstructions, corruption statistics, training curves; PNG via libpng)
+//     → ROPIMDownstream (fine-tuning, linear probing, k-NN on frozen features)
 //     → ropim (the command-line tool, thin)
 import Foundation
 import PackageDescription
@@ -44,7 +45,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "ropim", targets: ["RopimCLI"]),
-        .library(name: "ROPIM", targets: ["ROPIMKernels", "ROPIMData", "ROPIMNN", "ROPIMCore", "ROPIMTraining", "ROPIMVisualize"]),
+        .library(name: "ROPIM", targets: ["ROPIMKernels", "ROPIMData", "ROPIMNN", "ROPIMCore", "ROPIMTraining", "ROPIMVisualize", "ROPIMDownstream"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -72,8 +73,11 @@ let package = Package(
         .target(name: "ROPIMVisualize",
                 dependencies: ["ROPIMTraining", "ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels", "CPNG"],
                 swiftSettings: numericSettings),
+        .target(name: "ROPIMDownstream",
+                dependencies: ["ROPIMTraining", "ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels"],
+                swiftSettings: numericSettings),
         .executableTarget(name: "RopimCLI",
-                          dependencies: ["ROPIMVisualize", "ROPIMTraining", "ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels",
+                          dependencies: ["ROPIMDownstream", "ROPIMVisualize", "ROPIMTraining", "ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/RopimCLI"),
         .testTarget(name: "ROPIMKernelsTests", dependencies: ["ROPIMKernels"], swiftSettings: numericSettings),
@@ -86,6 +90,9 @@ let package = Package(
                     swiftSettings: numericSettings),
         .testTarget(name: "ROPIMVisualizeTests",
                     dependencies: ["ROPIMVisualize", "ROPIMTraining", "ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels", "CPNG"],
+                    swiftSettings: numericSettings),
+        .testTarget(name: "ROPIMDownstreamTests",
+                    dependencies: ["ROPIMDownstream", "ROPIMTraining", "ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels"],
                     swiftSettings: numericSettings),
     ],
     swiftLanguageModes: [.v5]

@@ -15,7 +15,9 @@ public final class VisionTransformer {
     public let fixedPosEmbed: Tensor?              // sincos [N, D]
     public let sharedRelPos: RelativePositionBias?
     public let blocks: [Block]
-    public let norm: LayerNorm
+    /// The final LayerNorm; nil when built with `finalNorm: false` (BEiT fine-tuning with mean pooling
+    /// replaces it by fc_norm after pooling, so the encoder then ends at the last block).
+    public let norm: LayerNorm?
     let scratch = BlockScratch()
 
     // Saved activations.
@@ -31,7 +33,8 @@ public final class VisionTransformer {
     public private(set) var batch = 0
 
     /// Registers the encoder's parameters under `prefix` (e.g. "encoder." for the SimMIM layout).
-    public init(config: ViTConfig, params: ParameterStore, prefix: String = "") {
+    /// `finalNorm: false` leaves out the final LayerNorm (`output` is then the last block's output).
+    public init(config: ViTConfig, params: ParameterStore, prefix: String = "", finalNorm: Bool = true) {
         self.config = config
         self.params = params
         self.prefix = prefix
@@ -50,7 +53,7 @@ public final class VisionTransformer {
             return Block(params, prefix + "blocks.\(i)", dim: d, heads: config.numHeads, mlpRatio: config.mlpRatio,
                          layerScale: config.layerScaleInit > 0, dropPath: Float(rate), perBlockGrid: perBlock)
         }
-        norm = LayerNorm(params, prefix + "norm", dim: d)
+        norm = finalNorm ? LayerNorm(params, prefix + "norm", dim: d) : nil
     }
 
     /// BEiT/timm initialization: truncated normal (std initStd, bounds ±2 absolute) for linear weights,
@@ -79,7 +82,7 @@ public final class VisionTransformer {
             if let g1 = blk.gamma1 { p.fill(g1) { _ in g } }
             if let g2 = blk.gamma2 { p.fill(g2) { _ in g } }
         }
-        norm.initialize(p)
+        norm?.initialize(p)
     }
 
     // MARK: patch embedding
@@ -105,7 +108,7 @@ public final class VisionTransformer {
 
     // MARK: transformer
 
-    /// output [B·N, D] = norm(blocks(cls ⊕ tokens + pos)); tok is [B·K, D].
+    /// output [B·N, D] = norm(blocks(cls ⊕ tokens + pos)) (no norm when built without one); tok is [B·K, D].
     @discardableResult
     public func encode(_ tok: UnsafePointer<Float>, batch: Int, training: Bool, rng: inout RNG) -> Tensor {
         let c = config, d = c.embedDim, k = c.numPatches, n = c.numTokens, rows = batch * n
@@ -131,7 +134,8 @@ public final class VisionTransformer {
             blk.forward(params, x: x, batch: batch, tokens: n, sharedBias: bias, training: training, rng: &rng, scratch: scratch)
             x = UnsafePointer(blk.output.data)
         }
-        norm.forward(params, x: x, rows: rows, y: output.data, mean: normMean.data, rstd: normRstd.data)
+        if let norm { norm.forward(params, x: x, rows: rows, y: output.data, mean: normMean.data, rstd: normRstd.data) }
+        else { output.data.update(from: x, count: rows * d) }
         return output
     }
 
@@ -141,8 +145,12 @@ public final class VisionTransformer {
         let c = config, d = c.embedDim, k = c.numPatches, n = c.numTokens, rows = batch * n
         dx.resize([rows, d]); dTokens.resize([batch * k, d])
         let lastOut = blocks.last.map { UnsafePointer($0.output.data) } ?? UnsafePointer(x0.data)
-        norm.backward(params, dy: dOut, x: lastOut, rows: rows, mean: normMean.data, rstd: normRstd.data,
-                      dx: dx.data, accumulate: false)
+        if let norm {
+            norm.backward(params, dy: dOut, x: lastOut, rows: rows, mean: normMean.data, rstd: normRstd.data,
+                          dx: dx.data, accumulate: false)
+        } else {
+            dx.data.update(from: dOut, count: rows * d)
+        }
         var biasGrad: UnsafeMutablePointer<Float>? = nil
         if sharedRelPos != nil {
             sharedBiasGrad.resize([c.numHeads, n, n]); sharedBiasGrad.zero()

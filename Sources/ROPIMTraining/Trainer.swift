@@ -57,6 +57,9 @@ public final class PretrainTrainer {
     public let schedule: CosineSchedule
     public let stepsPerEpoch: Int
     public var log: (String) -> Void = { print($0) }
+    /// Called after epochs that are multiples of `run.knn_every` (when > 0) with the 1-based epoch; the
+    /// returned metrics (e.g. knn_top1) go into metrics.jsonl with the epoch and step.
+    public var epochHook: ((Int, PretrainModel) throws -> [String: Any])?
     var streams: RunStreams
     /// The state this trainer resumed from, if any.
     public private(set) var resumed: RunState?
@@ -167,6 +170,12 @@ public final class PretrainTrainer {
                 if s == stepsPerEpoch - 1 { epochLosses.append(epochSum / Double(epochCount)); epochSum = 0; epochCount = 0 }
                 if (c.run.saveEvery > 0 && step % c.run.saveEvery == 0) || s == stepsPerEpoch - 1 { _ = try save() }
                 onStep?(step, loss)
+            }
+            if let epochHook, c.run.knnEvery > 0, (epoch + 1) % c.run.knnEvery == 0 || epoch + 1 == o.epochs {
+                var record = try epochHook(epoch + 1, model)
+                record["epoch"] = epoch + 1; record["step"] = step; record["time"] = Date().timeIntervalSince(start)
+                metrics.write(record)
+                progress.message(record.keys.sorted().compactMap { k in (record[k] as? Double).map { String(format: "%@ %.3f", k, $0) } }.joined(separator: "  "))
             }
         }
         // Stopped early by optim.max_steps: leave a resumable checkpoint so the run can be continued.

@@ -1,6 +1,7 @@
 // `ropim pretrain`: resolve preset → YAML file → --set overrides → flags, then train.
 
 import ROPIMData
+import ROPIMDownstream
 import ArgumentParser
 import Foundation
 import ROPIMCore
@@ -27,6 +28,8 @@ struct Pretrain: ParsableCommand {
     @OptionGroup var options: ConfigOptions
     @Option(help: "Resume from a run directory (its newest checkpoint) or a ckpt-*/ directory. A run directory given with --output that holds checkpoints but no final one is resumed automatically.")
     var resume: String?
+    @Option(help: "Every N epochs (and after the last), k-NN top-1 of the encoder's features on run.knn_train_subset/run.knn_test_subset labelled images, logged as knn_top1 in metrics.jsonl (0 = off).")
+    var knnEvery: Int?
     @Flag(help: "Print the resolved config as YAML and exit.") var printConfig = false
 
     /// The checkpoint to resume from: --resume, or the newest one in an unfinished --output directory.
@@ -39,6 +42,7 @@ struct Pretrain: ParsableCommand {
 
     func run() throws {
         var (c, base) = try options.resolve()
+        if let knnEvery { c.run.knnEvery = knnEvery }
         let ckpt = try resumeCheckpoint(c)
         if let ckpt {
             // The run continues with its own saved config; only how long and how it runs may change.
@@ -65,6 +69,10 @@ struct Pretrain: ParsableCommand {
         let trainer = try ckpt.map { try PretrainTrainer(config: c, dataset: dataset, resume: $0) }
             ?? PretrainTrainer(config: c, dataset: dataset)
         if ckpt == nil { try RunDirectory.create(dir) }
+        if c.run.knnEvery > 0 {
+            let monitor = try KNNMonitor(config: c)
+            trainer.epochHook = { _, model in try monitor.evaluate(encoder: model.encoder) }
+        }
         try AtomicFile.write(try ConfigLoader.yaml(c), to: dir + "/config.yaml")
         if let names = loaded.classNames { try ImageFolder.writeClasses(names, to: dir + "/classes.txt") }
         let lr = c.scaledLR

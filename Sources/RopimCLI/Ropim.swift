@@ -10,12 +10,13 @@ struct Ropim: ParsableCommand {
         abstract: "Pre-train Vision Transformers with ROPIM (Random Orthogonal Projection Image Modeling).",
         discussion: """
         Start with 'ropim pretrain' (Fashion-MNIST, a small ViT, ROPIM) and see 'ropim pretrain --help'.
+        Then evaluate its checkpoint: 'ropim knn', 'ropim linprobe' and 'ropim finetune' with --pretrained.
 
         To write your own config: ropim pretrain --print-config > my.yaml, edit, then ropim pretrain --config my.yaml.
         """,
         version: ropimVersion,
-        subcommands: [Pretrain.self, Bench.self, BenchData.self, Visualize.self, Analyze.self, Plot.self,
-                      Export.self, Import.self, Inspect.self, Embed.self, Presets.self])
+        subcommands: [Pretrain.self, Finetune.self, Linprobe.self, KNNCommand.self, Bench.self, BenchData.self,
+                      Visualize.self, Analyze.self, Plot.self, Export.self, Import.self, Inspect.self, Embed.self, Presets.self])
 }
 
 let ropimVersion = "0.1.0"

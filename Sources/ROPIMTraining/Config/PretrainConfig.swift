@@ -90,6 +90,16 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var saveEvery = 0
     /// Resumable checkpoints to keep (the newest N, plus the one with the best epoch loss).
     public var keepLast = 2
+    /// Pre-training monitor: k-NN top-1 on frozen features after every N epochs (0 = off), logged to
+    /// metrics.jsonl as knn_top1; uses the labelled train/test splits of data.path, cut to these subsets.
+    public var knnEvery = 0
+    /// Training images used as the k-NN memory (0 = all).
+    public var knnTrainSubset = 5000
+    /// Test images used as k-NN queries (0 = all).
+    public var knnTestSubset = 1000
+    /// Neighbours and temperature of the weighted vote (DINO: 20, 0.07).
+    public var knnK = 20
+    public var knnTemperature = 0.07
     public init() {}
 }
 
@@ -118,6 +128,9 @@ public struct PretrainConfig: Codable, Equatable, Sendable {
         if optim.maxSteps < 0 { try fail("optim.max_steps must be ≥ 0, got \(optim.maxSteps)") }
         if run.saveEvery < 0 || run.keepLast < 1 { try fail("run.save_every must be ≥ 0 and run.keep_last ≥ 1, got \(run.saveEvery) and \(run.keepLast)") }
         if data.subset < 0 { try fail("data.subset must be ≥ 0 (0 = all), got \(data.subset)") }
+        if run.knnEvery < 0 || run.knnTrainSubset < 0 || run.knnTestSubset < 0 || run.knnK < 1 || run.knnTemperature <= 0 {
+            try fail("run.knn_every, run.knn_train_subset and run.knn_test_subset must be ≥ 0, run.knn_k ≥ 1 and run.knn_temperature positive")
+        }
         let c = model.inChans
         let counts = [data.normalization.mean.count, data.normalization.std.count]
         if !counts.allSatisfy({ $0 == c || $0 == 1 }) || counts[0] != counts[1] {

@@ -11,11 +11,15 @@ public final class AdamW {
     public let m: Tensor, v: Tensor
     /// Number of updates taken so far (t in the bias corrections).
     public private(set) var step = 0
+    /// Learning-rate multiplier per parameter entry (in `params.entries` order), as torch param groups
+    /// with `lr_scale` (layer-wise LR decay); the group's lr also scales its weight decay. All 1 by default.
+    public var lrScales: [Float]
 
     public init(params: ParameterStore, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0.05) {
         self.params = params
         self.beta1 = beta1; self.beta2 = beta2; self.eps = eps; self.weightDecay = weightDecay
         m = Tensor(shape: [params.count]); v = Tensor(shape: [params.count])
+        lrScales = [Float](repeating: 1, count: params.entries.count)
     }
 
     /// One update with learning rate `lr`; weight decay only on entries marked `decay`.
@@ -28,11 +32,13 @@ public final class AdamW {
         let b1 = beta1, b2 = beta2, eps = eps
         let bc1 = 1 - Float(Foundation.pow(Double(b1), Double(step)))
         let bc2 = 1 - Float(Foundation.pow(Double(b2), Double(step)))
-        let stepSize = lr / bc1, rbc2 = 1 / bc2.squareRoot()
-        for e in params.entries {
+        precondition(lrScales.count == params.entries.count, "AdamW.lrScales needs one value per parameter entry")
+        let rbc2 = 1 / bc2.squareRoot()
+        for (ei, e) in params.entries.enumerated() {
             let p = params.value(e.ref), g = params.grad(e.ref)
             let mm = m.data + e.ref.offset, vv = v.data + e.ref.offset
-            let decay: Float = e.decay ? 1 - lr * weightDecay : 1
+            let groupLR = lr * lrScales[ei], stepSize = groupLR / bc1
+            let decay: Float = e.decay ? 1 - groupLR * weightDecay : 1
             for i in 0..<e.ref.count {
                 let gi = g[i]
                 mm[i] = b1 * mm[i] + (1 - b1) * gi

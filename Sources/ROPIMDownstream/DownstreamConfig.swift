@@ -1,0 +1,186 @@
+// Settings of the downstream commands (finetune, linprobe, knn) as documented Codable structs, loaded
+// from YAML by ConfigLoader exactly like PretrainConfig (snake_case keys, every key has a default).
+
+import ROPIMData
+import ROPIMNN
+import ROPIMTraining
+
+/// Labelled data for downstream evaluation: a train split (fine-tuning data, probe training data,
+/// k-NN memory) and a test split (evaluation, k-NN queries).
+public struct DownstreamDataConfig: Codable, Equatable, Sendable {
+    /// auto | idx | cifar10 | cifar100 | imagefolder | synthetic (train and test splits of `path`)
+    public var dataset = DatasetKind.idx
+    /// Folder holding the dataset (IDX train-*/t10k-*, CIFAR batches, or an image folder with train/ and val/).
+    public var path = "/usr/share/datasets/fashion-mnist"
+    /// Use the first N training images of a seeded shuffle (0 = all).
+    public var subset = 0
+    /// Use the first N test images of a seeded shuffle (0 = all).
+    public var testSubset = 0
+    /// Synthetic training images (test split: a quarter as many, drawn from another seed).
+    public var syntheticCount = 4096
+    /// Fine-tuning augmentation (timm/BEiT reference: RandomResizedCrop scale 0.08–1, flip, bicubic,
+    /// RandAugment rand-m9-mstd0.5-inc1, random erasing 0.25). Linear probing and k-NN use the plain images.
+    public var augment = AugmentConfig(randomResizedCrop: true, scale: [0.08, 1.0], interpolation: .bicubic,
+                                       randAugment: "rand-m9-mstd0.5-inc1", reprob: 0.25)
+    /// Per-channel mean/std; use the pre-training's (the CLI copies it from the checkpoint).
+    public var normalization = Normalization.fashionMNIST
+    public init() {}
+}
+
+/// The fine-tuning optimizer (ROPIM.md §5, SimMIM/BEiT fine-tuning recipe).
+public struct FinetuneOptimConfig: Codable, Equatable, Sendable {
+    public var epochs = 100
+    public var batchSize = 128
+    /// Base learning rate for a total batch of 512: lr = base · batch_size / 512 (warmup_lr and min_lr scale too).
+    public var baseLR = 5e-3
+    public var warmupLR = 2.5e-7
+    public var minLR = 2.5e-7
+    public var warmupEpochs = 5.0
+    /// AdamW weight decay (none on 1-D params, biases, cls, pos-embed and relative tables).
+    public var weightDecay = 0.05
+    public var betas = [0.9, 0.999]
+    public var eps = 1e-8
+    /// Layer-wise LR decay: parameters of layer l get lr · layer_decay^(depth + 1 − l) (1 = off).
+    public var layerDecay = 0.75
+    /// Max global gradient norm (0 disables clipping).
+    public var clipGrad = 5.0
+    /// Stop after this many optimizer steps (0 = all epochs); the schedule still spans all epochs.
+    public var maxSteps = 0
+    public init() {}
+}
+
+/// Classification-specific settings.
+public struct FinetuneMethodConfig: Codable, Equatable, Sendable {
+    /// Number of classes (0 = the training data's class count). Labels must lie in 0..<classes.
+    public var classes = 0
+    /// Label smoothing of the (mixed) one-hot targets.
+    public var labelSmoothing = 0.1
+    /// Mixup Beta(α, α) parameter (0 disables mixup).
+    public var mixup = 0.8
+    /// CutMix Beta(α, α) parameter (0 disables CutMix).
+    public var cutmix = 1.0
+    /// Probability of mixing a batch at all.
+    public var mixupProb = 1.0
+    /// Probability of CutMix instead of mixup when both are enabled (timm).
+    public var switchProb = 0.5
+    /// The head's trunc-normal(0.02) weights are multiplied by this (BEiT init_scale); bias is 0.
+    public var headInitScale = 0.001
+    public init() {}
+}
+
+public struct FinetuneConfig: Codable, Equatable, Sendable {
+    /// Pre-training checkpoint to start from ("" = train from scratch, the baseline).
+    public var pretrained = ""
+    /// The classifier's encoder. With a checkpoint, the CLI starts this section from the checkpoint's
+    /// model (shared relative position bias becomes per-block, initialized from the shared table);
+    /// model.drop_path_rate (reference 0.1) is the fine-tuning's.
+    public var model = ViTConfig()
+    public var data = DownstreamDataConfig()
+    public var optim = FinetuneOptimConfig()
+    public var method = FinetuneMethodConfig()
+    public var run = RunConfig()
+    public init() {}
+
+    /// Checks the numbers that the model does not.
+    public func validate() throws {
+        func fail(_ s: String) throws -> Never { throw DownstreamError(s) }
+        try model.validate()
+        if optim.epochs < 1 { try fail("optim.epochs must be at least 1, got \(optim.epochs)") }
+        if optim.batchSize < 2 || optim.batchSize % 2 != 0 {
+            try fail("optim.batch_size must be even and ≥ 2 (mixup pairs each image with the batch reversed), got \(optim.batchSize)")
+        }
+        if optim.baseLR <= 0 { try fail("optim.base_lr must be positive, got \(optim.baseLR)") }
+        if !(optim.layerDecay > 0 && optim.layerDecay <= 1) { try fail("optim.layer_decay must be in (0, 1], got \(optim.layerDecay)") }
+        if optim.betas.count != 2 || !optim.betas.allSatisfy({ (0..<1).contains($0) }) {
+            try fail("optim.betas must be two numbers in [0, 1), got \(optim.betas)")
+        }
+        if optim.maxSteps < 0 { try fail("optim.max_steps must be ≥ 0, got \(optim.maxSteps)") }
+        if method.classes < 0 { try fail("method.classes must be ≥ 0 (0 = from the data), got \(method.classes)") }
+        if !(0..<1).contains(method.labelSmoothing) { try fail("method.label_smoothing must be in [0, 1), got \(method.labelSmoothing)") }
+        if method.mixup < 0 || method.cutmix < 0 { try fail("method.mixup and method.cutmix must be ≥ 0 (0 disables)") }
+        if !(0...1).contains(method.mixupProb) || !(0...1).contains(method.switchProb) {
+            try fail("method.mixup_prob and method.switch_prob must be in [0, 1]")
+        }
+        if data.subset < 0 || data.testSubset < 0 { try fail("data.subset and data.test_subset must be ≥ 0 (0 = all)") }
+        if !data.normalization.fits(channels: model.inChans) {
+            try fail("data.normalization has \(data.normalization.mean.count) channels but model.in_chans is \(model.inChans)")
+        }
+        try data.augment.validate()
+    }
+
+    /// Peak, warm-up and final learning rates after the scaling rule (base · batch / 512).
+    public var scaledLR: (peak: Double, warmup: Double, min: Double) {
+        let s = Double(optim.batchSize) / 512
+        return (optim.baseLR * s, optim.warmupLR * s, optim.minLR * s)
+    }
+}
+
+/// Where features come from in linear probing and k-NN.
+public enum FeaturePooling: String, Codable, CaseIterable, Sendable {
+    /// The cls token.
+    case cls
+    /// The mean of the patch tokens (cls excluded).
+    case avg
+}
+
+public enum FeatureSource: String, Codable, CaseIterable, Sendable {
+    /// The encoder of the checkpoint.
+    case pretrained
+    /// The same architecture, freshly initialized (seeded): the "random encoder" baseline.
+    case random
+    /// The normalized pixels themselves (a linear model on raw pixels).
+    case pixels
+}
+
+/// Linear probing (MAE protocol: frozen encoder, BatchNorm without affine, linear head) and k-NN settings.
+public struct ProbeConfig: Codable, Equatable, Sendable {
+    /// pretrained | random | pixels
+    public var features = FeatureSource.pretrained
+    /// Block whose output is the feature: −1 = the encoder's final output (after its final norm),
+    /// 0..<depth = that block's output (before any norm).
+    public var block = -1
+    /// cls | avg (average of patch tokens)
+    public var pooling = FeaturePooling.avg
+    /// Images per forward pass when computing features.
+    public var featureBatch = 256
+    /// Also store the features as safetensors in the run directory (features.safetensors).
+    public var saveFeatures = false
+    /// Head training epochs over the cached features.
+    public var epochs = 100
+    public var batchSize = 256
+    /// SGD with momentum (MAE uses LARS; plain SGD + momentum here), lr = base · batch / 256, cosine.
+    public var baseLR = 0.1
+    public var momentum = 0.9
+    public var weightDecay = 0.0
+    public var warmupEpochs = 10.0
+    /// k-NN: neighbours and temperature (DINO's weighted vote, weights exp(cos/T)).
+    public var k = 20
+    public var temperature = 0.07
+    public init() {}
+
+    public func validate(depth: Int?) throws {
+        func fail(_ s: String) throws -> Never { throw DownstreamError(s) }
+        if let depth, block < -1 || block >= depth { try fail("probe.block \(block) is outside −1 (final output) … \(depth - 1) (last block)") }
+        if featureBatch < 1 || batchSize < 2 || epochs < 1 { try fail("probe.feature_batch ≥ 1, probe.batch_size ≥ 2 and probe.epochs ≥ 1 are required") }
+        if baseLR <= 0 || !(0..<1).contains(momentum) || weightDecay < 0 { try fail("probe.base_lr must be positive, probe.momentum in [0, 1), probe.weight_decay ≥ 0") }
+        if k < 1 || temperature <= 0 { try fail("probe.k must be ≥ 1 and probe.temperature positive") }
+    }
+}
+
+/// The config of `ropim linprobe` and `ropim knn` (both evaluate frozen features).
+public struct FrozenFeaturesConfig: Codable, Equatable, Sendable {
+    /// Pre-training checkpoint ("" only with probe.features: pixels, or random with the model section).
+    public var pretrained = ""
+    /// Used when there is no checkpoint (features random); otherwise the checkpoint's.
+    public var model = ViTConfig()
+    public var data = DownstreamDataConfig()
+    public var probe = ProbeConfig()
+    public var run = RunConfig()
+    public init() {}
+}
+
+/// A downstream problem the user can fix: says what, where and how.
+public struct DownstreamError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

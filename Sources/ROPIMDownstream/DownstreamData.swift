@@ -1,0 +1,102 @@
+// Labelled train/test splits for the downstream commands, run summaries and the k-NN monitor that
+// pre-training calls after an epoch.
+
+import Foundation
+import ROPIMData
+import ROPIMKernels
+import ROPIMNN
+import ROPIMTraining
+
+public enum DownstreamData {
+    /// The train and test splits the config names, each cut to its seeded subset; both must be labelled.
+    public static func load(_ c: DownstreamDataConfig, channels: Int, imgSize: Int, seed: Int) throws -> (train: ImageDataset, test: ImageDataset) {
+        var train: ImageDataset, test: ImageDataset
+        let s = UInt64(truncatingIfNeeded: seed)
+        if c.dataset == .synthetic {
+            train = SyntheticImages.make(count: c.syntheticCount, channels: channels, size: imgSize, classes: 10, seed: s)
+            test = SyntheticImages.make(count: Swift.max(c.syntheticCount / 4, 1), channels: channels, size: imgSize,
+                                        classes: 10, seed: s &+ 0x7E57)
+        } else {
+            // The pre-training data code reads every format; ask it for each split in turn.
+            var p = PretrainConfig()
+            p.model.inChans = channels; p.model.imgSize = imgSize
+            p.data.dataset = c.dataset; p.data.path = c.path; p.data.normalization = c.normalization
+            p.data.split = "train"
+            train = try loadDataset(p)
+            let kind = try resolveDatasetKind(c.dataset, path: c.path)
+            p.data.split = kind == .imagefolder ? "val" : "test"
+            test = try loadDataset(p)
+        }
+        if c.subset > 0 && c.subset < train.count { train = train.seededSubset(c.subset, seed: s) }
+        if c.testSubset > 0 && c.testSubset < test.count { test = test.seededSubset(c.testSubset, seed: s &+ 1) }
+        return (train, test)
+    }
+
+    /// The class count to use: `requested` (0 = the data's), checked against every label of both splits.
+    public static func classes(requested: Int, train: ImageDataset, test: ImageDataset) throws -> Int {
+        let maxLabel = Int(([train.labels?.max(), test.labels?.max()].compactMap { $0 }).max() ?? -1)
+        guard train.labels != nil, test.labels != nil else {
+            throw DownstreamError("\(train.labels == nil ? train.source : test.source): no labels; downstream evaluation needs labelled train and test splits")
+        }
+        let n = requested > 0 ? requested : Swift.max(train.classes ?? 0, test.classes ?? 0, maxLabel + 1)
+        if maxLabel >= n {
+            let which = (train.labels!.max() ?? 0) >= Int32(n) ? train.source : test.source
+            throw DownstreamError("\(which): holds label \(maxLabel), but --classes is \(n) (labels must lie in 0..<\(n)); the data has \(maxLabel + 1) classes: pass --classes \(maxLabel + 1) (or 0 to take it from the data)")
+        }
+        return n
+    }
+}
+
+/// Writes `summary.json` (sorted keys) atomically and returns the one-line summary for stdout.
+@discardableResult
+public func writeSummary(_ record: [String: Any], command: String, runDirectory: String) throws -> String {
+    var r = record
+    r["command"] = command
+    let data = try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys, .prettyPrinted])
+    try AtomicFile.write(data, to: runDirectory + "/summary.json")
+    let line = try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys])
+    return "summary: " + String(decoding: line, as: UTF8.self)
+}
+
+/// Builds an encoder for linear probing or k-NN: the checkpoint's, or a freshly initialized one of an
+/// architecture (the random-encoder baseline). The returned object keeps the parameters alive.
+public func probeEncoder(checkpoint: PretrainCheckpoint?, model: ViTConfig, random: Bool, seed: Int) throws -> VisionTransformer {
+    if let checkpoint, !random { return checkpoint.model.encoder }
+    let vit = checkpoint?.config.model ?? model
+    try vit.validate()
+    let store = ParameterStore()
+    let enc = VisionTransformer(config: vit, params: store, prefix: "encoder.")
+    store.allocate()
+    var rng = RunStreams(seed: UInt64(truncatingIfNeeded: seed)).initialization
+    enc.initialize(rng: &rng)
+    return enc
+}
+
+/// k-NN accuracy of a pre-training model's encoder on small labelled subsets, for `pretrain --knn-every`.
+/// The subsets are loaded once; each call costs one forward pass over them.
+public final class KNNMonitor {
+    public let train: ImageDataset, test: ImageDataset
+    public let classes: Int
+    public let config: PretrainConfig
+
+    public init(config: PretrainConfig) throws {
+        self.config = config
+        var d = DownstreamDataConfig()
+        d.dataset = config.data.dataset; d.path = config.data.path
+        d.subset = config.run.knnTrainSubset; d.testSubset = config.run.knnTestSubset
+        d.syntheticCount = Swift.max(config.run.knnTrainSubset, 64)
+        (train, test) = try DownstreamData.load(d, channels: config.model.inChans, imgSize: config.model.imgSize, seed: config.run.seed)
+        classes = try DownstreamData.classes(requested: 0, train: train, test: test)
+    }
+
+    /// Evaluates and returns the metrics to log (`knn_top1`, `knn_top5`, `knn_seconds`).
+    public func evaluate(encoder: VisionTransformer) throws -> [String: Any] {
+        let start = Date()
+        let c = config
+        let a = try Features.extract(encoder: encoder, data: train, normalization: c.data.normalization, batchSize: c.optim.batchSize)
+        let b = try Features.extract(encoder: encoder, data: test, normalization: c.data.normalization, batchSize: c.optim.batchSize)
+        let r = try KNN.classify(train: a, test: b, classes: classes, k: c.run.knnK, temperature: c.run.knnTemperature)
+        return ["knn_top1": r.top1, "knn_top5": r.top5, "knn_seconds": Date().timeIntervalSince(start),
+                "knn_train": r.trainCount, "knn_test": r.testCount]
+    }
+}

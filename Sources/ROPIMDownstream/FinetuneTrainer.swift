@@ -1,0 +1,172 @@
+// The fine-tuning loop (SimMIM/BEiT recipe, ROPIM.md §4–5): augment → Mixup/CutMix with smoothed
+// targets → classifier → soft-target cross-entropy → backward → clip → AdamW with layer-wise LR decay,
+// per-step warm-up + cosine; evaluation on the test split after every epoch, best checkpoint kept.
+
+import Foundation
+import ROPIMData
+import ROPIMKernels
+import ROPIMNN
+import ROPIMTraining
+
+public struct EvalResult: Sendable {
+    public var top1: Double   // percent
+    public var top5: Double   // percent
+    public var loss: Double   // mean cross-entropy with hard labels
+}
+
+public struct FinetuneSummary: Sendable {
+    public var steps: Int
+    public var epochs: Int
+    public var bestTop1: Double
+    public var bestEpoch: Int
+    public var final: EvalResult
+    public var seconds: Double
+    public var runDirectory: String
+    public var bestCheckpoint: String
+}
+
+public final class FinetuneTrainer {
+    public let config: FinetuneConfig
+    public let classifier: ViTClassifier
+    public let train: ImageDataset
+    public let test: ImageDataset
+    public let classes: Int
+    public let optimizer: AdamW
+    public let schedule: CosineSchedule
+    public let stepsPerEpoch: Int
+    /// What loading the checkpoint matched (nil when training from scratch).
+    public private(set) var loadReport: LoadReport?
+    var streams: RunStreams
+
+    /// Builds and initializes the classifier; with `pretrained`, its encoder weights replace the initialization.
+    public init(config: FinetuneConfig, train: ImageDataset, test: ImageDataset, pretrained: PretrainCheckpoint? = nil) throws {
+        try config.validate()
+        self.config = config
+        self.train = train
+        self.test = test
+        let c = config.model
+        for d in [train, test] where d.channels != c.inChans && !(d.channels == 1 && c.inChans == 3) {
+            throw DownstreamError("\(d.source) has \(d.channels)-channel images but model.in_chans is \(c.inChans)")
+        }
+        classes = try DownstreamData.classes(requested: config.method.classes, train: train, test: test)
+        stepsPerEpoch = train.count / config.optim.batchSize
+        guard stepsPerEpoch > 0 else {
+            throw DownstreamError("\(train.source) has \(train.count) training images, fewer than one batch of \(config.optim.batchSize); lower --batch-size")
+        }
+        classifier = try ViTClassifier(vit: c, classes: classes)
+        streams = RunStreams(seed: UInt64(truncatingIfNeeded: config.run.seed))
+        classifier.initialize(rng: &streams.initialization, headInitScale: config.method.headInitScale)
+        if let pretrained {
+            loadReport = try classifier.loadPretrained(pretrained, source: config.pretrained.isEmpty ? "checkpoint" : config.pretrained)
+        }
+        let o = config.optim
+        optimizer = AdamW(params: classifier.params, beta1: Float(o.betas[0]), beta2: Float(o.betas[1]), eps: Float(o.eps),
+                          weightDecay: Float(o.weightDecay))
+        optimizer.lrScales = LayerDecay.scales(classifier.params, depth: c.depth, decay: o.layerDecay)
+        let lr = config.scaledLR
+        schedule = CosineSchedule(peak: lr.peak, warmupLR: lr.warmup, minLR: lr.min,
+                                  warmupSteps: Int((o.warmupEpochs * Double(stepsPerEpoch)).rounded()),
+                                  totalSteps: o.epochs * stepsPerEpoch)
+    }
+
+    /// Top-1/top-5/loss on the test split (whole images, no augmentation, no drop path).
+    public func evaluate(batchSize: Int = 256) -> EvalResult {
+        let c = config.model
+        let images = Tensor(shape: [0])
+        var rng = RNG(seed: 0)
+        var lossSum = 0.0, t1 = 0, t5 = 0, start = 0
+        let labels = test.labels!.map(Int.init)
+        while start < test.count {
+            let bs = Swift.min(batchSize, test.count - start)
+            makeBatch(test, indices: Array(start..<(start + bs)), size: c.imgSize, outChannels: c.inChans, augment: nil,
+                      normalization: config.data.normalization, rng: &rng, into: images)
+            let logits = classifier.forward(images: images, batch: bs, training: false, rng: &rng)
+            let r = SoftmaxCrossEntropy.evaluate(logits: logits.data, labels: labels[start..<(start + bs)], classes: classes)
+            lossSum += r.lossSum; t1 += r.top1; t5 += r.top5
+            start += bs
+        }
+        let n = Double(test.count)
+        return EvalResult(top1: 100 * Double(t1) / n, top5: 100 * Double(t5) / n, loss: lossSum / n)
+    }
+
+    /// Trains; `runDirectory` gets metrics.jsonl (per step and per epoch), best.safetensors (best test top-1)
+    /// and checkpoint.safetensors (last). The caller writes config.yaml and summary.json.
+    @discardableResult
+    public func run(runDirectory: String, progress: ROPIMTraining.Progress = ROPIMTraining.Progress(), onStep: ((Int, Double) -> Void)? = nil) throws -> FinetuneSummary {
+        let c = config, o = c.optim, m = c.model
+        let metrics = try MetricsWriter(path: runDirectory + "/metrics.jsonl")
+        let totalSteps = o.maxSteps > 0 ? Swift.min(o.maxSteps, o.epochs * stepsPerEpoch) : o.epochs * stepsPerEpoch
+        let targets = Tensor(shape: [o.batchSize, classes]), dLogits = Tensor(shape: [o.batchSize, classes])
+        let mix = MixupSettings(mixupAlpha: c.method.mixup, cutmixAlpha: c.method.cutmix, prob: c.method.mixupProb,
+                                switchProb: c.method.switchProb, labelSmoothing: c.method.labelSmoothing, classes: classes)
+        // Batches: per-epoch shuffle, augmentation (crop, flip, RandAugment, erasing) on loader threads,
+        // each image's draws derived from (seed, epoch, index).
+        let transform = try SampleTransform(size: m.imgSize, outChannels: m.inChans, normalization: c.data.normalization,
+                                            augment: c.data.augment)
+        var orderStream = streams.order
+        let loader = try DataLoader(source: train, batchSize: o.batchSize, transform: transform, seed: orderStream.next(),
+                                    batchesPerEpoch: stepsPerEpoch, threads: 2, prefetch: 2)
+        var mixRNG = streams.corruption   // mixup/cutmix draws
+        var dropRNG = streams.corruption.derived(stream: 9)
+        let start = Date()
+        var step = 0, best = -1.0, bestEpoch = 0
+        var last = EvalResult(top1: 0, top5: 0, loss: .nan)
+        var windowStart = Date(), windowImages = 0
+        var epochsDone = 0
+        outer: for epoch in 0..<o.epochs {
+            var epochLoss = 0.0, epochSteps = 0
+            for _ in 0..<stepsPerEpoch {
+                if step >= totalSteps { break }
+                let lr = schedule.lr(at: step)
+                let batch = try loader.next()
+                let images = batch.images
+                Mixup.apply(images: images, labels: batch.labels!.map(Int.init), settings: mix, rng: &mixRNG, targets: targets)
+                classifier.params.zeroGrads()
+                let logits = classifier.forward(images: images, batch: o.batchSize, training: true, rng: &dropRNG)
+                let loss = SoftmaxCrossEntropy.loss(logits: logits.data, targets: targets.data, batch: o.batchSize,
+                                                    classes: classes, dLogits: dLogits.data)
+                guard loss.isFinite else {
+                    throw DownstreamError("loss is \(loss) at epoch \(epoch + 1), step \(step + 1) (lr \(lr)); the run diverged. Lower optim.base_lr (now \(o.baseLR)) or keep optim.clip_grad > 0. Metrics so far: \(runDirectory)/metrics.jsonl")
+                }
+                classifier.backward(dLogits.data)
+                let gradNorm = GradientClipping.clip(classifier.params, maxNorm: o.clipGrad)
+                optimizer.update(lr: Float(lr))
+                step += 1; epochSteps += 1; epochLoss += loss
+                windowImages += o.batchSize
+                let elapsed = Date().timeIntervalSince(windowStart)
+                let ips = Double(windowImages) / Swift.max(elapsed, 1e-9)
+                metrics.write(["step": step, "epoch": epoch + 1, "loss": loss, "lr": lr, "grad_norm": gradNorm,
+                               "images_per_second": ips, "time": Date().timeIntervalSince(start)])
+                progress.update(String(format: "epoch %d/%d  step %d/%d  loss %.4f  lr %.3e  grad %.3f  %.1f img/s",
+                                       epoch + 1, o.epochs, step, totalSteps, loss, lr, gradNorm, ips),
+                                force: step % Swift.max(c.run.logEvery, 1) == 0 || step == totalSteps || step == 1)
+                if elapsed > 5 { windowStart = Date(); windowImages = 0 }
+                onStep?(step, loss)
+            }
+            guard epochSteps > 0 else { break outer }
+            epochsDone = epoch + 1
+            last = evaluate()
+            metrics.write(["epoch": epoch + 1, "step": step, "train_loss": epochLoss / Double(epochSteps),
+                           "test_top1": last.top1, "test_top5": last.top5, "test_loss": last.loss,
+                           "time": Date().timeIntervalSince(start)])
+            if last.top1 > best {
+                best = last.top1; bestEpoch = epoch + 1
+                try save(to: runDirectory + "/best.safetensors", step: step, epoch: epoch + 1, eval: last)
+            }
+            progress.message(String(format: "epoch %d: train loss %.4f  test top-1 %.2f%%  top-5 %.2f%%  loss %.4f  (best %.2f%% at epoch %d)",
+                                    epoch + 1, epochLoss / Double(epochSteps), last.top1, last.top5, last.loss, best, bestEpoch))
+        }
+        try save(to: runDirectory + "/checkpoint.safetensors", step: step, epoch: epochsDone, eval: last)
+        return FinetuneSummary(steps: step, epochs: epochsDone, bestTop1: best, bestEpoch: bestEpoch, final: last,
+                               seconds: Date().timeIntervalSince(start), runDirectory: runDirectory,
+                               bestCheckpoint: runDirectory + "/best.safetensors")
+    }
+
+    /// The classifier's weights (timm names) with the resolved config and the evaluation in the metadata.
+    public func save(to path: String, step: Int, epoch: Int, eval: EvalResult) throws {
+        let yaml = (try? ConfigLoader.yaml(config)) ?? ""
+        try SafeTensors.write(classifier.namedTensors(), metadata: [
+            "format": "ropim-finetune", "format_version": "1", "step": String(step), "epoch": String(epoch),
+            "classes": String(classes), "test_top1": String(eval.top1), "config": yaml], to: path)
+    }
+}
