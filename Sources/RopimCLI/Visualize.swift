@@ -44,8 +44,11 @@ struct Visualize: ParsableCommand {
         let path = FileManager.default.fileExists(atPath: checkpoint, isDirectory: &isDir) && isDir.boolValue
             ? (checkpoint as NSString).appendingPathComponent("checkpoint.safetensors") : checkpoint
         let ckpt = try PretrainCheckpoint(path: path)
+        guard ckpt.hasDecoder else {
+            throw ValidationError("\(path) holds an encoder only (an export or import); reconstructions need the pre-training checkpoint with its decoder")
+        }
         var c = ckpt.config
-        if let data { c.data.path = data; c.data.dataset = .idx }
+        if let data { c.data.path = data; c.data.dataset = .auto }
         let dataset = try PictureImages.load(c, split: split)
         let indices = PictureImages.choose(dataset, count: count, seed: UInt64(truncatingIfNeeded: seed))
         let images = try PictureImages.batch(dataset, indices: indices, config: c)

@@ -3,6 +3,7 @@
 
 import Foundation
 import ROPIMCore
+import ROPIMKernels
 import ROPIMNN
 
 public struct CheckpointError: Error, CustomStringConvertible {
@@ -43,10 +44,13 @@ extension ParameterStore {
 }
 
 /// A pre-training checkpoint written by `saveCheckpoint`: its config, step and a model holding its weights.
+/// An exported or foreign encoder file (timm BEiT/ViT with its sidecar) also loads: its encoder weights
+/// in a model whose decoder is freshly initialized (`hasDecoder` false).
 public struct PretrainCheckpoint {
     public let config: PretrainConfig
     public let step: Int
     public let model: PretrainModel
+    public let hasDecoder: Bool
 
     public init(path: String) throws {
         guard FileManager.default.fileExists(atPath: path) else {
@@ -54,8 +58,21 @@ public struct PretrainCheckpoint {
         }
         let (tensors, meta) = try SafeTensors.read(path)
         guard meta["format"] == "ropim-pretrain", let yaml = meta["config"] else {
-            throw CheckpointError(description: "\(path): not a ropim pre-training checkpoint (metadata format is '\(meta["format"] ?? "missing")'); export/import of other layouts is `ropim import`")
+            let file = try EncoderFile(path)
+            var c = PretrainConfig()
+            c.model = file.config
+            c.data.normalization = file.normalization
+            c.method.corruption = .none   // no sketch constraints: only the encoder matters here
+            config = c
+            step = 0
+            hasDecoder = false
+            model = try PretrainModel(vit: c.model, method: c.method)
+            var rng = RNG(seed: 0)
+            model.initialize(rng: &rng)
+            _ = try Interchange.importEncoder(path, into: model.params, prefix: "encoder.")
+            return
         }
+        hasDecoder = true
         config = try ConfigLoader.load(PretrainConfig.self, yaml: yaml, file: path + " (embedded config)", defaults: PretrainConfig())
         step = Int(meta["step"] ?? "") ?? 0
         model = try PretrainModel(vit: config.model, method: config.method)
