@@ -96,24 +96,24 @@ public final class PretrainModel {
 
     // MARK: corruption
 
-    private func reserveScratch(cols: Int) -> Int {
-        let per = method.sketchSize * cols
+    /// out_b = Π_b·x_b (or Π⊥_b·x_b) for every image b; x and out are [B·K, cols] and may be the same.
+    private func applyProjection(_ x: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>, cols: Int, complement: Bool) {
+        let k = vit.numPatches, per = method.sketchSize * cols, scale = method.projectorScale
         scratch.resize([batch, per])
-        return per
+        let s = scratch.data
+        Parallel.forEach(batch) { b in
+            let src = x + b * k * cols, dst = out + b * k * cols
+            if complement { sketches[b].projectComplement(src, cols: cols, scale: scale, scratch: s + b * per, into: dst) }
+            else { sketches[b].project(src, cols: cols, scale: scale, scratch: s + b * per, into: dst) }
+        }
     }
 
     /// X̃ = corruption(X), per image. X, X̃ are [B·K, D].
     private func corruptTokens(_ x: Tensor, into y: Tensor) {
-        let k = vit.numPatches, d = vit.embedDim, scale = method.projectorScale
+        let k = vit.numPatches, d = vit.embedDim
         switch method.corruption {
         case .rop, .complementInput:
-            let per = reserveScratch(cols: d)
-            let complement = method.corruption == .complementInput
-            Parallel.forEach(batch) { b in
-                let src = x.data + b * k * d, dst = y.data + b * k * d, s = scratch.data + b * per
-                if complement { sketches[b].projectComplement(src, cols: d, scale: scale, scratch: s, into: dst) }
-                else { sketches[b].project(src, cols: d, scale: scale, scratch: s, into: dst) }
-            }
+            applyProjection(x.data, into: y.data, cols: d, complement: method.corruption == .complementInput)
         case .mask:
             let mt = params.value(maskToken!)
             for b in 0..<batch {
@@ -129,16 +129,10 @@ public final class PretrainModel {
 
     /// d tokens = corruptionᵀ(d corrupted), in place. Π and Π⊥ are symmetric, so their transpose is themselves.
     private func corruptionBackward(_ g: Tensor) {
-        let k = vit.numPatches, d = vit.embedDim, scale = method.projectorScale
+        let k = vit.numPatches, d = vit.embedDim
         switch method.corruption {
         case .rop, .complementInput:
-            let per = reserveScratch(cols: d)
-            let complement = method.corruption == .complementInput
-            Parallel.forEach(batch) { b in
-                let p = g.data + b * k * d, s = scratch.data + b * per
-                if complement { sketches[b].projectComplement(p, cols: d, scale: scale, scratch: s, into: p) }
-                else { sketches[b].project(p, cols: d, scale: scale, scratch: s, into: p) }
-            }
+            applyProjection(g.data, into: g.data, cols: d, complement: method.corruption == .complementInput)
         case .mask:
             let gm = params.grad(maskToken!)
             for b in 0..<batch {
@@ -162,16 +156,10 @@ public final class PretrainModel {
         lossView.resize([rows, pd]); dPrediction.resize([rows, pd])
         for i in 0..<(rows * pd) { lossView[i] = target[i] - prediction[i] }
         var count = Double(rows * pd)
-        let scale = method.projectorScale
         switch method.corruption {
         case .rop, .complementInput:
-            let per = reserveScratch(cols: pd)
-            let complement = method.corruption == .rop   // the loss looks at what the input lost
-            Parallel.forEach(batch) { b in
-                let e = lossView.data + b * k * pd, s = scratch.data + b * per
-                if complement { sketches[b].projectComplement(e, cols: pd, scale: scale, scratch: s, into: e) }
-                else { sketches[b].project(e, cols: pd, scale: scale, scratch: s, into: e) }
-            }
+            // The loss looks at what the input lost: Π⊥ for rop, Π for complement-input.
+            applyProjection(lossView.data, into: lossView.data, cols: pd, complement: method.corruption == .rop)
         case .mask:
             var masked = 0
             for b in 0..<batch {
@@ -198,13 +186,7 @@ public final class PretrainModel {
         // Chain through Op (symmetric): dŶ = Op(dE/dE-space). Masked rows are already zero in E ⇒ in dŶ.
         switch method.corruption {
         case .rop, .complementInput:
-            let per = reserveScratch(cols: pd)
-            let complement = method.corruption == .rop
-            Parallel.forEach(batch) { b in
-                let g = dPrediction.data + b * k * pd, s = scratch.data + b * per
-                if complement { sketches[b].projectComplement(g, cols: pd, scale: scale, scratch: s, into: g) }
-                else { sketches[b].project(g, cols: pd, scale: scale, scratch: s, into: g) }
-            }
+            applyProjection(dPrediction.data, into: dPrediction.data, cols: pd, complement: method.corruption == .rop)
         case .mask, .none: break
         }
         return sum / count
