@@ -6,7 +6,9 @@ public typealias Float16x = SIMD16<Float>
 public enum FastMath {
     /// e^x: x = n·ln2 + r with |r| ≤ ln2/2, e^r by a degree-6 Taylor polynomial, 2^n through the
     /// exponent bits. Inputs are clamped to [−87, 88] (the result then under/overflows to ~0 / ~Float.max).
-    @inlinable @inline(__always)
+    // @_transparent, not @inline(__always): the latter was not honoured across modules inside
+    // softmax and GELU backward, and a SIMD16 call boundary splits the vector into xmm halves.
+    @_transparent
     public static func exp(_ x: Float16x) -> Float16x {
         // Clamp with masked selects (pointwiseMin/Max and clamped() are scalarized).
         let lo = Float16x(repeating: -87), hi = Float16x(repeating: 88)
@@ -31,7 +33,7 @@ public enum FastMath {
     }
 
     /// erf(x), Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), odd extension for x < 0.
-    @inlinable @inline(__always)
+    @_transparent
     public static func erf(_ x: Float16x) -> Float16x {
         let negative = x .< 0
         let ax = x.replacing(with: -x, where: negative)
