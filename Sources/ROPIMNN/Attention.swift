@@ -17,8 +17,9 @@ public final class Attention {
 
     // Saved for backward.
     let qkvOut = Tensor(shape: [0])   // [B·N, 3D]
-    let probs = Tensor(shape: [0])    // [B, H, N, N] softmax
     let context = Tensor(shape: [0])  // [B·N, D] attention output before proj
+    // The softmax probabilities [B, H, N, N] are not kept: backward recomputes them from q and k (one
+    // extra N×N product per head) instead of holding B·H·N² floats per block.
     let ownBias = Tensor(shape: [0])  // [H, N, N] for per-block tables
 
     public init(_ params: ParameterStore, _ name: String, dim: Int, heads: Int, perBlockGrid: (Int, Int)?) {
@@ -38,10 +39,12 @@ public final class Attention {
 
     /// y [B·N, D] = Attention(x [B·N, D]); `sharedBias` [H, N, N] if the model uses a shared table.
     public func forward(_ p: ParameterStore, x: UnsafePointer<Float>, batch: Int, tokens n: Int,
-                        sharedBias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
-        let d = dim, h = heads, hd = d / h, rows = batch * n
-        let scale = 1 / Float(hd).squareRoot()
-        qkvOut.resize([rows, 3 * d]); probs.resize([batch, h, n, n]); context.resize([rows, d])
+                        sharedBias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
+                        scratch: AttentionScratch = AttentionScratch()) {
+        let d = dim, h = heads, rows = batch * n
+        qkvOut.resize([rows, 3 * d]); context.resize([rows, d])
+        let probs = scratch.probs
+        probs.resize([batch, h, n, n])
         qkv.forward(p, x: x, rows: rows, y: qkvOut.data)
         let qb = p.value(qBias), vb = p.value(vBias)
         Profiler.measure("elementwise") {
@@ -54,23 +57,15 @@ public final class Attention {
                 }
             }
         }
-        var bias = sharedBias
-        if let relPos {
-            ownBias.resize([h, n, n])
-            relPos.forward(p, bias: ownBias.data)
-            bias = UnsafePointer(ownBias.data)
-        }
-        let qkvData = qkvOut.data, probsData = probs.data, ctx = context.data
+        let bias = resolvedBias(p, shared: sharedBias, tokens: n)
+        let probsData = probs.data, ctx = context.data, hd = d / h
         Profiler.measure("attention") { Parallel.forEach(batch) { b in
-            let base = qkvData + b * n * 3 * d
+            let v0 = qkvOut.data + b * n * 3 * d + 2 * d
             for head in 0..<h {
                 let s = probsData + (b * h + head) * n * n
-                let q = base + head * hd, k = base + d + head * hd, v = base + 2 * d + head * hd
-                // s [N, N] = scale · q kᵀ (+ bias)
-                gemmSingle(transA: false, transB: true, m: n, n: n, k: hd, alpha: scale, a: q, lda: 3 * d,
-                     b: k, ldb: 3 * d, c: s, ldc: n)
-                Attention.softmaxRows(s, rows: n, cols: n, adding: bias.map { $0 + head * n * n })
+                probabilities(image: b, head: head, tokens: n, bias: bias, into: s)
                 // context[:, head] [N, hd] = s v
+                let v = v0 + head * hd
                 gemmSingle(transA: false, transB: false, m: n, n: hd, k: n, a: s, lda: n, b: v, ldb: 3 * d,
                            c: ctx + b * n * d + head * hd, ldc: d)
             }
@@ -78,13 +73,32 @@ public final class Attention {
         proj.forward(p, x: context.data, rows: rows, y: y)
     }
 
+    /// The relative position bias [H, N, N] in use: this block's own table, the shared one, or none.
+    private func resolvedBias(_ p: ParameterStore, shared: UnsafePointer<Float>?, tokens n: Int) -> UnsafePointer<Float>? {
+        guard let relPos else { return shared }
+        ownBias.resize([heads, n, n])
+        relPos.forward(p, bias: ownBias.data)
+        return UnsafePointer(ownBias.data)
+    }
+
+    /// s [N, N] = softmax(scale · q kᵀ + bias) for one image and head, q and k read in place from qkvOut.
+    private func probabilities(image b: Int, head: Int, tokens n: Int, bias: UnsafePointer<Float>?, into s: UnsafeMutablePointer<Float>) {
+        let d = dim, hd = d / heads
+        let q = qkvOut.data + b * n * 3 * d + head * hd, k = q + d
+        gemmSingle(transA: false, transB: true, m: n, n: n, k: hd, alpha: 1 / Float(hd).squareRoot(), a: q, lda: 3 * d,
+                   b: k, ldb: 3 * d, c: s, ldc: n)
+        Attention.softmaxRows(s, rows: n, cols: n, adding: bias.map { $0 + head * n * n })
+    }
+
     /// dx [B·N, D] (= or += when accumulate) from dy; accumulates parameter grads and, for a shared
-    /// table, dBias [H, N, N] (summed over the batch).
+    /// table, dBias [H, N, N] (summed over the batch). `sharedBias` must be the forward's.
     public func backward(_ p: ParameterStore, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int, tokens n: Int,
-                         sharedBiasGrad: UnsafeMutablePointer<Float>?, dx: UnsafeMutablePointer<Float>, accumulate: Bool,
-                         scratch: AttentionScratch = AttentionScratch()) {
+                         sharedBias: UnsafePointer<Float>?, sharedBiasGrad: UnsafeMutablePointer<Float>?,
+                         dx: UnsafeMutablePointer<Float>, accumulate: Bool, scratch: AttentionScratch = AttentionScratch()) {
         let d = dim, h = heads, hd = d / h, rows = batch * n
-        let dqkv = scratch.dqkv, dContext = scratch.dContext, dScores = scratch.dScores
+        let dqkv = scratch.dqkv, dContext = scratch.dContext, dScores = scratch.dScores, probs = scratch.probs
+        probs.resize([batch, h, n, n])
+        let bias = resolvedBias(p, shared: sharedBias, tokens: n)
         let scale = 1 / Float(hd).squareRoot()
         dqkv.resize([rows, 3 * d]); dContext.resize([rows, d]); dScores.resize([batch, h, n, n])
         proj.backward(p, dy: dy, x: context.data, rows: rows, dx: dContext.data)
@@ -93,6 +107,7 @@ public final class Attention {
             let base = qkvData + b * n * 3 * d, dbase = dqkvData + b * n * 3 * d
             for head in 0..<h {
                 let s = probsData + (b * h + head) * n * n, ds = dsData + (b * h + head) * n * n
+                probabilities(image: b, head: head, tokens: n, bias: bias, into: s)
                 let q = base + head * hd, k = base + d + head * hd, v = base + 2 * d + head * hd
                 let dO = dctx + b * n * d + head * hd
                 // dP [N, N] = dO vᵀ ; dv = Pᵀ dO
@@ -192,6 +207,7 @@ public final class AttentionScratch {
     let dqkv = Tensor(shape: [0])        // [B·N, 3D]
     let dContext = Tensor(shape: [0])    // [B·N, D]
     let dScores = Tensor(shape: [0])     // [B, H, N, N]
+    let probs = Tensor(shape: [0])       // [B, H, N, N] softmax (forward; recomputed in backward)
     let biasGrad = Tensor(shape: [0])    // [3D]
     public init() {}
 }

@@ -18,15 +18,15 @@ public final class Block {
     public let gamma2: ParamRef?
     public let dropPath: Float
 
-    // Saved activations, rows = B·N.
+    // Saved activations, rows = B·N. What one elementwise pass can rebuild is not kept: the two
+    // LayerNorm outputs (from the input and their row statistics), x1 (= x + branch), GELU(h1).
     /// The input x of the last forward: the caller's buffer (the previous block's output or the
     /// encoder's embedding), which stays untouched until this block's backward.
     var input: UnsafePointer<Float>?
-    let ln1 = Tensor(shape: [0]), mean1 = Tensor(shape: [0]), rstd1 = Tensor(shape: [0])
+    let mean1 = Tensor(shape: [0]), rstd1 = Tensor(shape: [0])
     let attnOut = Tensor(shape: [0])
-    let x1 = Tensor(shape: [0])
-    let ln2 = Tensor(shape: [0]), mean2 = Tensor(shape: [0]), rstd2 = Tensor(shape: [0])
-    let h1 = Tensor(shape: [0])          // fc1 output; GELU(h1) is recomputed in backward, not stored
+    let mean2 = Tensor(shape: [0]), rstd2 = Tensor(shape: [0])
+    let h1 = Tensor(shape: [0])          // fc1 output
     let mlpOut = Tensor(shape: [0])
     public let output = Tensor(shape: [0])
     /// Per-sample branch multipliers of the last forward (0 or 1/(1−p)); all 1 when not dropping.
@@ -51,17 +51,17 @@ public final class Block {
     public func forward(_ p: ParameterStore, x: UnsafePointer<Float>, batch: Int, tokens n: Int,
                         sharedBias: UnsafePointer<Float>?, training: Bool, rng: inout RNG, scratch: BlockScratch) {
         let rows = batch * n, d = dim
-        for t in [ln1, attnOut, x1, ln2, mlpOut, output] { t.resize([rows, d]) }
+        for t in [attnOut, mlpOut, output] { t.resize([rows, d]) }
         for t in [mean1, rstd1, mean2, rstd2] { t.resize([rows]) }
         h1.resize([rows, hidden])
         scratch.reserve(rows: rows, dim: d, hidden: hidden)
-        let h1Act = scratch.activation
+        let h1Act = scratch.activation, ln1 = scratch.normed, ln2 = scratch.normed, x1 = scratch.x1
         input = x
         keep1 = Block.drawKeep(batch: batch, p: training ? dropPath : 0, rng: &rng)
         keep2 = Block.drawKeep(batch: batch, p: training ? dropPath : 0, rng: &rng)
 
         norm1.forward(p, x: x, rows: rows, y: ln1.data, mean: mean1.data, rstd: rstd1.data)
-        attn.forward(p, x: ln1.data, batch: batch, tokens: n, sharedBias: sharedBias, y: attnOut.data)
+        attn.forward(p, x: ln1.data, batch: batch, tokens: n, sharedBias: sharedBias, y: attnOut.data, scratch: scratch.attention)
         residual(x, branch: attnOut.data, gamma: gamma1.map { p.value($0) }, keep: keep1, batch: batch, tokens: n, out: x1.data)
 
         norm2.forward(p, x: x1.data, rows: rows, y: ln2.data, mean: mean2.data, rstd: rstd2.data)
@@ -74,21 +74,27 @@ public final class Block {
     /// dx [B·N, D] from dOut (which this call overwrites as scratch). `scratch` provides the
     /// [B·N, D] and [B·N, hidden] temporaries shared by all blocks.
     public func backward(_ p: ParameterStore, dOut: UnsafeMutablePointer<Float>, batch: Int, tokens n: Int,
-                         sharedBiasGrad: UnsafeMutablePointer<Float>?, scratch: BlockScratch, dx: UnsafeMutablePointer<Float>) {
+                         sharedBias: UnsafePointer<Float>?, sharedBiasGrad: UnsafeMutablePointer<Float>?,
+                         scratch: BlockScratch, dx: UnsafeMutablePointer<Float>) {
         let rows = batch * n, d = dim
         scratch.reserve(rows: rows, dim: d, hidden: hidden)
         let dBranch = scratch.dBranch.data, dHidden = scratch.dHidden.data, dLN = scratch.dLN.data
+        let x1 = scratch.x1, normed = scratch.normed
+        // Rebuild x1 and LN2(x1).
+        residual(input!, branch: attnOut.data, gamma: gamma1.map { p.value($0) }, keep: keep1, batch: batch, tokens: n, out: x1.data)
+        norm2.recompute(p, x: x1.data, rows: rows, mean: mean2.data, rstd: rstd2.data, y: normed.data)
         // MLP branch: dOut is d(x2) and also the residual part of d(x1).
         branchBackward(dOut, branch: mlpOut.data, gamma: gamma2, keep: keep2, batch: batch, tokens: n, p: p, dBranch: dBranch)
         GELU.forward(h1.data, scratch.activation.data, count: rows * hidden)
         fc2.backward(p, dy: dBranch, x: scratch.activation.data, rows: rows, dx: dHidden)
         GELU.backward(dHidden, h1.data, dHidden, count: rows * hidden)
-        fc1.backward(p, dy: dHidden, x: ln2.data, rows: rows, dx: dLN)
+        fc1.backward(p, dy: dHidden, x: normed.data, rows: rows, dx: dLN)
         norm2.backward(p, dy: dLN, x: x1.data, rows: rows, mean: mean2.data, rstd: rstd2.data, dx: dOut, accumulate: true)
         // dOut now holds d(x1). Attention branch.
         branchBackward(dOut, branch: attnOut.data, gamma: gamma1, keep: keep1, batch: batch, tokens: n, p: p, dBranch: dBranch)
-        attn.backward(p, dy: dBranch, x: ln1.data, batch: batch, tokens: n, sharedBiasGrad: sharedBiasGrad, dx: dLN,
-                      accumulate: false, scratch: scratch.attention)
+        norm1.recompute(p, x: input!, rows: rows, mean: mean1.data, rstd: rstd1.data, y: normed.data)
+        attn.backward(p, dy: dBranch, x: normed.data, batch: batch, tokens: n, sharedBias: sharedBias,
+                      sharedBiasGrad: sharedBiasGrad, dx: dLN, accumulate: false, scratch: scratch.attention)
         dx.update(from: dOut, count: rows * d)
         norm1.backward(p, dy: dLN, x: input!, rows: rows, mean: mean1.data, rstd: rstd1.data, dx: dx, accumulate: true)
     }
@@ -165,6 +171,10 @@ public final class BlockScratch {
     let dBranch = Tensor(shape: [0]), dLN = Tensor(shape: [0]), dHidden = Tensor(shape: [0])
     /// GELU(fc1 output): written in forward for fc2, recomputed in backward (memory over one elementwise pass).
     let activation = Tensor(shape: [0])
+    /// A LayerNorm output (forward: the block's two; backward: recomputed from the saved statistics).
+    let normed = Tensor(shape: [0])
+    /// x1 = x + attention branch (forward; rebuilt in backward).
+    let x1 = Tensor(shape: [0])
     /// The encoder's second residual-gradient buffer (it ping-pongs between this and its own).
     let dInput = Tensor(shape: [0])
     let attention = AttentionScratch()
@@ -172,5 +182,6 @@ public final class BlockScratch {
     func reserve(rows: Int, dim: Int, hidden: Int) {
         dBranch.resize([rows, dim]); dLN.resize([rows, dim]); dHidden.resize([rows, hidden])
         activation.resize([rows, hidden])
+        normed.resize([rows, dim]); x1.resize([rows, dim])
     }
 }

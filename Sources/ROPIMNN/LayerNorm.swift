@@ -53,6 +53,27 @@ public struct LayerNorm {
         }
     }
 
+    /// y = (x − mean)·rstd·γ + β from the statistics a forward saved: backward recomputes the output
+    /// instead of keeping it (one cheap pass instead of a [rows, dim] buffer per layer).
+    public func recompute(_ p: ParameterStore, x: UnsafePointer<Float>, rows: Int, mean: UnsafePointer<Float>,
+                          rstd: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        let g = p.value(weight), b = p.value(bias), d = dim, body = dim & ~15
+        Profiler.measure("layernorm") {
+            Parallel.forChunks(rows, minChunk: 16) { range in
+                for r in range {
+                    let xr = x + r * d, yr = y + r * d, mu = mean[r], rs = rstd[r]
+                    let muv = Float16x(repeating: mu), rsv = Float16x(repeating: rs)
+                    var j = 0
+                    while j < body {
+                        Vec.store(Vec.load(b + j).addingProduct((Vec.load(xr + j) - muv) * rsv, Vec.load(g + j)), yr + j)
+                        j += 16
+                    }
+                    while j < d { yr[j] = b[j].addingProduct((xr[j] - mu) * rs, g[j]); j += 1 }
+                }
+            }
+        }
+    }
+
     /// dx [rows, dim] (= or += when accumulate); dγ += Σ dy·x̂; dβ += Σ dy.
     /// dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) with g = dy·γ.
     public func backward(_ p: ParameterStore, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int,

@@ -161,7 +161,8 @@ public final class VisionTransformer {
         other.resize([rows, d])
         var cur = dx, nxt = other
         for blk in blocks.reversed() {
-            blk.backward(params, dOut: cur.data, batch: batch, tokens: n, sharedBiasGrad: biasGrad, scratch: scratch, dx: nxt.data)
+            blk.backward(params, dOut: cur.data, batch: batch, tokens: n, sharedBias: sharedRelPos != nil ? UnsafePointer(sharedBias.data) : nil,
+                         sharedBiasGrad: biasGrad, scratch: scratch, dx: nxt.data)
             swap(&cur, &nxt)
         }
         if let sharedRelPos { sharedRelPos.backward(params, dbias: sharedBiasGrad.data) }

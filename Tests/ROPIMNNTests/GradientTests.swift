@@ -92,7 +92,7 @@ final class GradientTests: XCTestCase {
             return GradientCheck.dot(y.data, w.data, count: y.count)
         }, analytic: {
             p.zeroGrads(); attn.forward(p, x: x.data, batch: batch, tokens: n, sharedBias: nil, y: y.data)
-            attn.backward(p, dy: w.data, x: x.data, batch: batch, tokens: n, sharedBiasGrad: nil, dx: dx.data, accumulate: false)
+            attn.backward(p, dy: w.data, x: x.data, batch: batch, tokens: n, sharedBias: nil, sharedBiasGrad: nil, dx: dx.data, accumulate: false)
         })
         XCTAssertLessThan(r.maxError, tolerance, r.description)
     }
