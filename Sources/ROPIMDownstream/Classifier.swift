@@ -100,26 +100,40 @@ public final class ViTClassifier {
 
     /// Copies a pre-training checkpoint's encoder into this classifier by name ("encoder." stripped).
     /// A shared relative position table is copied into every block's own table (BEiT fine-tuning).
+    /// When the patch grid changed (another image size, same patch size), every relative position table
+    /// (shared or per block) and a learned pos_embed are first resized bicubically to this grid
+    /// (`RelativePositionBias.resizeTable`, `VisionTransformer.resizePosEmbed`) and listed in the report's
+    /// `resized`; a sin-cos pos_embed is fixed and simply built for the new grid.
     /// The checkpoint's final norm, mask token and decoder are not used (reported as unexpected); fc_norm and
     /// head keep their initialization (reported as missing). Throws when the architectures differ.
     @discardableResult
     public func loadPretrained(_ ckpt: PretrainCheckpoint, source: String) throws -> LoadReport {
-        try ViTClassifier.checkCompatible(pretrained: ckpt.config.model, finetune: vit, source: source)
+        let pre = ckpt.config.model
+        try ViTClassifier.checkCompatible(pretrained: pre, finetune: vit, source: source)
         let p = ckpt.model.params
-        let tensors = p.entries.map { e in
+        var tensors = p.entries.map { e in
             NamedTensor(name: e.name, shape: e.shape, values: Array(UnsafeBufferPointer(start: p.value(e.ref), count: e.ref.count)))
+        }
+        var resized: [String] = []
+        if pre.gridSize != vit.gridSize {
+            tensors = try tensors.map { t in
+                guard let r = try ViTClassifier.resizedToGrid(t, pretrained: pre, finetune: vit, source: source) else { return t }
+                resized.append(t.name)
+                return r
+            }
         }
         let sharedName = "encoder.rel_pos_bias.relative_position_bias_table"
         var report = try params.load(tensors, source: source) { name in
             guard name.hasPrefix("encoder."), name != sharedName else { return nil }
             return String(name.dropFirst("encoder.".count))
         }
+        report.resized = resized
         if let shared = tensors.first(where: { $0.name == sharedName }), vit.relPosBias == .perBlock {
             var copied = 0
             for (i, blk) in encoder.blocks.enumerated() {
                 guard let rp = blk.attn.relPos else { continue }
                 guard shared.values.count == rp.table.count else {
-                    throw DownstreamError("\(source): the shared relative position table has \(shared.values.count) values but block \(i) needs \(rp.table.count); the grid size changed (interpolating relative position tables is not implemented: fine-tune at the pre-training image and patch size)")
+                    throw DownstreamError("\(source): the shared relative position table has \(shared.values.count) values but block \(i) needs \(rp.table.count) (grid \(vit.gridSize)×\(vit.gridSize), \(vit.numHeads) heads); the checkpoint's tensors do not match its config")
                 }
                 shared.values.withUnsafeBufferPointer { params.value(rp.table).update(from: $0.baseAddress!, count: rp.table.count) }
                 let name = "blocks.\(i).attn.relative_position_bias_table"
@@ -132,7 +146,31 @@ public final class ViTClassifier {
         return report
     }
 
+    /// `t` carried from the pre-training grid to the fine-tuning grid, or nil when it does not depend on
+    /// the grid. Relative position tables [(2G−1)²+3, heads] → [(2G'−1)²+3, heads]; pos_embed [1, 1+G², D] → [1, 1+G'², D].
+    static func resizedToGrid(_ t: NamedTensor, pretrained a: ViTConfig, finetune b: ViTConfig, source: String) throws -> NamedTensor? {
+        let (g, g2) = (a.gridSize, b.gridSize)
+        if t.name.hasSuffix("relative_position_bias_table") {
+            let h = a.numHeads, rows = RelativePositionBias.tableRows(gridHeight: g, gridWidth: g)
+            guard t.values.count == rows * h else {
+                throw DownstreamError("\(source): '\(t.name)' has shape \(t.shape) but grid \(g)×\(g) with \(h) heads needs [\(rows), \(h)]; the checkpoint's tensors do not match its config")
+            }
+            let values = RelativePositionBias.resizeTable(t.values, heads: h, from: (g, g), to: (g2, g2))
+            return NamedTensor(name: t.name, shape: [RelativePositionBias.tableRows(gridHeight: g2, gridWidth: g2), h], values: values)
+        }
+        if t.name == "encoder.pos_embed" {
+            let d = a.embedDim
+            guard t.values.count == (1 + g * g) * d else {
+                throw DownstreamError("\(source): '\(t.name)' has shape \(t.shape) but grid \(g)×\(g) needs [1, \(1 + g * g), \(d)]; the checkpoint's tensors do not match its config")
+            }
+            return NamedTensor(name: t.name, shape: [1, 1 + g2 * g2, d], values: VisionTransformer.resizePosEmbed(t.values, dim: d, from: g, to: g2))
+        }
+        return nil
+    }
+
     /// The architecture fields that must agree between a pre-trained encoder and the classifier's.
+    /// The image size may differ (position tables are then resized to the new patch grid) as long as it
+    /// stays a multiple of the patch size.
     public static func checkCompatible(pretrained a: ViTConfig, finetune b: ViTConfig, source: String) throws {
         var diffs: [String] = []
         func cmp<T: Equatable>(_ key: String, _ x: T, _ y: T) { if x != y { diffs.append("model.\(key): checkpoint \(x), fine-tune \(y)") } }
@@ -142,8 +180,9 @@ public final class ViTClassifier {
         if !diffs.isEmpty {
             throw DownstreamError("\(source): the checkpoint's encoder does not match the fine-tuning model (\(diffs.joined(separator: "; "))); drop those model.* overrides so the checkpoint's architecture is used")
         }
-        if a.imgSize != b.imgSize {
-            throw DownstreamError("\(source): pre-trained at model.img_size \(a.imgSize) (grid \(a.gridSize)×\(a.gridSize)) but fine-tuning at \(b.imgSize) (grid \(b.gridSize)×\(b.gridSize)); interpolating relative position tables is not implemented: fine-tune at \(a.imgSize) px")
+        if b.imgSize < b.patchSize || b.imgSize % b.patchSize != 0 {
+            let near = max(1, b.imgSize / b.patchSize) * b.patchSize
+            throw DownstreamError("\(source): model.img_size \(b.imgSize) is not a multiple of the checkpoint's model.patch_size \(b.patchSize), so the patch grid is not whole; fine-tune at a multiple of \(b.patchSize) px (e.g. \(near) or \(near + b.patchSize); pre-trained at \(a.imgSize))")
         }
         let relOK = a.relPosBias == b.relPosBias || (a.relPosBias == .shared && b.relPosBias == .perBlock)
         if !relOK {

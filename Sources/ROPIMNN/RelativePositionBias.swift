@@ -42,6 +42,28 @@ public struct RelativePositionBias {
 
     public var tokens: Int { gridHeight * gridWidth + 1 }
 
+    /// Carries a table learned on a Wh×Ww grid to a Wh'×Ww' grid (fine-tuning at another image size).
+    ///   table [(2Wh−1)(2Ww−1) + 3, heads] (row-major) → [(2Wh'−1)(2Ww'−1) + 3, heads]
+    /// Row dy·(2Ww−1) + dx of the offset part is pixel (dy, dx) of an image [2Wh−1, 2Ww−1, heads]
+    /// (channels last); that image is resized bicubically to [2Wh'−1, 2Ww'−1, heads]. The last three rows
+    /// (cls→token, token→cls, cls→cls) do not depend on the grid and are copied unchanged.
+    ///
+    /// Scheme: torch's `interpolate(mode="bicubic", align_corners=False)`, the one timm's
+    /// `resize_rel_pos_bias_table` applies when it loads a BEiT checkpoint at another size, so a table
+    /// resized here matches what timm would make of the same checkpoint, and the same kernel resamples a
+    /// learned `pos_embed` (as MAE/DeiT do). BEiT's original geometric-progression scheme keeps the
+    /// smallest offsets at their learned spacing, but it needs a 2-D cubic spline through non-uniformly
+    /// spaced samples (scipy's interp2d) — much more code for a gain nobody has measured at these sizes.
+    /// With align_corners=False the zero offset stays at the zero offset and the whole offset range is
+    /// stretched onto the new one: a bias f(dy, dx) becomes ≈ f(dy·sᵧ, dx·sₓ), sᵧ = (2Wh−1)/(2Wh'−1).
+    public static func resizeTable(_ table: [Float], heads: Int, from: (Int, Int), to: (Int, Int)) -> [Float] {
+        let (h, w) = (2 * from.0 - 1, 2 * from.1 - 1), (h2, w2) = (2 * to.0 - 1, 2 * to.1 - 1)
+        precondition(table.count == tableRows(gridHeight: from.0, gridWidth: from.1) * heads,
+                     "relative position table has \(table.count) values, not [\(h * w + 3), \(heads)] for grid \(from.0)×\(from.1)")
+        let offsets = Bicubic.resize(Array(table[0..<(h * w * heads)]), channels: heads, from: (h, w), to: (h2, w2))
+        return offsets + table[(h * w * heads)...]
+    }
+
     /// bias [heads, N, N] from the table.
     public func forward(_ p: ParameterStore, bias: UnsafeMutablePointer<Float>) {
         let t = p.value(table), n = tokens, h = heads

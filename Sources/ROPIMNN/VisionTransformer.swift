@@ -179,6 +179,14 @@ public final class VisionTransformer {
 
     /// Fixed 2-D sin-cos table [N, D] (cls row zero): the first D/2 channels encode the column, the
     /// rest the row; each half is [sin(pos·ω), cos(pos·ω)] with ω_i = 10000^(−i/(D/4)) (MAE).
+    /// A learned `pos_embed` [1, 1 + G², D] carried to grid G': the G×G patch rows viewed as an image
+    /// [G, G, D] are resized bicubically (torch semantics, align_corners=False, as MAE/DeiT's
+    /// interpolate_pos_embed) to [G', G', D]; the cls row is kept. Returns [1, 1 + G'², D].
+    public static func resizePosEmbed(_ posEmbed: [Float], dim d: Int, from g: Int, to g2: Int) -> [Float] {
+        precondition(posEmbed.count == (1 + g * g) * d, "pos_embed has \(posEmbed.count) values, not [1, \(1 + g * g), \(d)]")
+        return Array(posEmbed[0..<d]) + Bicubic.resize(Array(posEmbed[d...]), channels: d, from: (g, g), to: (g2, g2))
+    }
+
     public static func sincos(dim: Int, grid: Int) -> Tensor {
         let t = Tensor(shape: [grid * grid + 1, dim])
         let quarter = dim / 4

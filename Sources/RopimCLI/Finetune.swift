@@ -120,7 +120,12 @@ struct Finetune: ParsableCommand {
         try createRunDirectory(dir)
         try AtomicFile.write(try ConfigLoader.yaml(c), to: dir + "/config.yaml")
         print("ropim \(ropimVersion): fine-tuning \(c.model.embedDim)×\(c.model.depth) ViT (\(trainer.classifier.params.count) parameters), \(trainer.classes) classes, \(ckpt == nil ? "from scratch" : "from \(c.pretrained) (pre-training step \(ckpt!.step))")")
-        if let r = trainer.loadReport { print("checkpoint: \(r)") }
+        if let r = trainer.loadReport {
+            print("checkpoint: \(r)")
+            if let m = ckpt?.config.model, !r.resized.isEmpty {
+                print("checkpoint: pre-trained at \(m.imgSize) px (grid \(m.gridSize)×\(m.gridSize)), fine-tuning at \(c.model.imgSize) px (grid \(c.model.gridSize)×\(c.model.gridSize)): position tables resized bicubically")
+            }
+        }
         print("data: \(train.count) train / \(test.count) test images from \(train.source)")
         let lr = c.scaledLR
         print("lr = base \(c.optim.baseLR) × batch \(c.optim.batchSize) / 512 = \(String(format: "%.3e", lr.peak)), layer decay \(c.optim.layerDecay) (stem ×\(String(format: "%.4f", LayerDecay.scale(layer: 0, depth: c.model.depth, decay: c.optim.layerDecay)))), warm-up \(trainer.schedule.warmupSteps) steps, cosine to \(String(format: "%.2e", lr.min))")

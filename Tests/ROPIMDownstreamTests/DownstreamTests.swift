@@ -352,8 +352,12 @@ final class FinetuneTests: XCTestCase {
         var c = tinyFinetuneConfig(); c.model.embedDim = 32
         let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0)
         assertThrows(try FinetuneTrainer(config: c, train: train, test: test, pretrained: ckpt), containing: "model.embed_dim: checkpoint 16, fine-tune 32")
-        var g = tinyFinetuneConfig(); g.model.imgSize = 16
-        assertThrows(try FinetuneTrainer(config: g, train: train, test: test, pretrained: ckpt), containing: "interpolating relative position tables is not implemented")
+        // The patch size must still match (the image size may change, see PositionResizeTests).
+        var g = tinyFinetuneConfig(); g.model.patchSize = 4
+        assertThrows(try FinetuneTrainer(config: g, train: train, test: test, pretrained: ckpt), containing: "model.patch_size: checkpoint 2, fine-tune 4")
+        var odd = tinyViT(); odd.imgSize = 9; odd.relPosBias = .perBlock
+        assertThrows(try ViTClassifier.checkCompatible(pretrained: tinyViT(), finetune: odd, source: "ck"),
+                     containing: "model.img_size 9 is not a multiple of the checkpoint's model.patch_size 2")
     }
 
     /// A checkpoint whose embedded config was edited (embed_dim 16 → 32) no longer matches its tensors.
@@ -463,5 +467,127 @@ final class ProbeTests: XCTestCase {
         XCTAssertEqual(knn.count, 2)
         XCTAssertTrue(knn[0].contains("\"epoch\":1"))
         XCTAssertEqual(monitor.train.count, 80); XCTAssertEqual(monitor.test.count, 20)
+    }
+}
+
+final class PositionResizeTests: XCTestCase {
+    func table(_ t: [Float], row: Int, head: Int, heads: Int) -> Float { t[row * heads + head] }
+
+    func testResizeToSameSizeIsIdentity() {
+        var rng = RNG(seed: 11)
+        let heads = 3, rows = RelativePositionBias.tableRows(gridHeight: 3, gridWidth: 4)
+        let t = (0..<(rows * heads)).map { _ in Float(rng.normal()) }
+        XCTAssertEqual(RelativePositionBias.resizeTable(t, heads: heads, from: (3, 4), to: (3, 4)), t)
+        let pos = (0..<((1 + 25) * 4)).map { _ in Float(rng.normal()) }
+        XCTAssertEqual(VisionTransformer.resizePosEmbed(pos, dim: 4, from: 5, to: 5), pos)
+    }
+
+    /// A bias that is a plane in the relative offset, a·dy + b·dx + c per head, stays a plane: align_corners=False
+    /// stretches the offset range onto the new one, so it becomes a·sᵧ·dy' + b·sₓ·dx' + c with
+    /// sᵧ = (2Wh−1)/(2Wh'−1). Where the 4×4 taps lie inside the old table it is within 0.049 old steps × slope
+    /// (torch's A = −0.75 kernel reproduces lines only approximately; exact at the centre); at the border,
+    /// torch's edge clamping bends it by up to a quarter of an old step × slope.
+    /// The three cls rows are copied unchanged.
+    func testPlaneStaysAPlaneAndClsRowsAreCopied() {
+        let heads = 2
+        let coef: [(a: Float, b: Float, c: Float)] = [(0.3, -0.7, 0.1), (-1.1, 0.25, 2)]
+        for (from, to) in [((3, 4), (5, 7)), ((4, 4), (8, 8)), ((5, 5), (3, 3))] {
+            let (h, w) = (2 * from.0 - 1, 2 * from.1 - 1), (h2, w2) = (2 * to.0 - 1, 2 * to.1 - 1)
+            var t = [Float](repeating: 0, count: (h * w + 3) * heads)
+            for y in 0..<h { for x in 0..<w { for k in 0..<heads {
+                let (dy, dx) = (Float(y - (from.0 - 1)), Float(x - (from.1 - 1)))
+                t[(y * w + x) * heads + k] = coef[k].a * dy + coef[k].b * dx + coef[k].c
+            } } }
+            let cls: [Float] = [5, -6, 7, -8, 9, -10]
+            for i in 0..<6 { t[h * w * heads + i] = cls[i] }
+            let r = RelativePositionBias.resizeTable(t, heads: heads, from: from, to: to)
+            XCTAssertEqual(r.count, RelativePositionBias.tableRows(gridHeight: to.0, gridWidth: to.1) * heads)
+            XCTAssertEqual(Array(r[(h2 * w2 * heads)...]), cls, "cls rows \(from) → \(to)")
+            let (sy, sx) = (Float(h) / Float(h2), Float(w) / Float(w2))
+            // Interior along one axis: the source coordinate (o + ½)·n/m − ½ has all 4 taps inside 0..<n.
+            func interior(_ o: Int, _ n: Int, _ m: Int) -> Bool {
+                let i = Int(((Double(o) + 0.5) * Double(n) / Double(m) - 0.5).rounded(.down))
+                return i >= 1 && i + 2 <= n - 1
+            }
+            var interiorCount = 0
+            for y in 0..<h2 { for x in 0..<w2 { for k in 0..<heads {
+                let (dy, dx) = (Float(y - (to.0 - 1)), Float(x - (to.1 - 1)))
+                let plane = coef[k].a * sy * dy + coef[k].b * sx * dx + coef[k].c
+                let got = r[(y * w2 + x) * heads + k]
+                if interior(y, h, h2) && interior(x, w, w2) {
+                    XCTAssertEqual(got, plane, accuracy: 0.049 * (abs(coef[k].a) + abs(coef[k].b)) + 1e-5,
+                                   "\(from) → \(to) at (\(dy), \(dx)) head \(k)")
+                    interiorCount += 1
+                } else {
+                    XCTAssertEqual(got, plane, accuracy: 0.25 * (abs(coef[k].a) + abs(coef[k].b)), "border \(from) → \(to) at (\(dy), \(dx))")
+                }
+            } } }
+            XCTAssertGreaterThan(interiorCount, 0)
+            // The zero offset stays the zero offset.
+            let centre = ((to.0 - 1) * w2 + (to.1 - 1)) * heads
+            XCTAssertEqual(r[centre], coef[0].c, accuracy: 1e-5); XCTAssertEqual(r[centre + 1], coef[1].c, accuracy: 1e-5)
+        }
+    }
+
+    /// Constants stay constant everywhere (weights sum to 1, clamped borders included), and a bias symmetric
+    /// under (dy, dx) → (−dy, −dx) stays symmetric (the centre maps to the centre).
+    func testConstantsAndSymmetryArePreserved() {
+        var rng = RNG(seed: 12)
+        let ones = [Float](repeating: 1.5, count: RelativePositionBias.tableRows(gridHeight: 3, gridWidth: 3))
+        XCTAssertTrue(RelativePositionBias.resizeTable(ones, heads: 1, from: (3, 3), to: (6, 4)).allSatisfy { abs($0 - 1.5) < 1e-5 })
+        let (h, w) = (5, 5)
+        var t = [Float](repeating: 0, count: h * w + 3)
+        for y in 0..<h { for x in 0..<w where y * w + x <= (h * w) / 2 {
+            let v = Float(rng.normal())
+            t[y * w + x] = v; t[(h - 1 - y) * w + (w - 1 - x)] = v
+        } }
+        let r = RelativePositionBias.resizeTable(t, heads: 1, from: (3, 3), to: (7, 7))
+        let n = 13
+        for y in 0..<n { for x in 0..<n { XCTAssertEqual(r[y * n + x], r[(n - 1 - y) * n + (n - 1 - x)], accuracy: 1e-5) } }
+    }
+
+    /// Pre-trained at 8 px (patch 2 → grid 4), fine-tuned at 12 px (grid 6): construction succeeds, every
+    /// block's table equals the resized pre-trained table (shared → copied into each block; per-block → each
+    /// resized), a learned pos_embed is resized with its cls row kept, the report lists what was resized,
+    /// and a forward pass at the new size is finite.
+    func testFinetuneFromCheckpointAtAnotherImageSize() throws {
+        for mode in [RelativePositionMode.shared, .perBlock] {
+            var pre = tinyViT(); pre.posEmbed = .learned; pre.relPosBias = mode
+            let (path, model, _) = try tinyCheckpoint(model: pre)
+            let ckpt = try PretrainCheckpoint(path: path)
+            var c = tinyFinetuneConfig(); c.pretrained = path
+            c.model.posEmbed = .learned; c.model.imgSize = 12
+            let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 12, seed: 0)
+            let t = try FinetuneTrainer(config: c, train: train, test: test, pretrained: ckpt)
+            let p = t.classifier.params, src = model.params
+            func values(_ s: ParameterStore, _ name: String) -> [Float] {
+                let e = s.entry(name)!
+                return Array(UnsafeBufferPointer(start: s.value(e.ref), count: e.ref.count))
+            }
+            let sharedName = "encoder.rel_pos_bias.relative_position_bias_table"
+            for i in 0..<2 {
+                let srcName = mode == .shared ? sharedName : "encoder.blocks.\(i).attn.relative_position_bias_table"
+                let expected = RelativePositionBias.resizeTable(values(src, srcName), heads: 2, from: (4, 4), to: (6, 6))
+                XCTAssertEqual(expected.count, (11 * 11 + 3) * 2)
+                XCTAssertEqual(values(p, "blocks.\(i).attn.relative_position_bias_table"), expected, "\(mode) block \(i)")
+            }
+            let pos = values(p, "pos_embed"), srcPos = values(src, "encoder.pos_embed")
+            XCTAssertEqual(pos.count, (1 + 36) * 16)
+            XCTAssertEqual(pos, VisionTransformer.resizePosEmbed(srcPos, dim: 16, from: 4, to: 6))
+            XCTAssertEqual(Array(pos[0..<16]), Array(srcPos[0..<16]), "cls row kept")
+            XCTAssertEqual(values(p, "blocks.1.mlp.fc1.weight"), values(src, "encoder.blocks.1.mlp.fc1.weight"))
+            let report = t.loadReport!
+            let expectedResized: Set<String> = mode == .shared
+                ? [sharedName, "encoder.pos_embed"]
+                : ["encoder.blocks.0.attn.relative_position_bias_table", "encoder.blocks.1.attn.relative_position_bias_table", "encoder.pos_embed"]
+            XCTAssertEqual(Set(report.resized), expectedResized)
+            XCTAssertTrue(report.description.contains("resized \(expectedResized.count): "), report.description)
+            XCTAssertEqual(Set(report.missing), ["fc_norm.weight", "fc_norm.bias", "head.weight", "head.bias"])
+            let imgs = Tensor(shape: [2, 1, 12, 12])
+            var rng = RNG(seed: 1)
+            for i in 0..<imgs.count { imgs[i] = Float(rng.normal()) }
+            let z = t.classifier.forward(images: imgs, batch: 2, training: false, rng: &rng)
+            XCTAssertTrue((0..<z.count).allSatisfy { z[$0].isFinite })
+        }
     }
 }

@@ -18,8 +18,11 @@ public struct LoadReport: CustomStringConvertible {
     public var missing: [String] = []
     /// Tensors in the file that the model has no parameter for.
     public var unexpected: [String] = []
+    /// Tensors of the file resampled to the model's grid before loading (file names, with the change).
+    public var resized: [String] = []
     public var description: String {
         "loaded \(loaded.count) tensors; missing \(missing.count)\(missing.isEmpty ? "" : ": " + missing.prefix(8).joined(separator: ", ") + (missing.count > 8 ? ", …" : "")); unexpected \(unexpected.count)\(unexpected.isEmpty ? "" : ": " + unexpected.prefix(8).joined(separator: ", ") + (unexpected.count > 8 ? ", …" : ""))"
+            + (resized.isEmpty ? "" : "; resized \(resized.count): " + resized.prefix(8).joined(separator: ", ") + (resized.count > 8 ? ", …" : ""))
     }
 }
 
