@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# Issue 8: "The paper's claim at small scale: ROPIM vs SimMIM masking vs no pre-training, on Fashion-MNIST".
+#
+# For every method in METHODS and every seed in SEEDS: pre-train (not for scratch), then k-NN, linear
+# probe and fine-tuning on the Fashion-MNIST test split, each in its own run directory under OUT; a
+# raw-pixel k-NN and linear probe once as a reference; reconstructions of seed SEEDS[0]'s ROPIM and
+# SimMIM checkpoints and the token-energy histogram; then OUT/results.json and OUT/results.md (mean ± std
+# over seeds, per-seed rows, commands, machine, git commit).
+#
+#   bash scripts/compare_fmnist.sh                       # the study (hours: see docs/RESULTS.md)
+#   SMOKE=1 SEEDS="0 1" bash scripts/compare_fmnist.sh   # the harness itself, in about two minutes
+#
+# Configs: configs/fmnist/base.yaml (model + pre-training optimizer, shared) is passed with --config and
+# the method file (configs/fmnist/<method>.yaml, `method:` keys only) as --set overrides, because a
+# config file cannot include another one; see the comment at the top of base.yaml.
+#
+# Resumable: a step whose run directory already holds its result (pretrain: checkpoint.safetensors;
+# the others: summary.json; pictures: the PNG) is skipped, so running the same command again continues an
+# interrupted study and then only re-aggregates. An interrupted pre-training resumes from its last
+# ckpt-*/ (ropim does that for an unfinished --output directory); a half-written downstream directory is
+# removed and the step runs again. OUT/settings.txt records the knobs; running again into the same OUT
+# with different knobs stops instead of mixing results. Any failing command stops the script with the
+# step, its exit code, the end of its log and the command.
+#
+# Knobs (environment variables; SMOKE=1 changes the defaults, an explicit value always wins):
+#   SEEDS            "0 1 2"              SMOKE: "0 1"
+#   METHODS          "rop-l1 rop-mse mask scratch"   (configs/fmnist/<name>.yaml; scratch = no pre-training)
+#   OUT              runs/compare-fmnist  SMOKE: runs/compare-fmnist-smoke
+#   PRETRAIN_EPOCHS  8                    SMOKE: 1 (and PRETRAIN_MAX_STEPS 3)
+#   FINETUNE_EPOCHS  5                    SMOKE: 1 (and FINETUNE_MAX_STEPS 2)
+#   PROBE_EPOCHS     100                  SMOKE: 2
+#   SUBSET           0 (all 60 000 training images, for every step)    SMOKE: 512
+#   TEST_SUBSET      0 (all 10 000 test images)                        SMOKE: 256
+#   THREADS          nproc                (ropim --threads; same seed + same threads ⇒ same numbers)
+#   PRETRAIN_MAX_STEPS, FINETUNE_MAX_STEPS   0 = no cut
+#   FINETUNE_CONFIG  configs/fmnist/finetune.yaml (the "light" recipe; finetune-reference.yaml = reference)
+#   PICTURES         1 (0: no reconstructions / histogram)   VIS_COUNT 8   ANALYZE_COUNT 1000 (SMOKE: 200)
+#   ROPIM            .build/release/ropim (built with `swift build -c release` first unless SKIP_BUILD=1)
+#   PYTHON           python3
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SMOKE=${SMOKE:-0}
+if [[ $SMOKE == 1 ]]; then
+    : "${SEEDS:=0 1}" "${OUT:=runs/compare-fmnist-smoke}" "${PRETRAIN_EPOCHS:=1}" "${PRETRAIN_MAX_STEPS:=3}"
+    : "${FINETUNE_EPOCHS:=1}" "${FINETUNE_MAX_STEPS:=2}" "${PROBE_EPOCHS:=2}" "${SUBSET:=512}" "${TEST_SUBSET:=256}"
+    : "${ANALYZE_COUNT:=200}"
+fi
+: "${SEEDS:=0 1 2}" "${OUT:=runs/compare-fmnist}" "${PRETRAIN_EPOCHS:=8}" "${PRETRAIN_MAX_STEPS:=0}"
+: "${FINETUNE_EPOCHS:=5}" "${FINETUNE_MAX_STEPS:=0}" "${PROBE_EPOCHS:=100}" "${SUBSET:=0}" "${TEST_SUBSET:=0}"
+: "${ANALYZE_COUNT:=1000}" "${VIS_COUNT:=8}" "${PICTURES:=1}"
+: "${METHODS:=rop-l1 rop-mse mask scratch}" "${THREADS:=$(nproc)}"
+: "${CONFIGS:=configs/fmnist}" "${FINETUNE_CONFIG:=$CONFIGS/finetune.yaml}"
+: "${ROPIM:=.build/release/ropim}" "${PYTHON:=python3}" "${SKIP_BUILD:=0}"
+HELPER=scripts/compare_fmnist.py
+read -r -a SEED_LIST <<< "$SEEDS"
+read -r -a METHOD_LIST <<< "$METHODS"
+
+die() { echo "compare_fmnist: $*" >&2; exit 1; }
+(( ${#SEED_LIST[@]} > 0 )) || die "SEEDS is empty"
+for v in PRETRAIN_EPOCHS FINETUNE_EPOCHS PROBE_EPOCHS SUBSET TEST_SUBSET THREADS PRETRAIN_MAX_STEPS FINETUNE_MAX_STEPS \
+         VIS_COUNT ANALYZE_COUNT; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number ≥ 0, got '${!v}'"
+done
+for v in PRETRAIN_EPOCHS FINETUNE_EPOCHS PROBE_EPOCHS VIS_COUNT ANALYZE_COUNT; do (( ${!v} > 0 )) || die "$v must be at least 1"; done
+for s in "${SEED_LIST[@]}"; do [[ $s =~ ^[0-9]+$ ]] || die "SEEDS must be whole numbers, got '$s'"; done
+for f in "$CONFIGS/base.yaml" "$FINETUNE_CONFIG"; do [[ -f $f ]] || die "missing config $f"; done
+for m in "${METHOD_LIST[@]}"; do
+    [[ $m == scratch || -f $CONFIGS/$m.yaml ]] || die "unknown method '$m': no $CONFIGS/$m.yaml"
+done
+command -v "$PYTHON" > /dev/null || die "needs Python 3 ($PYTHON not found) for $HELPER"
+
+if [[ $SKIP_BUILD != 1 && $ROPIM == .build/release/ropim ]]; then
+    echo "building ropim (swift build -c release) …"
+    swift build -c release > /dev/null || die "swift build -c release failed; run it to see why"
+fi
+[[ -x $ROPIM ]] || die "no ropim binary at $ROPIM (build it: swift build -c release)"
+
+# ---- the knobs of this study; an existing OUT must have been made with the same ones
+mkdir -p "$OUT/logs" "$OUT/pictures"
+SETTINGS=$(cat <<EOF
+SMOKE=$SMOKE
+SEEDS=${SEED_LIST[*]}
+METHODS=${METHOD_LIST[*]}
+PRETRAIN_EPOCHS=$PRETRAIN_EPOCHS
+PRETRAIN_MAX_STEPS=$PRETRAIN_MAX_STEPS
+FINETUNE_EPOCHS=$FINETUNE_EPOCHS
+FINETUNE_MAX_STEPS=$FINETUNE_MAX_STEPS
+PROBE_EPOCHS=$PROBE_EPOCHS
+SUBSET=$SUBSET
+TEST_SUBSET=$TEST_SUBSET
+THREADS=$THREADS
+FINETUNE_CONFIG=$FINETUNE_CONFIG
+CONFIGS=$CONFIGS
+VIS_COUNT=$VIS_COUNT
+ANALYZE_COUNT=$ANALYZE_COUNT
+CONFIG_SHA256=$(cat "$CONFIGS"/*.yaml "$FINETUNE_CONFIG" | sha256sum | cut -c1-16)
+EOF
+)
+# SEEDS and METHODS may change (more seeds, another method) without invalidating what is there.
+# CONFIG_SHA256 is a hash of every config file (CONFIGS/*.yaml and FINETUNE_CONFIG): editing one mid-study
+# is caught too (even a comment: then start a new OUT, or edit settings.txt if you are sure).
+stable() { grep -v -e '^SEEDS=' -e '^METHODS=' <<< "$1"; }
+if [[ -f $OUT/settings.txt ]]; then
+    if [[ "$(stable "$(cat "$OUT/settings.txt")")" != "$(stable "$SETTINGS")" ]]; then
+        echo "compare_fmnist: $OUT was made with other settings:" >&2
+        diff <(stable "$(cat "$OUT/settings.txt")") <(stable "$SETTINGS") | sed 's/^/  /' >&2 || true
+        die "use another OUT=…, or delete $OUT to start again"
+    fi
+fi
+printf '%s\n' "$SETTINGS" > "$OUT/settings.txt"
+# a copy of the configs next to the results (what the numbers were made with)
+mkdir -p "$OUT/configs"
+cp "$CONFIGS"/*.yaml "$OUT/configs/"
+[[ -f $OUT/configs/$(basename "$FINETUNE_CONFIG") ]] || cp "$FINETUNE_CONFIG" "$OUT/configs/"
+
+# ---- one step: skip when done, clean a half-written directory, run, time, stop on failure
+# run_step NAME DIR DONE_FILE PARTIAL -- command…   PARTIAL: what to do with DIR when DONE_FILE is missing:
+#   resume (keep it if it holds ckpt-*/: ropim pretrain continues it), clean (delete it), keep (leave it)
+run_step() {
+    local name=$1 dir=$2 done_file=$3 partial=$4; shift 5
+    local log=$OUT/logs/$name.log
+    if [[ -e $dir/$done_file ]]; then
+        echo "  skip $name (done: $dir/$done_file)"
+        return 0
+    fi
+    if [[ -e $dir && $partial != keep ]]; then
+        if [[ $partial == resume ]] && compgen -G "$dir/ckpt-*" > /dev/null; then
+            echo "  resume $name ($dir holds an unfinished run)"
+        else
+            rm -rf "$dir"
+            rm -f "$OUT/logs/$name.wall"   # the timing of a discarded attempt
+        fi
+    fi
+    printf '%q ' "$@" | sed 's/ $//' > "$OUT/logs/$name.cmd"
+    echo >> "$OUT/logs/$name.cmd"
+    echo "  run  $name  (log: $log)"
+    { echo "=== $(date -Is)"; cat "$OUT/logs/$name.cmd"; } >> "$log"
+    local t0 t1 rc=0
+    t0=$(date +%s.%N)
+    "$@" >> "$log" 2>&1 || rc=$?
+    t1=$(date +%s.%N)
+    # one line per invocation: a resumed pre-training's wall-clock is the sum (aggregation adds them up)
+    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }' >> "$OUT/logs/$name.wall"
+    if (( rc != 0 )); then
+        echo >&2
+        echo "compare_fmnist: step '$name' FAILED (exit $rc). End of $log:" >&2
+        tail -n 15 "$log" | tr '\r' '\n' | tail -n 15 | sed 's/^/  | /' >&2
+        echo "command: $(cat "$OUT/logs/$name.cmd")" >&2
+        if (( rc == 130 || rc == 143 )); then
+            echo "interrupted: run scripts/compare_fmnist.sh again with the same settings (OUT=$OUT) to continue where it stopped." >&2
+        fi
+        exit 1
+    fi
+    [[ -e $dir/$done_file ]] || die "step '$name' finished but left no $dir/$done_file"
+    echo "       $name done in $(tail -n 1 "$OUT/logs/$name.wall") s"
+}
+
+sets_from() {   # sets_from FILE SECTION ARRAY: FILE's keys (under SECTION, "" = all) as --set k=v … in ARRAY
+    local -n into=$3
+    local flat kv
+    flat=$("$PYTHON" "$HELPER" flatten "$1" ${2:+"$2"}) || die "cannot read $1"
+    [[ -n $flat ]] || die "$1 sets nothing${2:+ under '$2:'}"
+    into=()
+    while IFS= read -r kv; do into+=(--set "$kv"); done <<< "$flat"
+}
+
+MODEL_SETS=() METHOD_SETS=() ROP_SETS=()
+sets_from "$CONFIGS/base.yaml" model MODEL_SETS
+# from-scratch fine-tuning: the architecture a fine-tuned checkpoint gets (shared relative bias → per block;
+# drop path stays the fine-tuning default, as ropim finetune does for a checkpoint)
+SCRATCH_FT_SETS=()
+for ((i = 0; i < ${#MODEL_SETS[@]}; i += 2)); do
+    kv=${MODEL_SETS[i + 1]}
+    [[ $kv == model.drop_path_rate=* ]] && continue
+    [[ $kv == model.rel_pos_bias=shared ]] && kv=model.rel_pos_bias=per-block
+    SCRATCH_FT_SETS+=(--set "$kv")
+done
+
+COMMON=(--threads "$THREADS" --subset "$SUBSET")
+DOWN=("${COMMON[@]}" --test-subset "$TEST_SUBSET")
+PRE_EXTRA=(); (( PRETRAIN_MAX_STEPS > 0 )) && PRE_EXTRA=(--max-steps "$PRETRAIN_MAX_STEPS")
+FT_EXTRA=(); (( FINETUNE_MAX_STEPS > 0 )) && FT_EXTRA=(--max-steps "$FINETUNE_MAX_STEPS")
+if (( PROBE_EPOCHS <= 10 )); then   # the probe's default warm-up is 10 epochs: keep it below the run
+    PROBE_EXTRA=(--set "probe.warmup_epochs=$(( PROBE_EPOCHS > 1 ? PROBE_EPOCHS / 2 : 0 ))")
+else
+    PROBE_EXTRA=()
+fi
+
+echo "compare_fmnist: methods ${METHOD_LIST[*]}; seeds ${SEED_LIST[*]}; OUT $OUT$([[ $SMOKE == 1 ]] && echo ' (SMOKE)')"
+echo "  pre-train $PRETRAIN_EPOCHS epochs, fine-tune $FINETUNE_EPOCHS, probe $PROBE_EPOCHS; subset $SUBSET, test subset $TEST_SUBSET; $THREADS threads"
+
+# ---- reference: a linear model and k-NN on the normalized pixels (once, seed 0)
+run_step pixels-linprobe "$OUT/pixels/linprobe" summary.json clean -- \
+    "$ROPIM" linprobe --features pixels --epochs "$PROBE_EPOCHS" "${PROBE_EXTRA[@]}" "${DOWN[@]}" --seed 0 --output "$OUT/pixels/linprobe"
+run_step pixels-knn "$OUT/pixels/knn" summary.json clean -- \
+    "$ROPIM" knn --features pixels "${DOWN[@]}" --seed 0 --output "$OUT/pixels/knn"
+
+for seed in "${SEED_LIST[@]}"; do
+    for m in "${METHOD_LIST[@]}"; do
+        d=$OUT/$m/seed$seed
+        if [[ $m == scratch ]]; then
+            SRC=(--features random "${MODEL_SETS[@]}")
+            FT_SRC=("${SCRATCH_FT_SETS[@]}")
+        else
+            sets_from "$CONFIGS/$m.yaml" "" METHOD_SETS
+            run_step "$m-seed$seed-pretrain" "$d/pretrain" checkpoint.safetensors resume -- \
+                "$ROPIM" pretrain --config "$CONFIGS/base.yaml" "${METHOD_SETS[@]}" --epochs "$PRETRAIN_EPOCHS" \
+                "${PRE_EXTRA[@]}" "${COMMON[@]}" --seed "$seed" --output "$d/pretrain"
+            SRC=(--pretrained "$d/pretrain/checkpoint.safetensors" --features pretrained)
+            FT_SRC=(--pretrained "$d/pretrain/checkpoint.safetensors")
+        fi
+        run_step "$m-seed$seed-knn" "$d/knn" summary.json clean -- \
+            "$ROPIM" knn "${SRC[@]}" "${DOWN[@]}" --seed "$seed" --output "$d/knn"
+        run_step "$m-seed$seed-linprobe" "$d/linprobe" summary.json clean -- \
+            "$ROPIM" linprobe "${SRC[@]}" --epochs "$PROBE_EPOCHS" "${PROBE_EXTRA[@]}" "${DOWN[@]}" --seed "$seed" --output "$d/linprobe"
+        run_step "$m-seed$seed-finetune" "$d/finetune" summary.json clean -- \
+            "$ROPIM" finetune "${FT_SRC[@]}" --config "$FINETUNE_CONFIG" --epochs "$FINETUNE_EPOCHS" "${FT_EXTRA[@]}" \
+            "${DOWN[@]}" --seed "$seed" --output "$d/finetune"
+    done
+done
+
+# ---- pictures: the first seed's checkpoints, the same images and corruption seed for every method
+if [[ $PICTURES == 1 ]]; then
+    s0=${SEED_LIST[0]}
+    for m in "${METHOD_LIST[@]}"; do
+        [[ $m == scratch ]] && continue
+        run_step "$m-reconstructions" "$OUT/pictures" "reconstructions-$m.png" keep -- \
+            "$ROPIM" visualize --checkpoint "$OUT/$m/seed$s0/pretrain" --split test --count "$VIS_COUNT" --seed 0 \
+            --threads "$THREADS" --output "$OUT/pictures/reconstructions-$m.png"
+    done
+    rop=""
+    for m in "${METHOD_LIST[@]}"; do [[ $m == rop-* ]] && { rop=$m; break; }; done
+    [[ -n $rop ]] && sets_from "$CONFIGS/$rop.yaml" method ROP_SETS
+    run_step corruption-histogram "$OUT/pictures/corruption" kept_energy.png clean -- \
+        "$ROPIM" analyze corruption --config "$CONFIGS/base.yaml" "${ROP_SETS[@]}" --count "$ANALYZE_COUNT" --seed 0 \
+        --output "$OUT/pictures/corruption"
+fi
+
+"$PYTHON" "$HELPER" aggregate "$OUT"
