@@ -73,8 +73,9 @@ public struct FinetuneConfig: Codable, Equatable, Sendable {
     public var pretrained = ""
     /// The classifier's encoder. With a checkpoint, the CLI starts this section from the checkpoint's
     /// model (shared relative position bias becomes per-block, initialized from the shared table);
-    /// model.drop_path_rate (reference 0.1) is the fine-tuning's.
-    public var model = ViTConfig()
+    /// model.drop_path_rate (reference 0.1) is the fine-tuning's. The default is per-block too, as BEiT
+    /// fine-tunes, so a run from scratch trains the same architecture.
+    public var model: ViTConfig = { var v = ViTConfig(); v.relPosBias = .perBlock; return v }()
     public var data = DownstreamDataConfig()
     public var optim = FinetuneOptimConfig()
     public var method = FinetuneMethodConfig()

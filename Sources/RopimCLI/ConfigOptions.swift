@@ -14,8 +14,8 @@ extension SketchSampler: ExpressibleByArgument {}
 struct ConfigOptions: ParsableArguments {
     @Option(help: "Preset to start from: \(Preset.allCases.map(\.rawValue).joined(separator: ", ")).")
     var preset = Preset.fmnist.rawValue
-    @Option(help: "YAML config file overriding the preset.")
-    var config: String?
+    @Option(help: "YAML config file overriding the preset; repeat to layer files (later ones win).")
+    var config: [String] = []
     @Option(name: .customLong("set"), help: "Override one key, e.g. --set model.depth=4 (repeatable).")
     var overrides: [String] = []
     @Option(help: "Dataset folder: an image folder (<class>/<image>.jpg|png, or train/ and val/ inside), a CIFAR-10/100 binary folder or an IDX folder; the kind is detected unless --dataset says it. Default: /usr/share/datasets/fashion-mnist.")
@@ -46,7 +46,7 @@ struct ConfigOptions: ParsableArguments {
             throw ValidationError("unknown preset '\(preset)'; choose one of: \(Preset.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         var c = base.config
-        if let config { c = try ConfigLoader.load(PretrainConfig.self, path: config, defaults: c) }
+        for path in config { c = try ConfigLoader.load(PretrainConfig.self, path: path, defaults: c) }
         if !overrides.isEmpty { c = try ConfigLoader.apply(overrides, to: c, origin: "--set") }
         if let data { c.data.path = data; if dataset == nil { c.data.dataset = .auto } }
         if skipBad { c.data.skipBad = true }

@@ -9,11 +9,11 @@ import ROPIMTraining
 
 /// Options shared by finetune, linprobe and knn.
 struct DownstreamOptions: ParsableArguments {
-    @Option(help: "Pre-training checkpoint (a run's checkpoint.safetensors).") var pretrained: String?
-    @Option(help: "YAML config file (only the keys it changes).") var config: String?
-    @Option(name: .customLong("set"), help: "Override one key, e.g. --set optim.epochs=3 (repeatable).") var overrides: [String] = []
-    @Option(help: "Dataset folder (IDX train-* and t10k-* files). Default: the checkpoint's, else /usr/share/datasets/fashion-mnist.") var data: String?
-    @Option(help: "Dataset kind (idx, synthetic).") var dataset: DatasetKind?
+    @Option(help: "Pre-training checkpoint: a run's checkpoint.safetensors, or an exported/imported encoder file with its sidecar.") var pretrained: String?
+    @Option(help: "YAML config file (only the keys it changes); repeat to layer files (later ones win).") var config: [String] = []
+    @Option(name: .customLong("set"), help: "Override one key, e.g. --set optim.epochs=3 (finetune) or --set probe.epochs=3 (linprobe, knn); repeatable.") var overrides: [String] = []
+    @Option(help: "Dataset folder with train and test splits (IDX, CIFAR, or an image folder with train/ and val/). Default: the checkpoint's, else /usr/share/datasets/fashion-mnist.") var data: String?
+    @Option(help: "Dataset kind (auto detects it from --data).") var dataset: DatasetKind?
     @Option(help: "Use the first N training images of a seeded shuffle.") var subset: Int?
     @Option(help: "Use the first N test images of a seeded shuffle.") var testSubset: Int?
     @Option(help: "Run directory (default runs/<command>-<source>-<time>).") var output: String?
@@ -95,7 +95,7 @@ struct Finetune: ParsableCommand {
             c.model = m
             inheritData(ckpt, into: &c.data)
         }
-        if let path = common.config { c = try ConfigLoader.load(FinetuneConfig.self, path: path, defaults: c) }
+        for path in common.config { c = try ConfigLoader.load(FinetuneConfig.self, path: path, defaults: c) }
         if !common.overrides.isEmpty { c = try ConfigLoader.apply(common.overrides, to: c, origin: "--set") }
         common.apply(to: &c.data, run: &c.run)
         if let classes { c.method.classes = classes }

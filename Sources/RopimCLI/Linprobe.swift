@@ -27,7 +27,7 @@ func resolveFrozen(_ common: DownstreamOptions, _ f: FeatureOptions, ckpt: Pretr
         c.probe.features = .pixels
     }
     c.data.augment.randomResizedCrop = false; c.data.augment.horizontalFlip = false   // not used: features see plain images
-    if let path = common.config { c = try ConfigLoader.load(FrozenFeaturesConfig.self, path: path, defaults: c) }
+    for path in common.config { c = try ConfigLoader.load(FrozenFeaturesConfig.self, path: path, defaults: c) }
     if !common.overrides.isEmpty { c = try ConfigLoader.apply(common.overrides, to: c, origin: "--set") }
     common.apply(to: &c.data, run: &c.run)
     if let v = f.features { c.probe.features = v }

@@ -86,9 +86,23 @@ struct Pretrain: ParsableCommand {
         let summary = try trainer.train(runDirectory: dir)
         if summary.interrupted { throw ExitCode(130) }
         print("")
-        print(String(format: "done: %d steps in %.1f s; mean loss %.4f (start) → %.4f (end); checkpoint %@",
-                     summary.steps, summary.seconds, summary.meanLossStart, summary.meanLossEnd, summary.checkpoint))
+        if summary.meanLossStart.isFinite {
+            print(String(format: "done: %d steps in %.1f s; mean loss %.4f (start) → %.4f (end); checkpoint %@",
+                         summary.steps, summary.seconds, summary.meanLossStart, summary.meanLossEnd, summary.checkpoint))
+        } else {
+            print("done: the run had already reached step \(summary.steps); nothing left to train; checkpoint \(summary.checkpoint)")
+        }
+        try writePretrainSummary(summary, config: c, directory: dir)
         let skipped = SkipReport(skipped: loaded.report.skipped + trainer.loader.skipped.skipped)
         if !skipped.isEmpty { print(skipped.summary()) }
     }
+}
+
+/// summary.json for scripts, as the downstream commands write: steps, seconds, losses, checkpoint.
+func writePretrainSummary(_ s: TrainSummary, config c: PretrainConfig, directory: String) throws {
+    var r: [String: Any] = ["command": "pretrain", "steps": s.steps, "seconds": s.seconds, "checkpoint": s.checkpoint,
+                            "corruption": c.method.corruption.rawValue, "loss": c.method.loss.rawValue, "seed": c.run.seed]
+    if s.meanLossStart.isFinite { r["mean_loss_start"] = s.meanLossStart; r["mean_loss_end"] = s.meanLossEnd }
+    let data = try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys, .prettyPrinted])
+    try AtomicFile.write(data, to: directory + "/summary.json")
 }
