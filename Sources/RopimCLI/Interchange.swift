@@ -33,7 +33,7 @@ struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Turn encoder weights from timm (BEiT or ViT safetensors) or the SimMIM/ROPIM layout into a ropim checkpoint.",
         discussion: """
-        The architecture comes from the file's sidecar (OUT.json written by `ropim export` or by hand) or, without one, from --preset/--config/--set. Missing and unexpected keys are listed; missing encoder keys are an error. The decoder is freshly initialized. The result is a run directory usable with --resume-free pre-training (as a starting point), visualize, embed, export, finetune --pretrained.
+        The architecture comes from the file's sidecar (OUT.json written by `ropim export` or by hand) or, without one, from --preset/--config/--set. Missing and unexpected keys are listed; missing encoder keys are an error. The decoder is freshly initialized. The result is a run directory whose checkpoint.safetensors works with embed, export, inspect and finetune/linprobe/knn --pretrained.
         """)
     @Argument(help: "A .safetensors file of encoder weights.") var file: String
     @OptionGroup var options: ConfigOptions
