@@ -27,9 +27,9 @@
 #   METHODS          "rop-l1 rop-mse mask scratch"   (configs/fmnist/<name>.yaml; scratch = no pre-training)
 #   OUT              runs/compare-fmnist  SMOKE: runs/compare-fmnist-smoke
 #   PRETRAIN_EPOCHS  8                    SMOKE: 1 (and PRETRAIN_MAX_STEPS 3)
-#   FINETUNE_EPOCHS  5                    SMOKE: 1 (and FINETUNE_MAX_STEPS 2)
+#   FINETUNE_EPOCHS  4                    SMOKE: 1 (and FINETUNE_MAX_STEPS 2)
 #   PROBE_EPOCHS     100                  SMOKE: 2
-#   SUBSET           0 (all 60 000 training images, for every step)    SMOKE: 512
+#   SUBSET           20000 (training images, seeded subset, for every step; 0 = all 60 000)    SMOKE: 512
 #   TEST_SUBSET      0 (all 10 000 test images)                        SMOKE: 256
 #   THREADS          nproc                (ropim --threads; same seed + same threads ⇒ same numbers)
 #   PRETRAIN_MAX_STEPS, FINETUNE_MAX_STEPS   0 = no cut
@@ -47,7 +47,7 @@ if [[ $SMOKE == 1 ]]; then
     : "${ANALYZE_COUNT:=200}"
 fi
 : "${SEEDS:=0 1 2}" "${OUT:=runs/compare-fmnist}" "${PRETRAIN_EPOCHS:=8}" "${PRETRAIN_MAX_STEPS:=0}"
-: "${FINETUNE_EPOCHS:=5}" "${FINETUNE_MAX_STEPS:=0}" "${PROBE_EPOCHS:=100}" "${SUBSET:=0}" "${TEST_SUBSET:=0}"
+: "${FINETUNE_EPOCHS:=4}" "${FINETUNE_MAX_STEPS:=0}" "${PROBE_EPOCHS:=100}" "${SUBSET:=20000}" "${TEST_SUBSET:=0}"
 : "${ANALYZE_COUNT:=1000}" "${VIS_COUNT:=8}" "${PICTURES:=1}"
 : "${METHODS:=rop-l1 rop-mse mask scratch}" "${THREADS:=$(nproc)}"
 : "${CONFIGS:=configs/fmnist}" "${FINETUNE_CONFIG:=$CONFIGS/finetune.yaml}"

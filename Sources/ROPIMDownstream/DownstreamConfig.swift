@@ -140,6 +140,9 @@ public struct ProbeConfig: Codable, Equatable, Sendable {
     /// Block whose output is the feature: −1 = the encoder's final output (after its final norm),
     /// 0..<depth = that block's output (before any norm).
     public var block = -1
+    /// Concatenate the pooled outputs of the last N blocks, each through the final norm (DINO's
+    /// n_last_blocks): N·D features. 1 = only `block`; above 1 needs block −1.
+    public var lastBlocks = 1
     /// cls | avg (average of patch tokens)
     public var pooling = FeaturePooling.avg
     /// Images per forward pass when computing features.
@@ -159,9 +162,14 @@ public struct ProbeConfig: Codable, Equatable, Sendable {
     public var temperature = 0.07
     public init() {}
 
+    /// "block −1" or "last 4 blocks": where the features come from, for progress lines.
+    public var blocksDescription: String { lastBlocks > 1 ? "last \(lastBlocks) blocks" : "block \(block)" }
+
     public func validate(depth: Int?) throws {
         func fail(_ s: String) throws -> Never { throw DownstreamError(s) }
         if let depth, block < -1 || block >= depth { try fail("probe.block \(block) is outside −1 (final output) … \(depth - 1) (last block)") }
+        if lastBlocks < 1 || (lastBlocks > 1 && block != -1) { try fail("probe.last_blocks must be ≥ 1, and above 1 only with probe.block −1 (it counts back from the last block)") }
+        if let depth, lastBlocks > depth { try fail("probe.last_blocks \(lastBlocks) is more than the encoder's \(depth) blocks") }
         if featureBatch < 1 || batchSize < 2 || epochs < 1 { try fail("probe.feature_batch ≥ 1, probe.batch_size ≥ 2 and probe.epochs ≥ 1 are required") }
         if baseLR <= 0 || !(0..<1).contains(momentum) || weightDecay < 0 { try fail("probe.base_lr must be positive, probe.momentum in [0, 1), probe.weight_decay ≥ 0") }
         if k < 1 || temperature <= 0 { try fail("probe.k must be ≥ 1 and probe.temperature positive") }

@@ -21,36 +21,56 @@ public struct FeatureSet {
 public enum Features {
     /// Runs `encoder` over every image of `data` (in order) and pools block `block`'s output
     /// (−1: the encoder's final output, after its final norm when it has one).
+    /// `lastBlocks` > 1 (DINO's n_last_blocks; needs `block` −1) concatenates the pooled outputs of the last
+    /// `lastBlocks` blocks, earliest first, each through the encoder's final norm: [count, lastBlocks·D].
     public static func extract(encoder: VisionTransformer, data: ImageDataset, normalization: Normalization,
-                               block: Int = -1, pooling: FeaturePooling = .avg, batchSize: Int = 256,
+                               block: Int = -1, lastBlocks: Int = 1, pooling: FeaturePooling = .avg, batchSize: Int = 256,
                                progress: ((Int) -> Void)? = nil) throws -> FeatureSet {
         let c = encoder.config, d = c.embedDim, n = c.numTokens
         guard block >= -1 && block < c.depth else {
             throw DownstreamError("feature block \(block) is outside −1 (final output) … \(c.depth - 1) (last block)")
         }
+        guard lastBlocks >= 1 && lastBlocks <= c.depth && (lastBlocks == 1 || block == -1) else {
+            throw DownstreamError("probe.last_blocks \(lastBlocks) must be 1 … \(c.depth) (the encoder's depth), and above 1 only with probe.block −1")
+        }
         let labels = try labelsOf(data)
-        var values = [Float](repeating: 0, count: data.count * d)
-        let images = Tensor(shape: [0])
+        let dim = d * lastBlocks
+        var values = [Float](repeating: 0, count: data.count * dim)
+        let images = Tensor(shape: [0]), normed = Tensor(shape: [0]), mean = Tensor(shape: [0]), rstd = Tensor(shape: [0])
         var rng = RNG(seed: 0)   // unused: no drop path outside training
         var start = 0
         while start < data.count {
-            let bs = Swift.min(batchSize, data.count - start)
+            let bs = Swift.min(batchSize, data.count - start), rows = bs * n
             makeBatch(data, indices: Array(start..<(start + bs)), size: c.imgSize, outChannels: c.inChans, augment: nil,
                       normalization: normalization, rng: &rng, into: images)
             let tokens = encoder.embedPatches(images, batch: bs)
             let out = encoder.encode(tokens.data, batch: bs, training: false, rng: &rng)
-            let src = block < 0 ? UnsafePointer(out.data) : UnsafePointer(encoder.blocks[block].output.data)
-            values.withUnsafeMutableBufferPointer { v in
-                let dst = v.baseAddress! + start * d
-                switch pooling {
-                case .cls: for b in 0..<bs { (dst + b * d).update(from: src + b * n * d, count: d) }
-                case .avg: ViTClassifier.meanPool(src, batch: bs, tokens: n, dim: d, into: dst)
+            for part in 0..<lastBlocks {
+                // part lastBlocks−1 is `block` itself; earlier parts are earlier blocks, normed like the final output
+                var src = block < 0 ? UnsafePointer(out.data) : UnsafePointer(encoder.blocks[block].output.data)
+                if part < lastBlocks - 1 {
+                    src = UnsafePointer(encoder.blocks[c.depth - lastBlocks + part].output.data)
+                    if let norm = encoder.norm {
+                        normed.resize([rows, d]); mean.resize([rows]); rstd.resize([rows])
+                        norm.forward(encoder.params, x: src, rows: rows, y: normed.data, mean: mean.data, rstd: rstd.data)
+                        src = UnsafePointer(normed.data)
+                    }
+                }
+                values.withUnsafeMutableBufferPointer { v in
+                    let dst = v.baseAddress! + start * dim + part * d
+                    for b in 0..<bs {
+                        let row = src + b * n * d
+                        switch pooling {
+                        case .cls: (dst + b * dim).update(from: row, count: d)
+                        case .avg: ViTClassifier.meanPool(row, batch: 1, tokens: n, dim: d, into: dst + b * dim)
+                        }
+                    }
                 }
             }
             start += bs
             progress?(start)
         }
-        return FeatureSet(dim: d, values: values, labels: labels)
+        return FeatureSet(dim: dim, values: values, labels: labels)
     }
 
     /// The normalized pixels as features (a linear model on raw pixels), [count, C·H·W].

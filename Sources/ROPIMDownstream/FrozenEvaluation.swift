@@ -26,9 +26,9 @@ public enum FrozenEvaluation {
             b = try Features.pixels(data: test, normalization: c.data.normalization)
         case .pretrained, .random:
             let enc = try probeEncoder(checkpoint: checkpoint, model: vit, random: c.probe.features == .random, seed: c.run.seed)
-            a = try Features.extract(encoder: enc, data: train, normalization: c.data.normalization, block: c.probe.block,
+            a = try Features.extract(encoder: enc, data: train, normalization: c.data.normalization, block: c.probe.block, lastBlocks: c.probe.lastBlocks,
                                      pooling: c.probe.pooling, batchSize: c.probe.featureBatch)
-            b = try Features.extract(encoder: enc, data: test, normalization: c.data.normalization, block: c.probe.block,
+            b = try Features.extract(encoder: enc, data: test, normalization: c.data.normalization, block: c.probe.block, lastBlocks: c.probe.lastBlocks,
                                      pooling: c.probe.pooling, batchSize: c.probe.featureBatch)
         }
         log(String(format: "features: %@ (%d train, %d test, %d dims) in %.1f s", c.probe.features.rawValue, a.count, b.count, a.dim,
@@ -66,7 +66,7 @@ public enum FrozenEvaluation {
             }
         }
         let last = history.last!
-        return ["features": c.probe.features.rawValue, "block": c.probe.block, "pooling": c.probe.pooling.rawValue,
+        return ["features": c.probe.features.rawValue, "block": c.probe.block, "last_blocks": c.probe.lastBlocks, "pooling": c.probe.pooling.rawValue,
                 "dim": train.dim, "train_images": train.count, "test_images": test.count, "classes": classes,
                 "epochs": c.probe.epochs, "top1": last.top1, "top5": last.top5, "test_loss": last.testLoss, "best_top1": best,
                 "feature_seconds": featureSeconds, "seconds": Date().timeIntervalSince(start), "pretrained": c.pretrained]
@@ -79,7 +79,7 @@ public enum FrozenEvaluation {
         let (train, test, classes) = try features(c, checkpoint: checkpoint, log: log)
         if c.probe.saveFeatures { try saveFeatures(train, test, to: runDirectory + "/features.safetensors") }
         let r = try KNN.classify(train: train, test: test, classes: classes, k: c.probe.k, temperature: c.probe.temperature)
-        let record: [String: Any] = ["features": c.probe.features.rawValue, "block": c.probe.block, "pooling": c.probe.pooling.rawValue,
+        let record: [String: Any] = ["features": c.probe.features.rawValue, "block": c.probe.block, "last_blocks": c.probe.lastBlocks, "pooling": c.probe.pooling.rawValue,
                                      "dim": train.dim, "train_images": train.count, "test_images": test.count, "classes": classes,
                                      "k": r.k, "temperature": r.temperature, "top1": r.top1, "top5": r.top5,
                                      "seconds": Date().timeIntervalSince(start), "pretrained": c.pretrained]

@@ -32,7 +32,7 @@ struct KNNCommand: ParsableCommand {
         let threads = prepareRun(&c.run, command: "knn", source: c.probe.features.rawValue)
         try createRunDirectory(c.run.output)
         try AtomicFile.write(try ConfigLoader.yaml(c), to: c.run.output + "/config.yaml")
-        print("ropim \(ropimVersion): \(c.probe.k)-NN (T = \(c.probe.temperature)) on \(c.probe.features.rawValue) features (block \(c.probe.block), \(c.probe.pooling.rawValue) pooling), \(threads) threads; run directory \(c.run.output)")
+        print("ropim \(ropimVersion): \(c.probe.k)-NN (T = \(c.probe.temperature)) on \(c.probe.features.rawValue) features (\(c.probe.blocksDescription), \(c.probe.pooling.rawValue) pooling), \(threads) threads; run directory \(c.run.output)")
         let record = try FrozenEvaluation.knn(c, checkpoint: ckpt, runDirectory: c.run.output) { print($0) }
         print(try writeSummary(record, command: "knn", runDirectory: c.run.output))
     }

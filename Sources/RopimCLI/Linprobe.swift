@@ -12,6 +12,7 @@ extension FeaturePooling: ExpressibleByArgument {}
 struct FeatureOptions: ParsableArguments {
     @Option(help: "Feature source: pretrained (the checkpoint's encoder), random (same architecture, fresh init), pixels.") var features: FeatureSource?
     @Option(help: "Block whose output is the feature: -1 = final output after the final norm (default), 0..depth-1 = that block.") var block: Int?
+    @Option(help: "Concatenate the pooled outputs of the last N blocks, each through the final norm (DINO's n_last_blocks; needs --block -1).") var lastBlocks: Int?
     @Option(help: "Pooling: avg (patch tokens, default) or cls.") var pooling: FeaturePooling?
     @Flag(help: "Also write the features to features.safetensors in the run directory.") var saveFeatures = false
 }
@@ -32,6 +33,7 @@ func resolveFrozen(_ common: DownstreamOptions, _ f: FeatureOptions, ckpt: Pretr
     common.apply(to: &c.data, run: &c.run)
     if let v = f.features { c.probe.features = v }
     if let v = f.block { c.probe.block = v }
+    if let v = f.lastBlocks { c.probe.lastBlocks = v }
     if let v = f.pooling { c.probe.pooling = v }
     if f.saveFeatures { c.probe.saveFeatures = true }
     extra(&c)
@@ -70,7 +72,7 @@ struct Linprobe: ParsableCommand {
         let threads = prepareRun(&c.run, command: "linprobe", source: c.probe.features.rawValue)
         try createRunDirectory(c.run.output)
         try AtomicFile.write(try ConfigLoader.yaml(c), to: c.run.output + "/config.yaml")
-        print("ropim \(ropimVersion): linear probe on \(c.probe.features.rawValue) features (block \(c.probe.block), \(c.probe.pooling.rawValue) pooling), \(c.probe.epochs) epochs, \(threads) threads; run directory \(c.run.output)")
+        print("ropim \(ropimVersion): linear probe on \(c.probe.features.rawValue) features (\(c.probe.blocksDescription), \(c.probe.pooling.rawValue) pooling), \(c.probe.epochs) epochs, \(threads) threads; run directory \(c.run.output)")
         let record = try FrozenEvaluation.linearProbe(c, checkpoint: ckpt, runDirectory: c.run.output) { print($0) }
         print(try writeSummary(record, command: "linprobe", runDirectory: c.run.output))
     }

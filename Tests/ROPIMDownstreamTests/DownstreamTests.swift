@@ -430,6 +430,36 @@ final class ProbeTests: XCTestCase {
         assertThrows(try Features.extract(encoder: enc, data: data, normalization: c.data.normalization, block: 2), containing: "outside")
     }
 
+    /// last_blocks 2 (DINO): [LN(block 0) pooled, final output pooled], the LN being the encoder's final norm
+    /// recomputed here by hand; more blocks than the depth, or a block other than −1, is refused.
+    func testFeaturesOfTheLastBlocksAreConcatenated() throws {
+        let (_, model, c) = try tinyCheckpoint()
+        let data = SyntheticImages.make(count: 3, channels: 1, size: 8, classes: 10, seed: 2)
+        let enc = model.encoder, norm = try XCTUnwrap(enc.norm)
+        let final = try Features.extract(encoder: enc, data: data, normalization: c.data.normalization, batchSize: 3)
+        let both = try Features.extract(encoder: enc, data: data, normalization: c.data.normalization, lastBlocks: 2, batchSize: 2)
+        XCTAssertEqual(both.dim, 32)
+        let img = Tensor(shape: [0]); var rng = RNG(seed: 0)
+        makeBatch(data, indices: [2], size: 8, outChannels: 1, augment: nil, normalization: c.data.normalization, rng: &rng, into: img)
+        _ = enc.encode(enc.embedPatches(img, batch: 1).data, batch: 1, training: false, rng: &rng)
+        let d = 16, n = 17, g = enc.params.value(norm.weight), beta = enc.params.value(norm.bias)
+        var pooled = [Float](repeating: 0, count: d)
+        for t in 1..<n {
+            let row = (0..<d).map { enc.blocks[0].output[t * d + $0] }
+            let mu = row.reduce(0, +) / Float(d)
+            let rs = 1 / (row.map { ($0 - mu) * ($0 - mu) }.reduce(0, +) / Float(d) + norm.eps).squareRoot()
+            for j in 0..<d { pooled[j] += ((row[j] - mu) * rs * g[j] + beta[j]) / Float(n - 1) }
+        }
+        for j in 0..<d {
+            XCTAssertEqual(both.values[2 * 32 + j], pooled[j], accuracy: 1e-4)
+            XCTAssertEqual(both.values[2 * 32 + d + j], final.values[2 * d + j], accuracy: 1e-5)
+        }
+        assertThrows(try Features.extract(encoder: enc, data: data, normalization: c.data.normalization, lastBlocks: 3), containing: "last_blocks")
+        assertThrows(try Features.extract(encoder: enc, data: data, normalization: c.data.normalization, block: 0, lastBlocks: 2), containing: "last_blocks")
+        var p = ProbeConfig(); p.lastBlocks = 3
+        assertThrows(try p.validate(depth: 2), containing: "more than the encoder's 2 blocks")
+    }
+
     /// The probe learns a linearly separable problem (pixels of synthetic classes) well above chance,
     /// and the frozen-features runners write their records.
     func testLinearProbeAndKNNOnSyntheticData() throws {

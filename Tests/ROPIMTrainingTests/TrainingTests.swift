@@ -52,6 +52,10 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(s.lr(at: 60), (1e-3 + 1e-5) / 2, accuracy: 1e-12)
         XCTAssertEqual(s.lr(at: 110), 1e-5, accuracy: 1e-15)
         for t in 10..<110 { XCTAssertGreaterThanOrEqual(s.lr(at: t), s.lr(at: t + 1)) }
+        XCTAssertNil(s.warning)
+        XCTAssertNil(CosineSchedule(peak: 1e-3, warmupLR: 0, minLR: 0, warmupSteps: 468, totalSteps: 468).warning)
+        let tooLong = CosineSchedule(peak: 1e-3, warmupLR: 1e-6, minLR: 1e-5, warmupSteps: 2340, totalSteps: 468)
+        XCTAssertTrue(tooLong.warning?.contains("warmup_epochs") == true, tooLong.warning ?? "no warning")
     }
 }
 

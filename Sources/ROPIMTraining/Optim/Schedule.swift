@@ -15,6 +15,13 @@ public struct CosineSchedule: Equatable, Sendable {
         self.warmupSteps = warmupSteps; self.totalSteps = totalSteps
     }
 
+    /// A warning when the warm-up is longer than the whole run: the LR then never reaches the peak (easy to
+    /// hit with a short `--epochs` and a preset's 5-epoch warm-up). nil when the schedule is fine.
+    public var warning: String? {
+        guard warmupSteps > totalSteps else { return nil }
+        return "warning: the warm-up (\(warmupSteps) steps) is longer than the whole run (\(totalSteps) steps), so the learning rate never reaches its peak; lower optim.warmup_epochs (e.g. --set optim.warmup_epochs=0.5)"
+    }
+
     /// Learning rate for optimizer step `t` (0-based).
     public func lr(at t: Int) -> Double {
         if t < warmupSteps {
