@@ -26,6 +26,7 @@ import sys
 METHOD_LABELS = {
     "rop-l1": "ROPIM, L1 (K'=7)",
     "rop-mse": "ROPIM, MSE (K'=7)",
+    "rop-l1-k20": "ROPIM, L1 (K'=20, i.i.d.)",
     "mask": "SimMIM masking (0.6)",
     "scratch": "no pre-training",
 }

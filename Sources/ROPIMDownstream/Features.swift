@@ -46,7 +46,8 @@ public enum Features {
             let tokens = encoder.embedPatches(images, batch: bs)
             let out = encoder.encode(tokens.data, batch: bs, training: false, rng: &rng)
             for part in 0..<lastBlocks {
-                // part lastBlocks−1 is `block` itself; earlier parts are earlier blocks, normed like the final output
+                // The last part is `block` itself; the parts before it are the blocks before the last, each normed
+                // like the final output.
                 var src = block < 0 ? UnsafePointer(out.data) : UnsafePointer(encoder.blocks[block].output.data)
                 if part < lastBlocks - 1 {
                     src = UnsafePointer(encoder.blocks[c.depth - lastBlocks + part].output.data)
