@@ -108,6 +108,16 @@ if [[ -f $OUT/settings.txt ]]; then
         die "use another OUT=…, or delete $OUT to start again"
     fi
 fi
+# settings.txt lists every seed and method run into OUT so far (the aggregation reports them all), so a
+# study can be run in parts: SEEDS="0" first, then SEEDS="1 2" into the same OUT.
+merged() {   # merged KEY: the earlier invocations' KEY list, then this one's new entries
+    local all=() x
+    for x in $(grep "^$1=" "$OUT/settings.txt" 2> /dev/null | cut -d= -f2-) $(grep "^$1=" <<< "$SETTINGS" | cut -d= -f2-); do
+        [[ " ${all[*]} " == *" $x "* ]] || all+=("$x")
+    done
+    echo "${all[*]}"
+}
+SETTINGS=$(sed -e "s/^SEEDS=.*/SEEDS=$(merged SEEDS)/" -e "s/^METHODS=.*/METHODS=$(merged METHODS)/" <<< "$SETTINGS")
 printf '%s\n' "$SETTINGS" > "$OUT/settings.txt"
 # a copy of the configs next to the results (what the numbers were made with)
 mkdir -p "$OUT/configs"
