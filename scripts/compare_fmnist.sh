@@ -76,27 +76,14 @@ if [[ $SKIP_BUILD != 1 && $ROPIM == .build/release/ropim ]]; then
 fi
 [[ -x $ROPIM ]] || die "no ropim binary at $ROPIM (build it: swift build -c release)"
 
-# ---- the knobs of this study; an existing OUT must have been made with the same ones
+# ---- the knobs of this study, one KEY=value line each (settings.txt); an existing OUT must have the same ones
 mkdir -p "$OUT/logs" "$OUT/pictures"
-SETTINGS=$(cat <<EOF
-SMOKE=$SMOKE
-SEEDS=${SEED_LIST[*]}
-METHODS=${METHOD_LIST[*]}
-PRETRAIN_EPOCHS=$PRETRAIN_EPOCHS
-PRETRAIN_MAX_STEPS=$PRETRAIN_MAX_STEPS
-FINETUNE_EPOCHS=$FINETUNE_EPOCHS
-FINETUNE_MAX_STEPS=$FINETUNE_MAX_STEPS
-PROBE_EPOCHS=$PROBE_EPOCHS
-SUBSET=$SUBSET
-TEST_SUBSET=$TEST_SUBSET
-THREADS=$THREADS
-FINETUNE_CONFIG=$FINETUNE_CONFIG
-CONFIGS=$CONFIGS
-VIS_COUNT=$VIS_COUNT
-ANALYZE_COUNT=$ANALYZE_COUNT
+SEEDS=${SEED_LIST[*]} METHODS=${METHOD_LIST[*]}
 CONFIG_SHA256=$(cat "$CONFIGS"/*.yaml "$FINETUNE_CONFIG" | sha256sum | cut -c1-16)
-EOF
-)
+SETTINGS=$(for v in SMOKE SEEDS METHODS PRETRAIN_EPOCHS PRETRAIN_MAX_STEPS FINETUNE_EPOCHS FINETUNE_MAX_STEPS PROBE_EPOCHS \
+                    SUBSET TEST_SUBSET THREADS FINETUNE_CONFIG CONFIGS VIS_COUNT ANALYZE_COUNT CONFIG_SHA256; do
+               echo "$v=${!v}"
+           done)
 # SEEDS and METHODS may change (more seeds, another method) without invalidating what is there.
 # CONFIG_SHA256 is a hash of every config file (CONFIGS/*.yaml and FINETUNE_CONFIG): editing one mid-study
 # is caught too (even a comment: then start a new OUT, or edit settings.txt if you are sure).

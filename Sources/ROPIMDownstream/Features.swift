@@ -46,10 +46,12 @@ public enum Features {
             let tokens = encoder.embedPatches(images, batch: bs)
             let out = encoder.encode(tokens.data, batch: bs, training: false, rng: &rng)
             for part in 0..<lastBlocks {
-                // The last part is `block` itself; the parts before it are the blocks before the last, each normed
-                // like the final output.
-                var src = block < 0 ? UnsafePointer(out.data) : UnsafePointer(encoder.blocks[block].output.data)
-                if part < lastBlocks - 1 {
+                // The last part is `block` itself; the parts before it are the blocks before the last, each
+                // through the final norm like the final output.
+                var src: UnsafePointer<Float>
+                if part == lastBlocks - 1 {
+                    src = block < 0 ? UnsafePointer(out.data) : UnsafePointer(encoder.blocks[block].output.data)
+                } else {
                     src = UnsafePointer(encoder.blocks[c.depth - lastBlocks + part].output.data)
                     if let norm = encoder.norm {
                         normed.resize([rows, d]); mean.resize([rows]); rstd.resize([rows])

@@ -39,13 +39,8 @@ public struct LayerNorm {
                     while j < body { let c = Vec.load(xr + j) - muv; acc = acc.addingProduct(c, c); j += 16 }
                     var v = Vec.hsum(acc)
                     while j < d { let c = xr[j] - mu; v = v.addingProduct(c, c); j += 1 }
-                    let rs = 1 / (v / Float(d) + eps).squareRoot(), rsv = Float16x(repeating: rs)
-                    j = 0
-                    while j < body {
-                        Vec.store(Vec.load(b + j).addingProduct((Vec.load(xr + j) - muv) * rsv, Vec.load(g + j)), yr + j)
-                        j += 16
-                    }
-                    while j < d { yr[j] = b[j].addingProduct((xr[j] - mu) * rs, g[j]); j += 1 }
+                    let rs = 1 / (v / Float(d) + eps).squareRoot()
+                    LayerNorm.normalizeRow(xr, mean: mu, rstd: rs, weight: g, bias: b, dim: d, into: yr)
                     mean[r] = mu
                     rstd[r] = rs
                 }
@@ -57,21 +52,25 @@ public struct LayerNorm {
     /// instead of keeping it (one cheap pass instead of a [rows, dim] buffer per layer).
     public func recompute(_ p: ParameterStore, x: UnsafePointer<Float>, rows: Int, mean: UnsafePointer<Float>,
                           rstd: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        let g = p.value(weight), b = p.value(bias), d = dim, body = dim & ~15
+        let g = p.value(weight), b = p.value(bias), d = dim
         Profiler.measure("layernorm") {
             Parallel.forChunks(rows, minChunk: 16) { range in
-                for r in range {
-                    let xr = x + r * d, yr = y + r * d, mu = mean[r], rs = rstd[r]
-                    let muv = Float16x(repeating: mu), rsv = Float16x(repeating: rs)
-                    var j = 0
-                    while j < body {
-                        Vec.store(Vec.load(b + j).addingProduct((Vec.load(xr + j) - muv) * rsv, Vec.load(g + j)), yr + j)
-                        j += 16
-                    }
-                    while j < d { yr[j] = b[j].addingProduct((xr[j] - mu) * rs, g[j]); j += 1 }
-                }
+                for r in range { LayerNorm.normalizeRow(x + r * d, mean: mean[r], rstd: rstd[r], weight: g, bias: b, dim: d, into: y + r * d) }
             }
         }
+    }
+
+    /// One row: y = (x − mean)·rstd·γ + β, SIMD16 with a scalar tail.
+    @inline(__always)
+    static func normalizeRow(_ x: UnsafePointer<Float>, mean mu: Float, rstd rs: Float, weight g: UnsafePointer<Float>,
+                             bias b: UnsafePointer<Float>, dim d: Int, into y: UnsafeMutablePointer<Float>) {
+        let muv = Float16x(repeating: mu), rsv = Float16x(repeating: rs), body = d & ~15
+        var j = 0
+        while j < body {
+            Vec.store(Vec.load(b + j).addingProduct((Vec.load(x + j) - muv) * rsv, Vec.load(g + j)), y + j)
+            j += 16
+        }
+        while j < d { y[j] = b[j].addingProduct((x[j] - mu) * rs, g[j]); j += 1 }
     }
 
     /// dx [rows, dim] (= or += when accumulate); dγ += Σ dy·x̂; dβ += Σ dy.

@@ -177,8 +177,6 @@ public final class VisionTransformer {
         return dTokens
     }
 
-    /// Fixed 2-D sin-cos table [N, D] (cls row zero): the first D/2 channels encode the column, the
-    /// rest the row; each half is [sin(pos·ω), cos(pos·ω)] with ω_i = 10000^(−i/(D/4)) (MAE).
     /// A learned `pos_embed` [1, 1 + G², D] carried to grid G': the G×G patch rows viewed as an image
     /// [G, G, D] are resized bicubically (torch semantics, align_corners=False, as MAE/DeiT's
     /// interpolate_pos_embed) to [G', G', D]; the cls row is kept. Returns [1, 1 + G'², D].
@@ -187,6 +185,8 @@ public final class VisionTransformer {
         return Array(posEmbed[0..<d]) + Bicubic.resize(Array(posEmbed[d...]), channels: d, from: (g, g), to: (g2, g2))
     }
 
+    /// Fixed 2-D sin-cos table [N, D] (cls row zero): the first D/2 channels encode the column, the
+    /// rest the row; each half is [sin(pos·ω), cos(pos·ω)] with ω_i = 10000^(−i/(D/4)) (MAE).
     public static func sincos(dim: Int, grid: Int) -> Tensor {
         let t = Tensor(shape: [grid * grid + 1, dim])
         let quarter = dim / 4

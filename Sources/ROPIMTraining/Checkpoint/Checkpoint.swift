@@ -21,8 +21,12 @@ public struct LoadReport: CustomStringConvertible {
     /// Tensors of the file resampled to the model's grid before loading (file names, with the change).
     public var resized: [String] = []
     public var description: String {
-        "loaded \(loaded.count) tensors; missing \(missing.count)\(missing.isEmpty ? "" : ": " + missing.prefix(8).joined(separator: ", ") + (missing.count > 8 ? ", …" : "")); unexpected \(unexpected.count)\(unexpected.isEmpty ? "" : ": " + unexpected.prefix(8).joined(separator: ", ") + (unexpected.count > 8 ? ", …" : ""))"
-            + (resized.isEmpty ? "" : "; resized \(resized.count): " + resized.prefix(8).joined(separator: ", ") + (resized.count > 8 ? ", …" : ""))
+        // "N" or "N: a, b, …" (at most 8 names)
+        func list(_ names: [String]) -> String {
+            names.isEmpty ? "0" : "\(names.count): " + names.prefix(8).joined(separator: ", ") + (names.count > 8 ? ", …" : "")
+        }
+        return "loaded \(loaded.count) tensors; missing \(list(missing)); unexpected \(list(unexpected))"
+            + (resized.isEmpty ? "" : "; resized \(list(resized))")
     }
 }
 
