@@ -148,13 +148,53 @@ public final class PretrainModel {
 
     // MARK: loss
 
+    /// Σ|e| (l1) or Σe² of e [rows, cols], and g = −sign(e)·scale or −2e·scale. Rows split over the
+    /// threads; each row's sum is added in Double, per-thread partials in thread order.
+    static func lossAndGradient(_ e: UnsafePointer<Float>, rows: Int, cols: Int, l1: Bool, scale: Float,
+                                into g: UnsafeMutablePointer<Float>) -> Double {
+        let chunks = Swift.min(Parallel.threads, Swift.max(1, rows * cols / 65536))
+        var partial = [Double](repeating: 0, count: chunks)
+        let zero = Float16x(repeating: 0), plus = Float16x(repeating: scale), minus = Float16x(repeating: -scale)
+        let twice = Float16x(repeating: -2 * scale)
+        partial.withUnsafeMutableBufferPointer { sums in
+            Parallel.forEach(chunks) { c in
+                var total = 0.0
+                for row in (rows * c / chunks)..<(rows * (c + 1) / chunks) {
+                    var acc = zero
+                    var j = 0
+                    while j < cols {
+                        let n = Swift.min(16, cols - j), o = row * cols + j
+                        let v = n == 16 ? Vec.load(e + o) : Vec.load(e + o, count: n)
+                        let grad: Float16x
+                        if l1 {
+                            acc += v.replacing(with: -v, where: v .< 0)
+                            grad = zero.replacing(with: minus, where: v .> 0).replacing(with: plus, where: v .< 0)
+                        } else {
+                            acc = acc.addingProduct(v, v)
+                            grad = twice * v
+                        }
+                        if n == 16 { Vec.store(grad, g + o) } else { Vec.store(grad, g + o, count: n) }
+                        j += 16
+                    }
+                    total += Double(Vec.hsum(acc))
+                }
+                sums[c] = total
+            }
+        }
+        return partial.reduce(0, +)
+    }
+
     /// E = Op(Y − Ŷ) where Op is what the loss sees (Π⊥ for rop, Π for complement-input, the mask
     /// rows for mask, identity for none); L = mean |E| or mean E²; dŶ = −Op(sign E or 2E)/count.
     private func lossAndGradient() -> Double {
         let k = vit.numPatches, pd = vit.patchDim, rows = batch * k
         let target = encoder.patches   // normalized pixels, patchified [B·K, p·p·C]
         lossView.resize([rows, pd]); dPrediction.resize([rows, pd])
-        for i in 0..<(rows * pd) { lossView[i] = target[i] - prediction[i] }
+        let e = lossView.data, t = target.data, y = prediction.data
+        Parallel.forChunks(rows * pd, minChunk: 1 << 14) { r in
+            (e + r.lowerBound).update(from: t + r.lowerBound, count: r.count)
+            Vec.axpy(-1, y + r.lowerBound, e + r.lowerBound, count: r.count)
+        }
         var count = Double(rows * pd)
         switch method.corruption {
         case .rop, .complementInput:
@@ -170,19 +210,7 @@ public final class PretrainModel {
             count = Double(Swift.max(masked, 1) * pd)
         case .none: break
         }
-        var sum = 0.0
-        let inv = Float(1 / count)
-        for i in 0..<(rows * pd) {
-            let e = lossView[i]
-            switch method.loss {
-            case .l1:
-                sum += Double(abs(e))
-                dPrediction[i] = e > 0 ? -inv : (e < 0 ? inv : 0)
-            case .mse:
-                sum += Double(e) * Double(e)
-                dPrediction[i] = -2 * e * inv
-            }
-        }
+        let sum = Self.lossAndGradient(e, rows: rows, cols: pd, l1: method.loss == .l1, scale: Float(1 / count), into: dPrediction.data)
         // Chain through Op (symmetric): dŶ = Op(dE/dE-space). Masked rows are already zero in E ⇒ in dŶ.
         switch method.corruption {
         case .rop, .complementInput:

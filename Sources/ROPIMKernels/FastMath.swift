@@ -35,6 +35,12 @@ public enum FastMath {
     /// erf(x), Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), odd extension for x < 0.
     @_transparent
     public static func erf(_ x: Float16x) -> Float16x {
+        erf(x, expOfMinusSquare: exp(-x * x))
+    }
+
+    /// erf(x) given e^(−x²) computed by the caller (GELU's backward shares it with the normal density).
+    @_transparent
+    public static func erf(_ x: Float16x, expOfMinusSquare e: Float16x) -> Float16x {
         let negative = x .< 0
         let ax = x.replacing(with: -x, where: negative)
         let t = 1 / Float16x(repeating: 1).addingProduct(ax, Float16x(repeating: 0.327_591_1))
@@ -43,7 +49,7 @@ public enum FastMath {
         p = Float16x(repeating: 1.421_413_741).addingProduct(p, t)
         p = Float16x(repeating: -0.284_496_736).addingProduct(p, t)
         p = Float16x(repeating: 0.254_829_592).addingProduct(p, t)
-        let y = 1 - p * t * exp(-ax * ax)
+        let y = 1 - p * t * e
         return y.replacing(with: -y, where: negative)
     }
 }

@@ -9,6 +9,17 @@ public enum Vec {
     public static func load(_ p: UnsafePointer<Float>) -> Float16x { UnsafeRawPointer(p).loadUnaligned(as: Float16x.self) }
     @inlinable @inline(__always)
     public static func store(_ v: Float16x, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Float16x.self) }
+    /// The first n (< 16) floats at p, zeros after: row tails.
+    @inlinable @inline(__always)
+    public static func load(_ p: UnsafePointer<Float>, count n: Int) -> Float16x {
+        var v = Float16x(repeating: 0)
+        for j in 0..<n { v[j] = p[j] }
+        return v
+    }
+    @inlinable @inline(__always)
+    public static func store(_ v: Float16x, _ p: UnsafeMutablePointer<Float>, count n: Int) {
+        for j in 0..<n { p[j] = v[j] }
+    }
     /// Horizontal sum by halving (SIMD.sum() is slow).
     @inlinable @inline(__always)
     public static func hsum(_ v: Float16x) -> Float {

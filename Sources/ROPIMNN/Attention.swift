@@ -38,9 +38,10 @@ public final class Attention {
     }
 
     /// y [B·N, D] = Attention(x [B·N, D]); `sharedBias` [H, N, N] if the model uses a shared table.
+    /// Without `addOutputBias`, y lacks proj's bias: the caller adds it in its own pass (Block's residual).
     public func forward(_ p: ParameterStore, x: UnsafePointer<Float>, batch: Int, tokens n: Int,
                         sharedBias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
-                        scratch: AttentionScratch = AttentionScratch()) {
+                        scratch: AttentionScratch = AttentionScratch(), addOutputBias: Bool = true) {
         let d = dim, h = heads, rows = batch * n
         qkvOut.resize([rows, 3 * d]); context.resize([rows, d])
         let probs = scratch.probs
@@ -70,7 +71,7 @@ public final class Attention {
                            c: ctx + b * n * d + head * hd, ldc: d)
             }
         } }
-        proj.forward(p, x: context.data, rows: rows, y: y)
+        proj.forward(p, x: context.data, rows: rows, y: y, addBias: addOutputBias)
     }
 
     /// The relative position bias [H, N, N] in use: this block's own table, the shared one, or none.
@@ -92,16 +93,18 @@ public final class Attention {
 
     /// dx [B·N, D] (= or += when accumulate) from dy; accumulates parameter grads and, for a shared
     /// table, dBias [H, N, N] (summed over the batch). `sharedBias` must be the forward's.
+    /// `outputBiasGradDone`: the caller already added Σ dy to proj's bias gradient.
     public func backward(_ p: ParameterStore, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int, tokens n: Int,
                          sharedBias: UnsafePointer<Float>?, sharedBiasGrad: UnsafeMutablePointer<Float>?,
-                         dx: UnsafeMutablePointer<Float>, accumulate: Bool, scratch: AttentionScratch = AttentionScratch()) {
+                         dx: UnsafeMutablePointer<Float>, accumulate: Bool, scratch: AttentionScratch = AttentionScratch(),
+                         outputBiasGradDone: Bool = false) {
         let d = dim, h = heads, hd = d / h, rows = batch * n
         let dqkv = scratch.dqkv, dContext = scratch.dContext, dScores = scratch.dScores, probs = scratch.probs
         probs.resize([batch, h, n, n])
         let bias = resolvedBias(p, shared: sharedBias, tokens: n)
         let scale = 1 / Float(hd).squareRoot()
         dqkv.resize([rows, 3 * d]); dContext.resize([rows, d]); dScores.resize([batch, h, n, n])
-        proj.backward(p, dy: dy, x: context.data, rows: rows, dx: dContext.data)
+        proj.backward(p, dy: dy, x: context.data, rows: rows, dx: dContext.data, biasGradDone: outputBiasGradDone)
         let qkvData = qkvOut.data, dqkvData = dqkv.data, probsData = probs.data, dsData = dScores.data, dctx = dContext.data
         Profiler.measure("attention") { Parallel.forEach(batch) { b in
             let base = qkvData + b * n * 3 * d, dbase = dqkvData + b * n * 3 * d
@@ -126,9 +129,11 @@ public final class Attention {
         Profiler.measure("elementwise") {
             if relPos != nil || sharedBiasGrad != nil {
                 ownBias.resize([h, n, n])
-                let acc = ownBias.data
-                acc.update(repeating: 0, count: h * n * n)
-                for b in 0..<batch { Vec.add(dScores.data + b * h * n * n, into: acc, count: h * n * n) }
+                let acc = ownBias.data, ds = dScores.data, per = h * n * n
+                Parallel.forChunks(per, minChunk: 4096) { r in   // each slice summed over the batch in order
+                    (acc + r.lowerBound).update(repeating: 0, count: r.count)
+                    for b in 0..<batch { Vec.add(ds + b * per + r.lowerBound, into: acc + r.lowerBound, count: r.count) }
+                }
                 if let relPos { relPos.backward(p, dbias: acc) }
                 if let sharedBiasGrad { Vec.add(acc, into: sharedBiasGrad, count: h * n * n) }
             }

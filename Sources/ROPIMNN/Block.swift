@@ -24,10 +24,11 @@ public final class Block {
     /// encoder's embedding), which stays untouched until this block's backward.
     var input: UnsafePointer<Float>?
     let mean1 = Tensor(shape: [0]), rstd1 = Tensor(shape: [0])
-    let attnOut = Tensor(shape: [0])
+    let attnOut = Tensor(shape: [0])     // attention branch before proj's bias (the residual pass adds it)
     let mean2 = Tensor(shape: [0]), rstd2 = Tensor(shape: [0])
-    let h1 = Tensor(shape: [0])          // fc1 output
-    let mlpOut = Tensor(shape: [0])
+    let h1 = Tensor(shape: [0])          // fc1 output (bias included); backward reuses it as scratch, so
+                                         // each forward allows one backward
+    let mlpOut = Tensor(shape: [0])      // MLP branch before fc2's bias
     public let output = Tensor(shape: [0])
     /// Per-sample branch multipliers of the last forward (0 or 1/(1−p)); all 1 when not dropping.
     var keep1: [Float] = [], keep2: [Float] = []
@@ -61,14 +62,15 @@ public final class Block {
         keep2 = Block.drawKeep(batch: batch, p: training ? dropPath : 0, rng: &rng)
 
         norm1.forward(p, x: x, rows: rows, y: ln1.data, mean: mean1.data, rstd: rstd1.data)
-        attn.forward(p, x: ln1.data, batch: batch, tokens: n, sharedBias: sharedBias, y: attnOut.data, scratch: scratch.attention)
-        residual(x, branch: attnOut.data, gamma: gamma1.map { p.value($0) }, keep: keep1, batch: batch, tokens: n, out: x1.data)
+        attn.forward(p, x: ln1.data, batch: batch, tokens: n, sharedBias: sharedBias, y: attnOut.data, scratch: scratch.attention,
+                     addOutputBias: false)
+        residual(x, branch: attnOut.data, bias: attn.proj.bias, gamma: gamma1, keep: keep1, batch: batch, tokens: n, p: p, out: x1.data)
 
         norm2.forward(p, x: x1.data, rows: rows, y: ln2.data, mean: mean2.data, rstd: rstd2.data)
-        fc1.forward(p, x: ln2.data, rows: rows, y: h1.data)
-        GELU.forward(h1.data, h1Act.data, count: rows * hidden)
-        fc2.forward(p, x: h1Act.data, rows: rows, y: mlpOut.data)
-        residual(x1.data, branch: mlpOut.data, gamma: gamma2.map { p.value($0) }, keep: keep2, batch: batch, tokens: n, out: output.data)
+        fc1.forward(p, x: ln2.data, rows: rows, y: h1.data, addBias: false)
+        GELU.forward(h1.data, addingBias: fc1.bias.map { UnsafePointer(p.value($0)) }, into: h1Act.data, rows: rows, cols: hidden)
+        fc2.forward(p, x: h1Act.data, rows: rows, y: mlpOut.data, addBias: false)
+        residual(x1.data, branch: mlpOut.data, bias: fc2.bias, gamma: gamma2, keep: keep2, batch: batch, tokens: n, p: p, out: output.data)
     }
 
     /// dx [B·N, D] from dOut (which this call overwrites as scratch). `scratch` provides the
@@ -81,20 +83,21 @@ public final class Block {
         let dBranch = scratch.dBranch.data, dHidden = scratch.dHidden.data, dLN = scratch.dLN.data
         let x1 = scratch.x1, normed = scratch.normed
         // Rebuild x1 and LN2(x1).
-        residual(input!, branch: attnOut.data, gamma: gamma1.map { p.value($0) }, keep: keep1, batch: batch, tokens: n, out: x1.data)
+        residual(input!, branch: attnOut.data, bias: attn.proj.bias, gamma: gamma1, keep: keep1, batch: batch, tokens: n, p: p, out: x1.data)
         norm2.recompute(p, x: x1.data, rows: rows, mean: mean2.data, rstd: rstd2.data, y: normed.data)
         // MLP branch: dOut is d(x2) and also the residual part of d(x1).
-        branchBackward(dOut, branch: mlpOut.data, gamma: gamma2, keep: keep2, batch: batch, tokens: n, p: p, dBranch: dBranch)
-        GELU.forward(h1.data, scratch.activation.data, count: rows * hidden)
-        fc2.backward(p, dy: dBranch, x: scratch.activation.data, rows: rows, dx: dHidden)
-        GELU.backward(dHidden, h1.data, dHidden, count: rows * hidden)
-        fc1.backward(p, dy: dHidden, x: normed.data, rows: rows, dx: dLN)
+        branchBackward(dOut, branch: mlpOut.data, bias: fc2.bias, gamma: gamma2, keep: keep2, batch: batch, tokens: n, p: p, dBranch: dBranch)
+        GELU.valueAndDerivative(h1.data, value: scratch.activation.data, derivative: dHidden, count: rows * hidden)
+        // h1 is dead after the line above: its buffer takes fc2's input gradient.
+        fc2.backward(p, dy: dBranch, x: scratch.activation.data, rows: rows, dx: h1.data, biasGradDone: true)
+        GELU.backward(h1.data, derivative: dHidden, dHidden, rows: rows, cols: hidden, biasGrad: fc1.bias.map { p.grad($0) })
+        fc1.backward(p, dy: dHidden, x: normed.data, rows: rows, dx: dLN, biasGradDone: true)
         norm2.backward(p, dy: dLN, x: x1.data, rows: rows, mean: mean2.data, rstd: rstd2.data, dx: dOut, accumulate: true)
         // dOut now holds d(x1). Attention branch.
-        branchBackward(dOut, branch: attnOut.data, gamma: gamma1, keep: keep1, batch: batch, tokens: n, p: p, dBranch: dBranch)
+        branchBackward(dOut, branch: attnOut.data, bias: attn.proj.bias, gamma: gamma1, keep: keep1, batch: batch, tokens: n, p: p, dBranch: dBranch)
         norm1.recompute(p, x: input!, rows: rows, mean: mean1.data, rstd: rstd1.data, y: normed.data)
         attn.backward(p, dy: dBranch, x: normed.data, batch: batch, tokens: n, sharedBias: sharedBias,
-                      sharedBiasGrad: sharedBiasGrad, dx: dLN, accumulate: false, scratch: scratch.attention)
+                      sharedBiasGrad: sharedBiasGrad, dx: dLN, accumulate: false, scratch: scratch.attention, outputBiasGradDone: true)
         dx.update(from: dOut, count: rows * d)
         norm1.backward(p, dy: dLN, x: input!, rows: rows, mean: mean1.data, rstd: rstd1.data, dx: dx, accumulate: true)
     }
@@ -104,63 +107,72 @@ public final class Block {
         return (0..<batch).map { _ in rng.bernoulli(Double(p)) ? 0 : 1 / (1 - p) }
     }
 
-    /// out = x + keep[b] · γ ⊙ branch   (γ = 1 without LayerScale), rows in parallel.
-    private func residual(_ x: UnsafePointer<Float>, branch: UnsafePointer<Float>, gamma: UnsafeMutablePointer<Float>?,
-                          keep: [Float], batch: Int, tokens n: Int, out: UnsafeMutablePointer<Float>) {
+    /// out = x + keep[b] · γ ⊙ (branch + bias)   (γ = 1 without LayerScale; the branch's last bias
+    /// is added here rather than in its own pass), rows in parallel.
+    private func residual(_ x: UnsafePointer<Float>, branch: UnsafePointer<Float>, bias: ParamRef?, gamma: ParamRef?,
+                          keep: [Float], batch: Int, tokens n: Int, p: ParameterStore, out: UnsafeMutablePointer<Float>) {
         let d = dim, body = dim & ~15
-        let ones = [Float](repeating: 1, count: d)
+        let ones = [Float](repeating: 1, count: d), zeros = [Float](repeating: 0, count: d)
         Profiler.measure("elementwise") {
-            ones.withUnsafeBufferPointer { onesBuf in
-                let g = gamma.map { UnsafePointer($0) } ?? onesBuf.baseAddress!
+            ones.withUnsafeBufferPointer { onesBuf in zeros.withUnsafeBufferPointer { zerosBuf in
+                let g = gamma.map { UnsafePointer(p.value($0)) } ?? onesBuf.baseAddress!
+                let b = bias.map { UnsafePointer(p.value($0)) } ?? zerosBuf.baseAddress!
                 Parallel.forChunks(batch * n, minChunk: 64) { range in
                     for row in range {
                         let k = keep[row / n], kv = Float16x(repeating: k), o = row * d
                         var j = 0
                         while j < body {
-                            Vec.store(Vec.load(x + o + j).addingProduct(kv * Vec.load(g + j), Vec.load(branch + o + j)), out + o + j)
+                            let v = Vec.load(branch + o + j) + Vec.load(b + j)
+                            Vec.store(Vec.load(x + o + j).addingProduct(kv * Vec.load(g + j), v), out + o + j)
                             j += 16
                         }
-                        while j < d { out[o + j] = x[o + j].addingProduct(k * g[j], branch[o + j]); j += 1 }
+                        while j < d { out[o + j] = x[o + j].addingProduct(k * g[j], branch[o + j] + b[j]); j += 1 }
                     }
                 }
-            }
+            } }
         }
     }
 
-    /// dBranch = keep ⊙ γ ⊙ dOut ; dγ += Σ keep · dOut ⊙ branch (per-chunk partials, then summed).
-    private func branchBackward(_ dOut: UnsafePointer<Float>, branch: UnsafePointer<Float>, gamma: ParamRef?, keep: [Float],
-                                batch: Int, tokens n: Int, p: ParameterStore, dBranch: UnsafeMutablePointer<Float>) {
+    /// dBranch = keep ⊙ γ ⊙ dOut ; dγ += Σ keep · dOut ⊙ (branch + bias) ; dbias += Σ dBranch
+    /// (per-chunk partials, then summed in chunk order).
+    private func branchBackward(_ dOut: UnsafePointer<Float>, branch: UnsafePointer<Float>, bias: ParamRef?, gamma: ParamRef?,
+                                keep: [Float], batch: Int, tokens n: Int, p: ParameterStore, dBranch: UnsafeMutablePointer<Float>) {
         let d = dim, body = dim & ~15, rows = batch * n
-        let ones = [Float](repeating: 1, count: d)
+        let ones = [Float](repeating: 1, count: d), zeros = [Float](repeating: 0, count: d)
         let chunks = Swift.min(Parallel.threads, Swift.max(1, rows / 64))
         Profiler.measure("elementwise") {
-            let partial = Tensor(shape: [chunks, d])
-            ones.withUnsafeBufferPointer { onesBuf in
+            let partial = Tensor(shape: [chunks, 2, d])   // per chunk: dγ, dbias
+            ones.withUnsafeBufferPointer { onesBuf in zeros.withUnsafeBufferPointer { zerosBuf in
                 let g = gamma.map { UnsafePointer(p.value($0)) } ?? onesBuf.baseAddress!
+                let b = bias.map { UnsafePointer(p.value($0)) } ?? zerosBuf.baseAddress!
                 let wantGamma = gamma != nil
                 Parallel.forEach(chunks) { c in
-                    let dg = partial.data + c * d
+                    let dg = partial.data + c * 2 * d, db = dg + d
                     for row in (rows * c / chunks)..<(rows * (c + 1) / chunks) {
                         let k = keep[row / n], kv = Float16x(repeating: k), o = row * d
                         var j = 0
                         while j < body {
-                            let dv = kv * Vec.load(dOut + o + j)
-                            Vec.store(dv * Vec.load(g + j), dBranch + o + j)
-                            if wantGamma { Vec.store(Vec.load(dg + j).addingProduct(dv, Vec.load(branch + o + j)), dg + j) }
+                            let dv = kv * Vec.load(dOut + o + j), dbr = dv * Vec.load(g + j)
+                            Vec.store(dbr, dBranch + o + j)
+                            Vec.store(Vec.load(db + j) + dbr, db + j)
+                            if wantGamma {
+                                Vec.store(Vec.load(dg + j).addingProduct(dv, Vec.load(branch + o + j) + Vec.load(b + j)), dg + j)
+                            }
                             j += 16
                         }
                         while j < d {
                             let dv = k * dOut[o + j]
                             dBranch[o + j] = dv * g[j]
-                            if wantGamma { dg[j] = dg[j].addingProduct(dv, branch[o + j]) }
+                            db[j] += dv * g[j]
+                            if wantGamma { dg[j] = dg[j].addingProduct(dv, branch[o + j] + b[j]) }
                             j += 1
                         }
                     }
                 }
-            }
-            if let gamma {
-                let dg = p.grad(gamma)
-                for c in 0..<chunks { Vec.add(partial.data + c * d, into: dg, count: d) }
+            } }
+            for c in 0..<chunks {
+                if let gamma { Vec.add(partial.data + c * 2 * d, into: p.grad(gamma), count: d) }
+                if let bias { Vec.add(partial.data + c * 2 * d + d, into: p.grad(bias), count: d) }
             }
         }
     }

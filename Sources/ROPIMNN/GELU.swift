@@ -1,5 +1,11 @@
 // Exact GELU, x·Φ(x), as torch's default (approximate='none'), and its derivative, vectorized
 // (erf to 1.5e-7; see FastMath).
+//
+// Two forms: the elementwise `forward`/`backward` pair (simple; the reference the fused kernels are
+// tested against), and the fused kernels the MLP uses:
+//   forward(h, addingBias:)   h += fc1 bias, y = GELU(h) in one pass over h
+//   valueAndDerivative        backward's rebuild: GELU(h) and GELU'(h) from one exp per element
+//   backward(derivative:)     dh = dy ⊙ GELU'(h), with the fc1 bias gradient (column sums) in the same pass
 
 import ROPIMKernels
 
@@ -10,18 +16,97 @@ public enum GELU {
             Parallel.forChunks(n, minChunk: 1 << 14) { r in
                 // An explicit loop, not FastMath.map: a closure boundary splits SIMD16 into xmm halves.
                 var i = r.lowerBound
-                while i + 16 <= r.upperBound {
-                    let v = UnsafeRawPointer(x + i).loadUnaligned(as: Float16x.self)
-                    UnsafeMutableRawPointer(y + i).storeBytes(of: value(v), as: Float16x.self)
-                    i += 16
-                }
-                if i < r.upperBound {
-                    var v = Float16x(repeating: 0)
-                    for j in 0..<(r.upperBound - i) { v[j] = x[i + j] }
-                    let g = value(v)
-                    for j in 0..<(r.upperBound - i) { y[i + j] = g[j] }
+                while i + 16 <= r.upperBound { Vec.store(value(Vec.load(x + i)), y + i); i += 16 }
+                if i < r.upperBound { Vec.store(value(Vec.load(x + i, count: r.upperBound - i)), y + i, count: r.upperBound - i) }
+            }
+        }
+    }
+
+    /// dx = dy·(Φ(x) + x·φ(x)); dx may alias dy.
+    public static func backward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                                count n: Int) {
+        Profiler.measure("gelu") {
+            Parallel.forChunks(n, minChunk: 1 << 14) { r in
+                var i = r.lowerBound
+                while i + 16 <= r.upperBound { Vec.store(Vec.load(dy + i) * derivative(Vec.load(x + i)), dx + i); i += 16 }
+                let t = r.upperBound - i
+                if t > 0 { Vec.store(Vec.load(dy + i, count: t) * derivative(Vec.load(x + i, count: t)), dx + i, count: t) }
+            }
+        }
+    }
+
+    /// h [rows, cols] += bias (when given), then y = GELU(h): fc1's bias add and the activation in one pass.
+    public static func forward(_ h: UnsafeMutablePointer<Float>, addingBias bias: UnsafePointer<Float>?,
+                               into y: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+        Profiler.measure("gelu") {
+            let body = cols & ~15, tail = cols - body
+            Parallel.forChunks(rows, minChunk: Swift.max(1, 16384 / Swift.max(cols, 1))) { range in
+                for row in range {
+                    let hr = h + row * cols, yr = y + row * cols
+                    var j = 0
+                    while j < body {
+                        var v = Vec.load(hr + j)
+                        if let bias { v += Vec.load(bias + j); Vec.store(v, hr + j) }
+                        Vec.store(value(v), yr + j)
+                        j += 16
+                    }
+                    if tail > 0 {
+                        var v = Vec.load(hr + body, count: tail)
+                        if let bias { v += Vec.load(bias + body, count: tail); Vec.store(v, hr + body, count: tail) }
+                        Vec.store(value(v), yr + body, count: tail)
+                    }
                 }
             }
+        }
+    }
+
+    /// y = GELU(h) and d = GELU'(h), elementwise over n values (d may alias h).
+    public static func valueAndDerivative(_ h: UnsafePointer<Float>, value y: UnsafeMutablePointer<Float>,
+                                          derivative d: UnsafeMutablePointer<Float>, count n: Int) {
+        Profiler.measure("gelu") {
+            Parallel.forChunks(n, minChunk: 1 << 14) { r in
+                var i = r.lowerBound
+                while i + 16 <= r.upperBound {
+                    let g = valueAndDerivative(Vec.load(h + i))
+                    Vec.store(g.value, y + i); Vec.store(g.derivative, d + i)
+                    i += 16
+                }
+                let t = r.upperBound - i
+                if t > 0 {
+                    let g = valueAndDerivative(Vec.load(h + i, count: t))
+                    Vec.store(g.value, y + i, count: t); Vec.store(g.derivative, d + i, count: t)
+                }
+            }
+        }
+    }
+
+    /// dx [rows, cols] = dy ⊙ derivative (dx may alias either), and biasGrad[j] += Σ_rows dx[·, j] when
+    /// given (per-thread partials summed in thread order: deterministic for a thread count).
+    public static func backward(_ dy: UnsafePointer<Float>, derivative: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                                rows: Int, cols: Int, biasGrad: UnsafeMutablePointer<Float>?) {
+        Profiler.measure("gelu") {
+            let body = cols & ~15, tail = cols - body
+            let chunks = Swift.min(Parallel.threads, Swift.max(1, rows * cols / 65536))
+            let partial = Tensor(shape: [chunks, cols])
+            Parallel.forEach(chunks) { c in
+                let acc = partial.data + c * cols
+                for row in (rows * c / chunks)..<(rows * (c + 1) / chunks) {
+                    let o = row * cols
+                    var j = 0
+                    while j < body {
+                        let g = Vec.load(dy + o + j) * Vec.load(derivative + o + j)
+                        Vec.store(g, dx + o + j)
+                        Vec.store(Vec.load(acc + j) + g, acc + j)
+                        j += 16
+                    }
+                    if tail > 0 {
+                        let g = Vec.load(dy + o + body, count: tail) * Vec.load(derivative + o + body, count: tail)
+                        Vec.store(g, dx + o + body, count: tail)
+                        Vec.store(Vec.load(acc + body, count: tail) + g, acc + body, count: tail)
+                    }
+                }
+            }
+            if let biasGrad { for c in 0..<chunks { Vec.add(partial.data + c * cols, into: biasGrad, count: cols) } }
         }
     }
 
@@ -35,25 +120,11 @@ public enum GELU {
         return cdf.addingProduct(v, pdf)
     }
 
-    /// dx = dy·(Φ(x) + x·φ(x)); dx may alias dy.
-    public static func backward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
-                                count n: Int) {
-        Profiler.measure("gelu") {
-            Parallel.forChunks(n, minChunk: 1 << 14) { r in
-                var i = r.lowerBound
-                while i + 16 <= r.upperBound {
-                    let v = UnsafeRawPointer(x + i).loadUnaligned(as: Float16x.self)
-                    let g = UnsafeRawPointer(dy + i).loadUnaligned(as: Float16x.self)
-                    UnsafeMutableRawPointer(dx + i).storeBytes(of: g * derivative(v), as: Float16x.self)
-                    i += 16
-                }
-                if i < r.upperBound {
-                    var v = Float16x(repeating: 0)
-                    for j in 0..<(r.upperBound - i) { v[j] = x[i + j] }
-                    let d = derivative(v)
-                    for j in 0..<(r.upperBound - i) { dx[i + j] = dy[i + j] * d[j] }
-                }
-            }
-        }
+    /// GELU(x) = x·Φ(x) and GELU'(x) = Φ(x) + x·φ(x). One exp serves both: φ(x) ∝ e^(−x²/2), which is
+    /// also the e^(−z²) that erf(z) needs at z = x/√2.
+    @inline(__always) static func valueAndDerivative(_ v: Float16x) -> (value: Float16x, derivative: Float16x) {
+        let e = FastMath.exp(-0.5 * v * v)
+        let cdf = 0.5 * (1 + FastMath.erf(v * 0.707_106_781_186_547_52, expOfMinusSquare: e))
+        return (v * cdf, cdf.addingProduct(v, e * 0.398_942_280_401_432_68))
     }
 }

@@ -2,12 +2,14 @@
 // patch's pixels in (c, i, j) order: the flattening of a torch Conv2d kernel [D, C, p, p], and the
 // channel order of SimMIM's 1×1-conv + PixelShuffle decoder.
 
+import ROPIMKernels
+
 public enum Patches {
     /// patches [B, K, C·p·p] from images [B, C, H, W].
     public static func patchify(_ images: UnsafePointer<Float>, batch: Int, channels c: Int, height h: Int, width w: Int,
                                 patch p: Int, into out: UnsafeMutablePointer<Float>) {
         let gh = h / p, gw = w / p, row = c * p * p
-        for b in 0..<batch {
+        Parallel.forEach(batch) { b in
             let img = images + b * c * h * w
             for gy in 0..<gh {
                 for gx in 0..<gw {

@@ -115,13 +115,14 @@ public final class VisionTransformer {
         self.batch = batch
         x0.resize([rows, d]); output.resize([rows, d])
         normMean.resize([rows]); normRstd.resize([rows])
-        let cls = params.value(clsToken)
-        for b in 0..<batch {
-            let dst = x0.data + b * n * d
+        let cls = params.value(clsToken), pos = posEmbed.map { UnsafePointer(params.value($0)) }
+        let fixedPos = fixedPosEmbed.map { UnsafePointer($0.data) }, x0Data = x0.data
+        Parallel.forEach(batch) { b in
+            let dst = x0Data + b * n * d
             dst.update(from: cls, count: d)
             (dst + d).update(from: tok + b * k * d, count: k * d)
-            if let posEmbed { Vec.add(params.value(posEmbed), into: dst, count: n * d) }
-            if let fixedPosEmbed { Vec.add(fixedPosEmbed.data, into: dst, count: n * d) }
+            if let pos { Vec.add(pos, into: dst, count: n * d) }
+            if let fixedPos { Vec.add(fixedPos, into: dst, count: n * d) }
         }
         var bias: UnsafePointer<Float>? = nil
         if let sharedRelPos {
@@ -166,13 +167,13 @@ public final class VisionTransformer {
             swap(&cur, &nxt)
         }
         if let sharedRelPos { sharedRelPos.backward(params, dbias: sharedBiasGrad.data) }
-        let gcls = params.grad(clsToken)
-        let gpos = posEmbed.map { params.grad($0) }
-        for b in 0..<batch {
-            let src = cur.data + b * n * d
-            Vec.add(src, into: gcls, count: d)
-            if let gpos { Vec.add(src, into: gpos, count: n * d) }
-            (dTokens.data + b * k * d).update(from: src + d, count: k * d)
+        let gcls = params.grad(clsToken), gpos = posEmbed.map { params.grad($0) }, g = cur.data, dTok = dTokens.data
+        for b in 0..<batch { Vec.add(g + b * n * d, into: gcls, count: d) }
+        Parallel.forEach(batch) { b in (dTok + b * k * d).update(from: g + b * n * d + d, count: k * d) }
+        if let gpos {   // each slice of the table summed over the batch in order
+            Parallel.forChunks(n * d, minChunk: 4096) { r in
+                for b in 0..<batch { Vec.add(g + b * n * d + r.lowerBound, into: gpos + r.lowerBound, count: r.count) }
+            }
         }
         return dTokens
     }

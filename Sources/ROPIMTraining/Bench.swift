@@ -123,3 +123,48 @@ public enum Bench {
                            peakFraction: flops / stepMedian / 1e9 / peak, peakRssBytes: peakRSS(), opSeconds: ops)
     }
 }
+
+/// One matrix product of the training step, timed on its own through `gemm` (`ropim bench --gemm`).
+public struct GEMMShapeResult: Codable, Sendable {
+    public var layer: String, pass: String
+    public var transA: Bool, transB: Bool, m: Int, n: Int, k: Int
+    public var seconds: Double, gflops: Double, peakFraction: Double
+}
+
+extension Bench {
+    /// The linear layers' products of one training step (forward y = x·Wᵀ, dX = dY·W, dW += dYᵀ·x),
+    /// each once, with the step's row counts: rows = B·N for the blocks, B·K for patch embedding and decoder.
+    public static func gemmShapes(_ v: ViTConfig, batch b: Int) -> [(layer: String, pass: String, transA: Bool, transB: Bool, m: Int, n: Int, k: Int)] {
+        let d = v.embedDim, h = Int(Double(v.embedDim) * v.mlpRatio), rows = b * v.numTokens, patches = b * v.numPatches
+        let layers = [("patch_embed", v.patchDim, d, patches), ("qkv", d, 3 * d, rows), ("proj", d, d, rows),
+                      ("fc1", d, h, rows), ("fc2", h, d, rows), ("decoder", d, v.patchDim, patches)]
+        return layers.flatMap { (name, inF, outF, r) in
+            [(name, "forward", false, true, r, outF, inF), (name, "dX", false, false, r, inF, outF), (name, "dW", true, false, outF, inF, r)]
+                .filter { name != "patch_embed" || $0.1 != "dX" }   // the image needs no gradient
+        }
+    }
+
+    /// Times each product of `gemmShapes` (median of `repeats` after one warm-up call) on random operands.
+    public static func runGEMMShapes(config c: PretrainConfig, repeats: Int) -> [GEMMShapeResult] {
+        let peak = measurePeak(threads: Parallel.threads)
+        var rng = RNG(seed: 1)
+        return gemmShapes(c.model, batch: c.optim.batchSize).map { s in
+            let a = Tensor(shape: [s.m * s.k]), bm = Tensor(shape: [s.k * s.n]), cm = Tensor(shape: [s.m * s.n])
+            for t in [a, bm] { for i in 0..<t.count { t[i] = Float(rng.normal()) } }
+            let lda = s.transA ? s.m : s.k, ldb = s.transB ? s.k : s.n
+            func call() {
+                gemm(transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k, a: a.data, lda: lda, b: bm.data, ldb: ldb,
+                     beta: s.pass == "dW" ? 1 : 0, c: cm.data, ldc: s.n)
+            }
+            call()
+            let times = (0..<Swift.max(1, repeats)).map { _ -> Double in
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                call()
+                return Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+            }.sorted()
+            let t = times[times.count / 2], gflops = 2 * Double(s.m * s.n * s.k) / t / 1e9
+            return GEMMShapeResult(layer: s.layer, pass: s.pass, transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k,
+                                   seconds: t, gflops: gflops, peakFraction: gflops / peak)
+        }
+    }
+}

@@ -15,26 +15,23 @@ struct Bench: ParsableCommand {
           ropim bench                                           # fmnist preset, batch 128
           ropim bench --preset vit-tiny --batch-size 64 --json
           ropim bench --preset cifar --batch-size 256 --threads 2
+          ropim bench --preset vit-tiny --batch-size 64 --gemm  # GFLOP/s of each matrix product
         """)
 
     @OptionGroup var options: ConfigOptions
     @Option(help: "Timed steps (median reported).") var steps = 5
     @Option(help: "Untimed warm-up steps.") var warmup = 2
     @Flag(help: "Print one JSON object instead of the table.") var json = false
+    @Flag(help: "Instead of the step, time each linear layer's matrix product (forward, dX, dW) on its own.") var gemm = false
 
     func run() throws {
         let (c, preset) = try options.resolve()
         let threads = c.run.threads > 0 ? c.run.threads : ProcessInfo.processInfo.activeProcessorCount
         Parallel.setThreads(threads)
         guard steps >= 1, warmup >= 0 else { throw ValidationError("--steps must be ≥ 1 and --warmup ≥ 0") }
+        if gemm { return try printGEMMShapes(c) }
         let r = try ROPIMTraining.Bench.run(config: c, preset: preset.rawValue, steps: steps, warmup: warmup)
-        if json {
-            let enc = JSONEncoder()
-            enc.keyEncodingStrategy = .convertToSnakeCase
-            enc.outputFormatting = [.sortedKeys]
-            print(String(decoding: try enc.encode(r), as: UTF8.self))
-            return
-        }
+        if json { return try printJSON(r) }
         print(String(format: "%@ %dpx/p%d ViT %d×%d (K=%d), batch %d, %d threads, %@",
                      r.preset, r.imgSize, r.patchSize, r.embedDim, r.depth, r.tokens, r.batchSize, r.threads, r.corruption))
         print(String(format: "train step  %8.1f img/s  (%.3f s/step, %.2f GFLOP/img, %.0f GFLOP/s = %.0f %% of the %.0f GFLOP/s peak)",
@@ -46,5 +43,23 @@ struct Bench: ParsableCommand {
             print("  " + k.padding(toLength: 12, withPad: " ", startingAt: 0)
                   + String(format: "%7.3f s  %5.1f %%", v, 100 * v / r.opSeconds.values.reduce(0, +)))
         }
+    }
+
+    private func printGEMMShapes(_ c: PretrainConfig) throws {
+        let shapes = ROPIMTraining.Bench.runGEMMShapes(config: c, repeats: steps)
+        if json { return try printJSON(shapes) }
+        print("layer        pass      op          m      n      k   ms     GFLOP/s  % peak")
+        for s in shapes {
+            let op = (s.transA ? "T" : "N") + (s.transB ? "T" : "N")
+            print(s.layer.padding(toLength: 12, withPad: " ", startingAt: 0) + " " + s.pass.padding(toLength: 8, withPad: " ", startingAt: 0)
+                  + String(format: "  %@  %7d %6d %6d %7.2f %7.1f %5.0f", op, s.m, s.n, s.k, 1000 * s.seconds, s.gflops, 100 * s.peakFraction))
+        }
+    }
+
+    private func printJSON<T: Encodable>(_ value: T) throws {
+        let enc = JSONEncoder()
+        enc.keyEncodingStrategy = .convertToSnakeCase
+        enc.outputFormatting = [.sortedKeys]
+        print(String(decoding: try enc.encode(value), as: UTF8.self))
     }
 }

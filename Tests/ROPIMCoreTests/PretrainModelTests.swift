@@ -100,6 +100,31 @@ final class PretrainModelTests: XCTestCase {
         }
     }
 
+    /// The vectorized, threaded loss kernel against a scalar loop: 37 columns (two vectors and a
+    /// tail), exact zeros in E (L1's gradient is 0 there), 1 and 3 threads.
+    func testLossKernelMatchesScalarLoop() {
+        var rng = RNG(seed: 9)
+        let rows = 50, cols = 37, scale: Float = 0.01
+        let e = Tensor(shape: [rows, cols])
+        for i in 0..<e.count { e[i] = i % 11 == 0 ? 0 : Float(rng.normal()) }
+        let saved = Parallel.threads
+        defer { Parallel.setThreads(saved) }
+        for l1 in [true, false] {
+            var expected = 0.0
+            for i in 0..<e.count { expected += l1 ? Double(abs(e[i])) : Double(e[i]) * Double(e[i]) }
+            for threads in [1, 3] {
+                Parallel.setThreads(threads)
+                let g = Tensor(shape: [rows, cols])
+                let sum = PretrainModel.lossAndGradient(e.data, rows: rows, cols: cols, l1: l1, scale: scale, into: g.data)
+                XCTAssertEqual(sum, expected, accuracy: 1e-9 * Double(e.count) + 1e-6 * expected)
+                for i in 0..<e.count {
+                    let want = l1 ? (e[i] > 0 ? -scale : (e[i] < 0 ? scale : 0)) : -2 * e[i] * scale
+                    XCTAssertEqual(g[i], want, accuracy: 1e-7, "l1 \(l1), element \(i)")
+                }
+            }
+        }
+    }
+
     func complement(_ p: [Float], _ k: Int) -> [Float] {
         (0..<(k * k)).map { (($0 / k) == ($0 % k) ? 1 : 0) - p[$0] }
     }

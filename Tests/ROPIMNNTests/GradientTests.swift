@@ -78,6 +78,43 @@ final class GradientTests: XCTestCase {
         XCTAssertEqual(out[2], 1.95449974, accuracy: 1e-6)
     }
 
+    /// The MLP's fused kernels against the elementwise pair: bias + GELU in one pass, value and
+    /// derivative from one exp, and dy ⊙ GELU' with the bias gradient's column sums in the same pass.
+    /// 37 columns: two full vectors and a tail; 3 threads exercise the per-thread partial sums.
+    func testFusedGELUKernelsMatchTheElementwiseOnes() {
+        var rng = RNG(seed: 11)
+        let rows = 40, cols = 37, n = rows * cols
+        let h = Tensor(shape: [rows, cols]), bias = Tensor(shape: [cols]), dy = Tensor(shape: [rows, cols])
+        randomize(h, &rng, scale: 3); randomize(bias, &rng); randomize(dy, &rng)
+        let withBias = Tensor(shape: [rows, cols]), yRef = Tensor(shape: [rows, cols]), dxRef = Tensor(shape: [rows, cols])
+        for r in 0..<rows { for c in 0..<cols { withBias[r * cols + c] = h[r * cols + c] + bias[c] } }
+        GELU.forward(withBias.data, yRef.data, count: n)
+        GELU.backward(dy.data, withBias.data, dxRef.data, count: n)
+        var biasGradRef = [Double](repeating: 0, count: cols)
+        for r in 0..<rows { for c in 0..<cols { biasGradRef[c] += Double(dxRef[r * cols + c]) } }
+
+        let saved = Parallel.threads
+        defer { Parallel.setThreads(saved) }
+        for threads in [1, 3] {
+            Parallel.setThreads(threads)
+            let hf = Tensor(shape: [rows, cols]), y = Tensor(shape: [rows, cols]), y2 = Tensor(shape: [rows, cols])
+            let d = Tensor(shape: [rows, cols]), biasGrad = Tensor(shape: [cols])
+            hf.data.update(from: h.data, count: n)
+            GELU.forward(hf.data, addingBias: bias.data, into: y.data, rows: rows, cols: cols)
+            for i in 0..<n {
+                XCTAssertEqual(hf[i], withBias[i], "h + bias at \(i)")
+                XCTAssertEqual(y[i], yRef[i], accuracy: 1e-6, "GELU at \(i)")
+            }
+            GELU.valueAndDerivative(hf.data, value: y2.data, derivative: d.data, count: n)
+            GELU.backward(dy.data, derivative: d.data, d.data, rows: rows, cols: cols, biasGrad: biasGrad.data)
+            for i in 0..<n {
+                XCTAssertEqual(y2[i], yRef[i], accuracy: 1e-6, "rebuilt GELU at \(i)")
+                XCTAssertEqual(d[i], dxRef[i], accuracy: 1e-5 * (1 + abs(dxRef[i])), "dx at \(i)")
+            }
+            for c in 0..<cols { XCTAssertEqual(Double(biasGrad[c]), biasGradRef[c], accuracy: 1e-4, "bias grad \(c)") }
+        }
+    }
+
     func testAttentionWithOwnRelativeBias() {
         var rng = RNG(seed: 4)
         let p = ParameterStore()

@@ -39,12 +39,15 @@ public final class AdamW {
             let mm = m.data + e.ref.offset, vv = v.data + e.ref.offset
             let groupLR = lr * lrScales[ei], stepSize = groupLR / bc1
             let decay: Float = e.decay ? 1 - groupLR * weightDecay : 1
-            for i in 0..<e.ref.count {
-                let gi = g[i]
-                mm[i] = b1 * mm[i] + (1 - b1) * gi
-                vv[i] = b2 * vv[i] + (1 - b2) * gi * gi
-                let denom = vv[i].squareRoot() * rbc2 + eps
-                p[i] = p[i] * decay - stepSize * mm[i] / denom
+            // Elementwise, so any split over the threads gives the same bits.
+            Parallel.forChunks(e.ref.count, minChunk: 1 << 15) { r in
+                for i in r {
+                    let gi = g[i]
+                    mm[i] = b1 * mm[i] + (1 - b1) * gi
+                    vv[i] = b2 * vv[i] + (1 - b2) * gi * gi
+                    let denom = vv[i].squareRoot() * rbc2 + eps
+                    p[i] = p[i] * decay - stepSize * mm[i] / denom
+                }
             }
         }
     }
