@@ -41,8 +41,7 @@ public enum Bench {
     }
 
     /// Measured FMA throughput (GFLOP/s) of `threads` threads running independent SIMD16 FMA chains.
-    public static func measurePeak(threads: Int, seconds: Double = 0.3) -> Double {
-        let iterations = 2_000_000
+    public static func measurePeak(threads: Int, seconds: Double = 0.3, iterations: Int = 2_000_000) -> Double {
         func kernel() -> Float {
             var a0 = Float16x(repeating: 1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0
             var a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0
@@ -75,6 +74,13 @@ public enum Bench {
         return best
     }
 
+    /// Wall-clock seconds of body.
+    static func time(_ body: () -> Void) -> Double {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        body()
+        return Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+    }
+
     /// Peak resident set size of this process so far.
     public static func peakRSS() -> Int {
         var usage = rusage()
@@ -83,7 +89,8 @@ public enum Bench {
     }
 
     /// Runs `warmup` + `steps` training steps and `steps` forward passes on a fixed synthetic batch.
-    public static func run(config c: PretrainConfig, preset: String, steps: Int, warmup: Int) throws -> BenchResult {
+    /// `peakGflops` replaces the probe (tests).
+    public static func run(config c: PretrainConfig, preset: String, steps: Int, warmup: Int, peakGflops: Double? = nil) throws -> BenchResult {
         let v = c.model, b = c.optim.batchSize
         let model = try PretrainModel(vit: v, method: c.method)
         var rng = RNG(seed: UInt64(truncatingIfNeeded: c.run.seed))
@@ -99,11 +106,6 @@ public enum Bench {
             GradientClipping.clip(model.params, maxNorm: c.optim.clipGrad)
             optimizer.update(lr: 1e-4)
         }
-        func time(_ body: () -> Void) -> Double {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            body()
-            return Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
-        }
         for _ in 0..<warmup { step() }
         Profiler.reset()
         Profiler.enabled = true
@@ -113,7 +115,7 @@ public enum Bench {
         let stepMedian = stepTimes[steps / 2]
         ops["other"] = Swift.max(0, stepTimes.reduce(0, +) / Double(steps) - ops.values.reduce(0, +))
         let forwardTimes = (0..<steps).map { _ in time { _ = model.forward(images: images, batch: b, training: true, rng: &rng) } }.sorted()
-        let peak = measurePeak(threads: Parallel.threads)
+        let peak = peakGflops ?? measurePeak(threads: Parallel.threads)
         let flops = stepFlops(v) * Double(b)
         return BenchResult(preset: preset, imgSize: v.imgSize, patchSize: v.patchSize, embedDim: v.embedDim, depth: v.depth,
                            tokens: v.numPatches, batchSize: b, threads: Parallel.threads, corruption: c.method.corruption.rawValue,
@@ -132,8 +134,9 @@ public struct GEMMShapeResult: Codable, Sendable {
 }
 
 extension Bench {
-    /// The linear layers' products of one training step (forward y = x·Wᵀ, dX = dY·W, dW += dYᵀ·x),
-    /// each once, with the step's row counts: rows = B·N for the blocks, B·K for patch embedding and decoder.
+    /// The distinct linear-layer products of one training step (forward y = x·Wᵀ, dX = dY·W, dW += dYᵀ·x),
+    /// with the step's row counts: rows = B·N for the block layers (the same shapes in every block, so
+    /// listed once), B·K for patch embedding and decoder.
     public static func gemmShapes(_ v: ViTConfig, batch b: Int) -> [(layer: String, pass: String, transA: Bool, transB: Bool, m: Int, n: Int, k: Int)] {
         let d = v.embedDim, h = Int(Double(v.embedDim) * v.mlpRatio), rows = b * v.numTokens, patches = b * v.numPatches
         let layers = [("patch_embed", v.patchDim, d, patches), ("qkv", d, 3 * d, rows), ("proj", d, d, rows),
@@ -145,8 +148,8 @@ extension Bench {
     }
 
     /// Times each product of `gemmShapes` (median of `repeats` after one warm-up call) on random operands.
-    public static func runGEMMShapes(config c: PretrainConfig, repeats: Int) -> [GEMMShapeResult] {
-        let peak = measurePeak(threads: Parallel.threads)
+    public static func runGEMMShapes(config c: PretrainConfig, repeats: Int, peakGflops: Double? = nil) -> [GEMMShapeResult] {
+        let peak = peakGflops ?? measurePeak(threads: Parallel.threads)
         var rng = RNG(seed: 1)
         return gemmShapes(c.model, batch: c.optim.batchSize).map { s in
             let a = Tensor(shape: [s.m * s.k]), bm = Tensor(shape: [s.k * s.n]), cm = Tensor(shape: [s.m * s.n])
@@ -157,11 +160,7 @@ extension Bench {
                      beta: s.pass == "dW" ? 1 : 0, c: cm.data, ldc: s.n)
             }
             call()
-            let times = (0..<Swift.max(1, repeats)).map { _ -> Double in
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                call()
-                return Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
-            }.sorted()
+            let times = (0..<Swift.max(1, repeats)).map { _ in time(call) }.sorted()
             let t = times[times.count / 2], gflops = 2 * Double(s.m * s.n * s.k) / t / 1e9
             return GEMMShapeResult(layer: s.layer, pass: s.pass, transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k,
                                    seconds: t, gflops: gflops, peakFraction: gflops / peak)
