@@ -1,13 +1,15 @@
 // swift-tools-version:6.0
 // ropim: ROPIM (Random Orthogonal Projection Image Modeling) pre-training for Vision Transformers.
 //
-// Targets import one way:
+// Targets import one way (docs/ARCHITECTURE.md draws the graph):
 //   CDNNL (GEMM: oneDNN on Linux; Accelerate on macOS)
 //     → ROPIMKernels (tensors, GEMM, threads, seeded RNG)
-//     → ROPIMData (datasets, decoding, augmentation; needs only Kernels)
-//     → ROPIMNN (ViT layers, forward + backward side by side)
-//     → ROPIMCore (count sketch, corruptions, pre-training model and loss)
-//     → ROPIMTraining (configs, data, AdamW, schedule, trainer, checkpoints)
+//   ROPIMFiles (safetensors, the atomic writer)      ROPIMConfig (YAML ↔ Codable with file/line errors)
+//   ROPIMData (datasets, decoding, augmentation, dataset selection; Kernels + Files)
+//   ROPIMNN (ViT layers, forward + backward side by side; Kernels)
+//     → ROPIMOptim (AdamW, SGD, clipping, cosine schedule, layer decay)
+//     → ROPIMCore (count sketch, pre-training objectives and their loss)
+//     → ROPIMTraining (pre-training config and presets, trainer, checkpoints, interchange)
 //     → ROPIMVisualize (pictures: reconstructions, corruption statistics, training curves; PNG via libpng)
 //     → ROPIMDownstream (fine-tuning, linear probing, k-NN on frozen features)
 //     → ropim (the command-line tool, thin)
@@ -45,7 +47,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "ropim", targets: ["RopimCLI"]),
-        .library(name: "ROPIM", targets: ["ROPIMKernels", "ROPIMData", "ROPIMNN", "ROPIMCore", "ROPIMTraining", "ROPIMVisualize", "ROPIMDownstream"]),
+        .library(name: "ROPIM", targets: ["ROPIMKernels", "ROPIMFiles", "ROPIMConfig", "ROPIMData", "ROPIMOptim", "ROPIMNN", "ROPIMCore", "ROPIMTraining", "ROPIMVisualize", "ROPIMDownstream"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -62,37 +64,45 @@ let package = Package(
                        providers: [.apt(["libturbojpeg0-dev"]), .brew(["jpeg-turbo"])]),
         .target(name: "ROPIMKernels", dependencies: gemmDependencies,
                 swiftSettings: numericSettings, linkerSettings: gemmLinker),
-        .target(name: "ROPIMData", dependencies: ["ROPIMKernels", "CZlib", "CTurboJPEG", "CPNG"],
+        .target(name: "ROPIMFiles"),
+        .target(name: "ROPIMConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "ROPIMData", dependencies: ["ROPIMKernels", "ROPIMFiles", "CZlib", "CTurboJPEG", "CPNG"],
                 swiftSettings: numericSettings),
         .target(name: "ROPIMNN", dependencies: ["ROPIMKernels"], swiftSettings: numericSettings),
+        .target(name: "ROPIMOptim", dependencies: ["ROPIMNN", "ROPIMKernels"], swiftSettings: numericSettings),
         .target(name: "ROPIMCore", dependencies: ["ROPIMNN", "ROPIMKernels"], swiftSettings: numericSettings),
         .target(name: "ROPIMTraining",
-                dependencies: ["ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels",
-                               .product(name: "Yams", package: "Yams")],
+                dependencies: ["ROPIMCore", "ROPIMOptim", "ROPIMData", "ROPIMNN", "ROPIMConfig", "ROPIMFiles", "ROPIMKernels"],
                 swiftSettings: numericSettings),
         .target(name: "ROPIMVisualize",
-                dependencies: ["ROPIMTraining", "ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels", "CPNG"],
+                dependencies: ["ROPIMCore", "ROPIMData", "ROPIMNN", "ROPIMFiles", "ROPIMKernels", "CPNG"],
                 swiftSettings: numericSettings),
         .target(name: "ROPIMDownstream",
-                dependencies: ["ROPIMTraining", "ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels"],
+                dependencies: ["ROPIMTraining", "ROPIMCore", "ROPIMOptim", "ROPIMData", "ROPIMNN", "ROPIMConfig", "ROPIMFiles", "ROPIMKernels"],
                 swiftSettings: numericSettings),
         .executableTarget(name: "RopimCLI",
-                          dependencies: ["ROPIMDownstream", "ROPIMVisualize", "ROPIMTraining", "ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels",
+                          dependencies: ["ROPIMDownstream", "ROPIMVisualize", "ROPIMTraining", "ROPIMCore", "ROPIMOptim", "ROPIMData",
+                                         "ROPIMNN", "ROPIMConfig", "ROPIMFiles", "ROPIMKernels",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/RopimCLI"),
         .testTarget(name: "ROPIMKernelsTests", dependencies: ["ROPIMKernels"], swiftSettings: numericSettings),
-        .testTarget(name: "ROPIMDataTests", dependencies: ["ROPIMData", "ROPIMKernels"], swiftSettings: numericSettings),
+        .testTarget(name: "ROPIMFilesTests", dependencies: ["ROPIMFiles"]),
+        .testTarget(name: "ROPIMConfigTests", dependencies: ["ROPIMConfig"]),
+        .testTarget(name: "ROPIMDataTests", dependencies: ["ROPIMData", "ROPIMFiles", "ROPIMKernels"], swiftSettings: numericSettings),
         .testTarget(name: "ROPIMNNTests", dependencies: ["ROPIMNN", "ROPIMKernels"], swiftSettings: numericSettings),
+        .testTarget(name: "ROPIMOptimTests", dependencies: ["ROPIMOptim", "ROPIMNN", "ROPIMKernels"], swiftSettings: numericSettings),
         .testTarget(name: "ROPIMCoreTests", dependencies: ["ROPIMCore", "ROPIMNN", "ROPIMKernels"],
                     swiftSettings: numericSettings),
-        .testTarget(name: "ROPIMTrainingTests", dependencies: ["ROPIMTraining", "ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels"],
+        .testTarget(name: "ROPIMTrainingTests",
+                    dependencies: ["ROPIMTraining", "ROPIMCore", "ROPIMOptim", "ROPIMData", "ROPIMNN", "ROPIMConfig", "ROPIMFiles", "ROPIMKernels"],
                     exclude: ["Fixtures"],
                     swiftSettings: numericSettings),
         .testTarget(name: "ROPIMVisualizeTests",
-                    dependencies: ["ROPIMVisualize", "ROPIMTraining", "ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels", "CPNG"],
+                    dependencies: ["ROPIMVisualize", "ROPIMTraining", "ROPIMCore", "ROPIMData", "ROPIMNN", "ROPIMFiles", "ROPIMKernels", "CPNG"],
                     swiftSettings: numericSettings),
         .testTarget(name: "ROPIMDownstreamTests",
-                    dependencies: ["ROPIMDownstream", "ROPIMTraining", "ROPIMData", "ROPIMCore", "ROPIMNN", "ROPIMKernels"],
+                    dependencies: ["ROPIMDownstream", "ROPIMTraining", "ROPIMCore", "ROPIMOptim", "ROPIMData", "ROPIMNN", "ROPIMConfig",
+                                   "ROPIMFiles", "ROPIMKernels"],
                     swiftSettings: numericSettings),
     ],
     swiftLanguageModes: [.v5]

@@ -1,4 +1,4 @@
-// How the patch tokens are corrupted before the encoder, and where the loss looks (ROPIM.md §3).
+// How the patch tokens are corrupted before the encoder, and where the loss looks (docs/METHOD.md §3).
 
 import ROPIMKernels
 import ROPIMNN

@@ -1,5 +1,5 @@
 // The count sketch P ∈ {−1,0,1}^{K'×K} that ROPIM draws per image, and the projector Π = P†P it
-// induces along the token axis (ROPIM.md §1–2). Applying Π is a gather/scatter: O(K·D), never K×K.
+// induces along the token axis (docs/METHOD.md §1–2). Applying Π is a gather/scatter: O(K·D), never K×K.
 
 import ROPIMKernels
 

@@ -1,4 +1,4 @@
-// The pre-training model (ROPIM.md §3): patch embedding → corruption → ViT → linear decoder → loss
+// The pre-training model (docs/METHOD.md §3): patch embedding → corruption → ViT → linear decoder → loss
 // on normalized pixels, restricted to what the corruption removed. Parameter names follow the
 // SimMIM/ROPIM checkpoints: `encoder.*`, `encoder.mask_token`, `decoder.0.*`.
 

@@ -7,6 +7,7 @@ import Foundation
 import ROPIMKernels
 import ROPIMNN
 import ROPIMTraining
+import ROPIMFiles
 
 public final class ViTClassifier {
     public let vit: ViTConfig

@@ -4,6 +4,7 @@
 import ROPIMData
 import ROPIMNN
 import ROPIMTraining
+import ROPIMOptim
 
 /// Labelled data for downstream evaluation: a train split (fine-tuning data, probe training data,
 /// k-NN memory) and a test split (evaluation, k-NN queries).
@@ -24,28 +25,6 @@ public struct DownstreamDataConfig: Codable, Equatable, Sendable {
                                        randAugment: "rand-m9-mstd0.5-inc1", reprob: 0.25)
     /// Per-channel mean/std; use the pre-training's (the CLI copies it from the checkpoint).
     public var normalization = Normalization.fashionMNIST
-    public init() {}
-}
-
-/// The fine-tuning optimizer (ROPIM.md §5, SimMIM/BEiT fine-tuning recipe).
-public struct FinetuneOptimConfig: Codable, Equatable, Sendable {
-    public var epochs = 100
-    public var batchSize = 128
-    /// Base learning rate for a total batch of 512: lr = base · batch_size / 512 (warmup_lr and min_lr scale too).
-    public var baseLR = 5e-3
-    public var warmupLR = 2.5e-7
-    public var minLR = 2.5e-7
-    public var warmupEpochs = 5.0
-    /// AdamW weight decay (none on 1-D params, biases, cls, pos-embed and relative tables).
-    public var weightDecay = 0.05
-    public var betas = [0.9, 0.999]
-    public var eps = 1e-8
-    /// Layer-wise LR decay: parameters of layer l get lr · layer_decay^(depth + 1 − l) (1 = off).
-    public var layerDecay = 0.75
-    /// Max global gradient norm (0 disables clipping).
-    public var clipGrad = 5.0
-    /// Stop after this many optimizer steps (0 = all epochs); the schedule still spans all epochs.
-    public var maxSteps = 0
     public init() {}
 }
 
@@ -77,7 +56,7 @@ public struct FinetuneConfig: Codable, Equatable, Sendable {
     /// fine-tunes, so a run from scratch trains the same architecture.
     public var model: ViTConfig = { var v = ViTConfig(); v.relPosBias = .perBlock; return v }()
     public var data = DownstreamDataConfig()
-    public var optim = FinetuneOptimConfig()
+    public var optim = OptimConfig.fineTuning
     public var method = FinetuneMethodConfig()
     public var run = RunConfig()
     public init() {}
@@ -86,16 +65,11 @@ public struct FinetuneConfig: Codable, Equatable, Sendable {
     public func validate() throws {
         func fail(_ s: String) throws -> Never { throw DownstreamError(s) }
         try model.validate()
-        if optim.epochs < 1 { try fail("optim.epochs must be at least 1, got \(optim.epochs)") }
-        if optim.batchSize < 2 || optim.batchSize % 2 != 0 {
-            try fail("optim.batch_size must be even and ≥ 2 (mixup pairs each image with the batch reversed), got \(optim.batchSize)")
+        do { try optim.validate() } catch { try fail("\(error)") }
+        if optim.batchSize % 2 != 0 {
+            try fail("optim.batch_size must be even (mixup pairs each image with the batch reversed), got \(optim.batchSize)")
         }
-        if optim.baseLR <= 0 { try fail("optim.base_lr must be positive, got \(optim.baseLR)") }
-        if !(optim.layerDecay > 0 && optim.layerDecay <= 1) { try fail("optim.layer_decay must be in (0, 1], got \(optim.layerDecay)") }
-        if optim.betas.count != 2 || !optim.betas.allSatisfy({ (0..<1).contains($0) }) {
-            try fail("optim.betas must be two numbers in [0, 1), got \(optim.betas)")
-        }
-        if optim.maxSteps < 0 { try fail("optim.max_steps must be ≥ 0, got \(optim.maxSteps)") }
+        if optim.accumSteps != 1 { try fail("optim.accum_steps must be 1 for fine-tuning, got \(optim.accumSteps)") }
         if method.classes < 0 { try fail("method.classes must be ≥ 0 (0 = from the data), got \(method.classes)") }
         if !(0..<1).contains(method.labelSmoothing) { try fail("method.label_smoothing must be in [0, 1), got \(method.labelSmoothing)") }
         if method.mixup < 0 || method.cutmix < 0 { try fail("method.mixup and method.cutmix must be ≥ 0 (0 disables)") }
@@ -110,10 +84,7 @@ public struct FinetuneConfig: Codable, Equatable, Sendable {
     }
 
     /// Peak, warm-up and final learning rates after the scaling rule (base · batch / 512).
-    public var scaledLR: (peak: Double, warmup: Double, min: Double) {
-        let s = Double(optim.batchSize) / 512
-        return (optim.baseLR * s, optim.warmupLR * s, optim.minLR * s)
-    }
+    public var scaledLR: (peak: Double, warmup: Double, min: Double) { optim.scaledLR }
 }
 
 /// Where features come from in linear probing and k-NN.

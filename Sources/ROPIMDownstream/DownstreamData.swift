@@ -6,10 +6,11 @@ import ROPIMData
 import ROPIMKernels
 import ROPIMNN
 import ROPIMTraining
+import ROPIMFiles
 
 public enum DownstreamData {
     /// The train and test splits the config names, each cut to its seeded subset; both must be labelled.
-    public static func load(_ c: DownstreamDataConfig, channels: Int, imgSize: Int, seed: Int) throws -> (train: ImageDataset, test: ImageDataset) {
+    public static func load(_ c: DownstreamDataConfig, channels: Int, imgSize: Int, seed: Int, threads: Int) throws -> (train: ImageDataset, test: ImageDataset) {
         var train: ImageDataset, test: ImageDataset
         let s = UInt64(truncatingIfNeeded: seed)
         if c.dataset == .synthetic {
@@ -17,15 +18,13 @@ public enum DownstreamData {
             test = SyntheticImages.make(count: Swift.max(c.syntheticCount / 4, 1), channels: channels, size: imgSize,
                                         classes: 10, seed: s &+ 0x7E57)
         } else {
-            // The pre-training data code reads every format; ask it for each split in turn.
-            var p = PretrainConfig()
-            p.model.inChans = channels; p.model.imgSize = imgSize
-            p.data.dataset = c.dataset; p.data.path = c.path; p.data.normalization = c.normalization
-            p.data.split = "train"
-            train = try loadDataset(p)
+            var d = DataConfig()
+            d.dataset = c.dataset; d.path = c.path; d.normalization = c.normalization
+            d.split = "train"
+            train = try loadDataset(d, imgSize: imgSize, channels: channels, seed: seed, threads: threads)
             let kind = try resolveDatasetKind(c.dataset, path: c.path)
-            p.data.split = kind == .imagefolder ? "val" : "test"
-            test = try loadDataset(p)
+            d.split = kind == .imagefolder ? "val" : "test"
+            test = try loadDataset(d, imgSize: imgSize, channels: channels, seed: seed, threads: threads)
         }
         if c.subset > 0 && c.subset < train.count { train = train.seededSubset(c.subset, seed: s) }
         if c.testSubset > 0 && c.testSubset < test.count { test = test.seededSubset(c.testSubset, seed: s &+ 1) }
@@ -85,7 +84,8 @@ public final class KNNMonitor {
         d.dataset = config.data.dataset; d.path = config.data.path
         d.subset = config.run.knnTrainSubset; d.testSubset = config.run.knnTestSubset
         d.syntheticCount = Swift.max(config.run.knnTrainSubset, 64)
-        (train, test) = try DownstreamData.load(d, channels: config.model.inChans, imgSize: config.model.imgSize, seed: config.run.seed)
+        (train, test) = try DownstreamData.load(d, channels: config.model.inChans, imgSize: config.model.imgSize, seed: config.run.seed,
+                                                threads: Parallel.threads)
         classes = try DownstreamData.classes(requested: 0, train: train, test: test)
     }
 

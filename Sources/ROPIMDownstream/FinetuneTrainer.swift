@@ -1,4 +1,4 @@
-// The fine-tuning loop (SimMIM/BEiT recipe, ROPIM.md §4–5): augment → Mixup/CutMix with smoothed
+// The fine-tuning loop (SimMIM/BEiT recipe, docs/METHOD.md §4–5): augment → Mixup/CutMix with smoothed
 // targets → classifier → soft-target cross-entropy → backward → clip → AdamW with layer-wise LR decay,
 // per-step warm-up + cosine; evaluation on the test split after every epoch, best checkpoint kept.
 
@@ -7,6 +7,9 @@ import ROPIMData
 import ROPIMKernels
 import ROPIMNN
 import ROPIMTraining
+import ROPIMOptim
+import ROPIMFiles
+import ROPIMConfig
 
 public struct EvalResult: Sendable {
     public var top1: Double   // percent
@@ -60,9 +63,7 @@ public final class FinetuneTrainer {
             loadReport = try classifier.loadPretrained(pretrained, source: config.pretrained.isEmpty ? "checkpoint" : config.pretrained)
         }
         let o = config.optim
-        optimizer = AdamW(params: classifier.params, beta1: Float(o.betas[0]), beta2: Float(o.betas[1]), eps: Float(o.eps),
-                          weightDecay: Float(o.weightDecay))
-        optimizer.lrScales = LayerDecay.scales(classifier.params, depth: c.depth, decay: o.layerDecay)
+        optimizer = AdamW(params: classifier.params, config: o, depth: c.depth)
         let lr = config.scaledLR
         schedule = CosineSchedule(peak: lr.peak, warmupLR: lr.warmup, minLR: lr.min,
                                   warmupSteps: Int((o.warmupEpochs * Double(stepsPerEpoch)).rounded()),

@@ -6,6 +6,7 @@ import ROPIMData
 import ROPIMKernels
 import ROPIMNN
 import ROPIMTraining
+import ROPIMFiles
 
 public enum FrozenEvaluation {
     /// Train and test features and the class count. `log` gets one line per stage.
@@ -16,7 +17,7 @@ public enum FrozenEvaluation {
         if c.probe.features == .pretrained && checkpoint == nil {
             throw DownstreamError("probe.features pretrained needs a checkpoint: pass --pretrained run/checkpoint.safetensors (or --features random / pixels for the baselines)")
         }
-        let (train, test) = try DownstreamData.load(c.data, channels: vit.inChans, imgSize: vit.imgSize, seed: c.run.seed)
+        let (train, test) = try DownstreamData.load(c.data, channels: vit.inChans, imgSize: vit.imgSize, seed: c.run.seed, threads: Parallel.threads)
         let classes = try DownstreamData.classes(requested: 0, train: train, test: test)
         let start = Date()
         var a: FeatureSet, b: FeatureSet

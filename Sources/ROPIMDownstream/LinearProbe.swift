@@ -7,6 +7,7 @@ import Foundation
 import ROPIMKernels
 import ROPIMNN
 import ROPIMTraining
+import ROPIMOptim
 
 public struct ProbeEpoch: Sendable {
     public var epoch: Int
@@ -65,7 +66,7 @@ public final class LinearProbe {
         let schedule = CosineSchedule(peak: peak, warmupLR: 0, minLR: 0,
                                       warmupSteps: Int((p.warmupEpochs * Double(stepsPerEpoch)).rounded()),
                                       totalSteps: p.epochs * stepsPerEpoch)
-        var buf = [Float](repeating: 0, count: params.count)   // momentum buffer
+        let sgd = SGD(params: params, momentum: Float(p.momentum), weightDecay: Float(p.weightDecay))
         let xb = Tensor(shape: [bs, dim]), xn = Tensor(shape: [bs, dim]), logits = Tensor(shape: [bs, classes])
         let targets = Tensor(shape: [bs, classes]), dLogits = Tensor(shape: [bs, classes])
         var history: [ProbeEpoch] = []
@@ -85,16 +86,7 @@ public final class LinearProbe {
                 lossSum += SoftmaxCrossEntropy.loss(logits: logits.data, targets: targets.data, batch: bs, classes: classes, dLogits: dLogits.data)
                 params.zeroGrads()
                 head.backward(params, dy: dLogits.data, x: xn.data, rows: bs, dx: nil)
-                // torch SGD: g += wd·w; buf = μ·buf + g; w −= lr·buf (no weight decay on the bias).
-                for e in params.entries {
-                    let w = params.value(e.ref), g = params.grad(e.ref)
-                    let wd = e.decay ? Float(p.weightDecay) : 0, mu = Float(p.momentum)
-                    for i in 0..<e.ref.count {
-                        let gi = g[i] + wd * w[i]
-                        buf[e.ref.offset + i] = mu * buf[e.ref.offset + i] + gi
-                        w[i] -= lr * buf[e.ref.offset + i]
-                    }
-                }
+                sgd.update(lr: lr)
                 step += 1
             }
             let ev = evaluate(test)

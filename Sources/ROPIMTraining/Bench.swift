@@ -7,6 +7,7 @@ import ROPIMCore
 import ROPIMData
 import ROPIMKernels
 import ROPIMNN
+import ROPIMOptim
 
 public struct BenchResult: Codable, Sendable {
     public var preset: String
@@ -95,8 +96,7 @@ public enum Bench {
         let model = try PretrainModel(vit: v, method: c.method)
         var rng = RNG(seed: UInt64(truncatingIfNeeded: c.run.seed))
         model.initialize(rng: &rng)
-        let optimizer = AdamW(params: model.params, beta1: Float(c.optim.betas[0]), beta2: Float(c.optim.betas[1]),
-                              eps: Float(c.optim.eps), weightDecay: Float(c.optim.weightDecay))
+        let optimizer = AdamW(params: model.params, config: c.optim, depth: c.model.depth)
         let images = Tensor(shape: [b, v.inChans, v.imgSize, v.imgSize])
         for i in 0..<images.count { images[i] = Float(rng.normal()) }
         func step() {

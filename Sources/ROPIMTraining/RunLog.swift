@@ -2,6 +2,7 @@
 // otherwise) and metrics for machines (one JSON object per line in the run directory).
 
 import Foundation
+import ROPIMFiles
 
 public final class MetricsWriter {
     private let handle: FileHandle

@@ -6,6 +6,9 @@ import Foundation
 import ROPIMCore
 import ROPIMKernels
 import ROPIMNN
+import ROPIMOptim
+import ROPIMFiles
+import ROPIMConfig
 
 public struct TrainingError: Error, CustomStringConvertible { public let description: String }
 
@@ -100,8 +103,7 @@ public final class PretrainTrainer {
                                 batchesPerEpoch: stepsPerEpoch * config.optim.accumSteps, threads: config.data.workers,
                                 prefetch: config.data.prefetch, skipBad: config.data.skipBad, start: start)
         let o = config.optim
-        optimizer = AdamW(params: model.params, beta1: Float(o.betas[0]), beta2: Float(o.betas[1]), eps: Float(o.eps),
-                          weightDecay: Float(o.weightDecay))
+        optimizer = AdamW(params: model.params, config: o, depth: config.model.depth)
         let lr = config.scaledLR
         schedule = CosineSchedule(peak: lr.peak, warmupLR: lr.warmup, minLR: lr.min,
                                   warmupSteps: Int((o.warmupEpochs * Double(stepsPerEpoch)).rounded()),

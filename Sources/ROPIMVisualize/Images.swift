@@ -5,7 +5,6 @@ import Foundation
 import ROPIMData
 import ROPIMKernels
 import ROPIMNN
-import ROPIMTraining
 
 public struct VisualizeError: Error, CustomStringConvertible, LocalizedError {
     public let description: String
@@ -20,12 +19,12 @@ public enum ImageSplit: String, CaseIterable, Sendable {
 public enum PictureImages {
     /// The images of `split` for the config's dataset (any kind `loadData` reads; synthetic has one split),
     /// whole, in memory, without the training subset.
-    public static func load(_ c: PretrainConfig, split: ImageSplit) throws -> ImageDataset {
-        var d = c
-        d.data.split = split.rawValue
-        d.data.subset = 0
-        d.data.valFraction = 0
-        return try loadDataset(d)
+    public static func load(_ data: DataConfig, model: ViTConfig, split: ImageSplit, threads: Int) throws -> ImageDataset {
+        var d = data
+        d.split = split.rawValue
+        d.subset = 0
+        d.valFraction = 0
+        return try loadDataset(d, imgSize: model.imgSize, channels: model.inChans, seed: 0, threads: threads)
     }
 
     /// `count` distinct images chosen by `seed` (all of them, in seeded order, when the set is smaller).
@@ -35,14 +34,14 @@ public enum PictureImages {
     }
 
     /// Normalized images [N, C, S, S] for the model (whole image resized to S, no flip).
-    public static func batch(_ d: ImageDataset, indices: [Int], config c: PretrainConfig) throws -> Tensor {
-        guard d.channels == c.model.inChans || d.channels == 1 else {
-            throw VisualizeError("\(d.source) has \(d.channels)-channel images but the model expects \(c.model.inChans)")
+    public static func batch(_ d: ImageDataset, indices: [Int], model: ViTConfig, normalization: Normalization) throws -> Tensor {
+        guard d.channels == model.inChans || d.channels == 1 else {
+            throw VisualizeError("\(d.source) has \(d.channels)-channel images but the model expects \(model.inChans)")
         }
         let out = Tensor(shape: [0])
         var rng = RNG(seed: 0)   // unused without augmentation
-        makeBatch(d, indices: indices, size: c.model.imgSize, outChannels: c.model.inChans, augment: nil,
-                  normalization: c.data.normalization, rng: &rng, into: out)
+        makeBatch(d, indices: indices, size: model.imgSize, outChannels: model.inChans, augment: nil,
+                  normalization: normalization, rng: &rng, into: out)
         return out
     }
 

@@ -3,7 +3,7 @@
 
 import CPNG
 import Foundation
-import ROPIMTraining
+import ROPIMFiles
 
 public struct PNGError: Error, CustomStringConvertible, LocalizedError {
     public let description: String

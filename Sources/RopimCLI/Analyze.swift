@@ -6,6 +6,9 @@ import ROPIMCore
 import ROPIMKernels
 import ROPIMTraining
 import ROPIMVisualize
+import ROPIMFiles
+import ROPIMData
+import ROPIMConfig
 
 struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -65,9 +68,9 @@ struct AnalyzeCorruption: ParsableCommand {
         try c.validate()
         Parallel.setThreads(ProcessInfo.processInfo.activeProcessorCount)
 
-        let ds = try loadDataset(c)
+        let ds = try c.loadDataset(threads: Parallel.threads)
         let indices = PictureImages.choose(ds, count: count, seed: UInt64(truncatingIfNeeded: seed))
-        let images = try PictureImages.batch(ds, indices: indices, config: c)
+        let images = try PictureImages.batch(ds, indices: indices, model: c.model, normalization: c.data.normalization)
         let patches = PictureImages.patches(images, patchSize: c.model.patchSize)
         var rng = RNG(seed: UInt64(truncatingIfNeeded: seed)).derived(stream: 4)
         let a = try CorruptionAnalysis.run(patches: patches, images: indices.count, vit: c.model, method: c.method,

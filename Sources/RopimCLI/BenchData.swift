@@ -7,6 +7,7 @@ import ROPIMCore
 import ROPIMData
 import ROPIMKernels
 import ROPIMTraining
+import ROPIMOptim
 
 struct BenchData: ParsableCommand {
     static let configuration = CommandConfiguration(

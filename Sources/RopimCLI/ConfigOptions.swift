@@ -5,6 +5,7 @@ import ArgumentParser
 import ROPIMCore
 import ROPIMData
 import ROPIMTraining
+import ROPIMConfig
 
 extension CorruptionKind: ExpressibleByArgument {}
 extension LossKind: ExpressibleByArgument {}

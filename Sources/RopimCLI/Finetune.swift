@@ -6,6 +6,10 @@ import ROPIMDownstream
 import ROPIMKernels
 import ROPIMNN
 import ROPIMTraining
+import ROPIMOptim
+import ROPIMFiles
+import ROPIMData
+import ROPIMConfig
 
 /// Options shared by finetune, linprobe and knn.
 struct DownstreamOptions: ParsableArguments {
@@ -66,7 +70,7 @@ struct Finetune: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fine-tune a pre-trained ViT (or train it from scratch) as a classifier.",
         discussion: """
-        The reference recipe (ROPIM.md §4–5): the encoder without corruption, mean pooling of patch tokens, fc_norm and a linear head (weights × 0.001); per-block relative position bias initialized from the pre-trained shared table; AdamW (0.9, 0.999) with layer-wise LR decay, warm-up + cosine, label smoothing 0.1, Mixup 0.8 / CutMix 1.0 (switch 0.5), drop path 0.1. Evaluates on the test split after every epoch; keeps best.safetensors (best top-1) and checkpoint.safetensors (last).
+        The reference recipe (docs/METHOD.md §4–5): the encoder without corruption, mean pooling of patch tokens, fc_norm and a linear head (weights × 0.001); per-block relative position bias initialized from the pre-trained shared table; AdamW (0.9, 0.999) with layer-wise LR decay, warm-up + cosine, label smoothing 0.1, Mixup 0.8 / CutMix 1.0 (switch 0.5), drop path 0.1. Evaluates on the test split after every epoch; keeps best.safetensors (best top-1) and checkpoint.safetensors (last).
 
         Without --pretrained the same classifier trains from a random initialization (the baseline).
 
@@ -114,7 +118,7 @@ struct Finetune: ParsableCommand {
         var c = try resolve(ckpt)
         if common.printConfig { print(try ConfigLoader.yaml(c), terminator: ""); return }
         let threads = prepareRun(&c.run, command: "finetune", source: ckpt == nil ? "scratch" : "pretrained")
-        let (train, test) = try DownstreamData.load(c.data, channels: c.model.inChans, imgSize: c.model.imgSize, seed: c.run.seed)
+        let (train, test) = try DownstreamData.load(c.data, channels: c.model.inChans, imgSize: c.model.imgSize, seed: c.run.seed, threads: Parallel.threads)
         let trainer = try FinetuneTrainer(config: c, train: train, test: test, pretrained: ckpt)
         let dir = c.run.output
         try createRunDirectory(dir)

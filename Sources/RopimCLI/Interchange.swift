@@ -6,6 +6,8 @@ import ROPIMCore
 import ROPIMData
 import ROPIMKernels
 import ROPIMTraining
+import ROPIMFiles
+import ROPIMConfig
 
 extension ExportFormat: ExpressibleByArgument {}
 
@@ -119,7 +121,7 @@ struct Embed: ParsableCommand {
         c.data.normalization = ef.normalization
         c.data.subset = 0; c.data.valFraction = 0; c.data.cache = ""; c.data.split = split
         if let data { c.data.path = data; c.data.dataset = dataset ?? .auto } else if let dataset { c.data.dataset = dataset }
-        let images = try loadDataset(c)
+        let images = try c.loadDataset(threads: Parallel.threads)
         let n = count > 0 ? Swift.min(count, images.count) : images.count
         let v = ef.config, t = v.numTokens, d = v.embedDim
         var features = [Float](), inputs = [Float]()

@@ -4,6 +4,8 @@ import ArgumentParser
 import Foundation
 import ROPIMDownstream
 import ROPIMTraining
+import ROPIMFiles
+import ROPIMConfig
 
 struct KNNCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -4,6 +4,9 @@ import ArgumentParser
 import Foundation
 import ROPIMDownstream
 import ROPIMTraining
+import ROPIMOptim
+import ROPIMFiles
+import ROPIMConfig
 
 extension FeatureSource: ExpressibleByArgument {}
 extension FeaturePooling: ExpressibleByArgument {}

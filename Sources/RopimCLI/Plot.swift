@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import ROPIMTraining
 import ROPIMVisualize
+import ROPIMFiles
 
 struct Plot: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -7,6 +7,8 @@ import Foundation
 import ROPIMCore
 import ROPIMKernels
 import ROPIMTraining
+import ROPIMFiles
+import ROPIMConfig
 
 struct Pretrain: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -64,7 +66,7 @@ struct Pretrain: ParsableCommand {
         }
         let dir = c.run.output
         // Everything that can fail on bad input happens before the run directory is created.
-        let loaded = try loadData(c, threads: threads)
+        let loaded = try c.loadData(threads: threads)
         let dataset = loaded.source
         let trainer = try ckpt.map { try PretrainTrainer(config: c, dataset: dataset, resume: $0) }
             ?? PretrainTrainer(config: c, dataset: dataset)

@@ -49,9 +49,9 @@ struct Visualize: ParsableCommand {
         }
         var c = ckpt.config
         if let data { c.data.path = data; c.data.dataset = .auto }
-        let dataset = try PictureImages.load(c, split: split)
+        let dataset = try PictureImages.load(c.data, model: c.model, split: split, threads: Parallel.threads)
         let indices = PictureImages.choose(dataset, count: count, seed: UInt64(truncatingIfNeeded: seed))
-        let images = try PictureImages.batch(dataset, indices: indices, config: c)
+        let images = try PictureImages.batch(dataset, indices: indices, model: c.model, normalization: c.data.normalization)
         var rng = RNG(seed: UInt64(truncatingIfNeeded: seed)).derived(stream: 4)
         let panels = Reconstructions.compute(model: ckpt.model, images: images, normalization: c.data.normalization, rng: &rng)
         let s = scale ?? max(1, Int((112.0 / Double(c.model.imgSize)).rounded()))

@@ -1,4 +1,4 @@
-// Properties of the count sketch and its projector (ROPIM.md §1–2): sampler invariants, errors,
+// Properties of the count sketch and its projector (docs/METHOD.md §1–2): sampler invariants, errors,
 // P·Pᵀ, pseudo-inverse, projector algebra, sparse = dense, reference scale, Monte Carlo moments, seeds.
 
 import XCTest

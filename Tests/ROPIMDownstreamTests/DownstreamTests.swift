@@ -6,6 +6,8 @@ import ROPIMNN
 import ROPIMCore
 import ROPIMTraining
 @testable import ROPIMDownstream
+import ROPIMOptim
+import ROPIMFiles
 
 func tinyViT() -> ViTConfig {
     var c = ViTConfig()
@@ -317,7 +319,7 @@ final class FinetuneTests: XCTestCase {
         let (path, model, _) = try tinyCheckpoint()
         let ckpt = try PretrainCheckpoint(path: path)
         var c = tinyFinetuneConfig(); c.pretrained = path
-        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0)
+        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0, threads: 1)
         let t = try FinetuneTrainer(config: c, train: train, test: test, pretrained: ckpt)
         let p = t.classifier.params, src = model.params
         var compared = 0
@@ -350,7 +352,7 @@ final class FinetuneTests: XCTestCase {
         let (path, _, _) = try tinyCheckpoint()
         let ckpt = try PretrainCheckpoint(path: path)
         var c = tinyFinetuneConfig(); c.model.embedDim = 32
-        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0)
+        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0, threads: 1)
         assertThrows(try FinetuneTrainer(config: c, train: train, test: test, pretrained: ckpt), containing: "model.embed_dim: checkpoint 16, fine-tune 32")
         // The patch size must still match (the image size may change, see PositionResizeTests).
         var g = tinyFinetuneConfig(); g.model.patchSize = 4
@@ -378,7 +380,7 @@ final class FinetuneTests: XCTestCase {
 
     func testClassCountBelowLabelsIsAClearError() throws {
         var c = tinyFinetuneConfig(); c.method.classes = 5   // synthetic data has labels 0…9
-        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0)
+        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0, threads: 1)
         assertThrows(try FinetuneTrainer(config: c, train: train, test: test), containing: "but --classes is 5")
         assertThrows(try FinetuneTrainer(config: c, train: train, test: test), containing: "pass --classes 10")
         c.method.classes = 12   // more classes than labels is allowed (unused outputs)
@@ -388,7 +390,7 @@ final class FinetuneTests: XCTestCase {
     /// A short run from scratch: finite losses, per-epoch evaluation lines, best and last checkpoints.
     func testShortFinetuneRunWritesMetricsAndCheckpoints() throws {
         let c = tinyFinetuneConfig()
-        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0)
+        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0, threads: 1)
         let t = try FinetuneTrainer(config: c, train: train, test: test)
         let dir = tempDir()
         var losses: [Double] = []
@@ -487,7 +489,7 @@ final class ProbeTests: XCTestCase {
         c.data.normalization = Normalization(mean: [0.5], std: [0.25])
         c.optim.batchSize = 16; c.optim.epochs = 2; c.optim.warmupEpochs = 0.5
         c.run.knnEvery = 1; c.run.knnTrainSubset = 80; c.run.knnTestSubset = 20
-        let trainer = try PretrainTrainer(config: c, dataset: try loadDataset(c))
+        let trainer = try PretrainTrainer(config: c, dataset: try c.loadDataset())
         let monitor = try KNNMonitor(config: c)
         trainer.epochHook = { _, model in try monitor.evaluate(encoder: model.encoder) }
         let dir = tempDir()
@@ -587,7 +589,7 @@ final class PositionResizeTests: XCTestCase {
             let ckpt = try PretrainCheckpoint(path: path)
             var c = tinyFinetuneConfig(); c.pretrained = path
             c.model.posEmbed = .learned; c.model.imgSize = 12
-            let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 12, seed: 0)
+            let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 12, seed: 0, threads: 1)
             let t = try FinetuneTrainer(config: c, train: train, test: test, pretrained: ckpt)
             let p = t.classifier.params, src = model.params
             func values(_ s: ParameterStore, _ name: String) -> [Float] {

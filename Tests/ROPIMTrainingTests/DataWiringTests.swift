@@ -6,6 +6,7 @@ import XCTest
 @testable import ROPIMData
 @testable import ROPIMKernels
 @testable import ROPIMTraining
+import ROPIMFiles
 
 final class DataWiringTests: XCTestCase {
     func tempDir() -> String {
@@ -41,7 +42,7 @@ final class DataWiringTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: root) }
         try makeFolder(root)
         var c = tinyConfig(path: root)
-        let mem = try loadData(c, threads: 2)
+        let mem = try c.loadData(threads: 2)
         XCTAssertEqual(mem.kind, .imagefolder)
         XCTAssertEqual(mem.source.count, 24)
         XCTAssertEqual(mem.classNames, ["class0", "class1", "class2"])
@@ -49,12 +50,12 @@ final class DataWiringTests: XCTestCase {
 
         c.data.cache = root + "/cache.pack"
         c.data.valFraction = 0.25
-        let cached = try loadData(c, threads: 2)
+        let cached = try c.loadData(threads: 2)
         XCTAssertTrue(cached.builtCache)
         XCTAssertEqual(cached.source.count, 18)
-        XCTAssertFalse(try loadData(c).builtCache)
+        XCTAssertFalse(try c.loadData(threads: 1).builtCache)
         // The cached, held-out images are the in-memory images at the same indices.
-        let keep = selection(count: 24, c: c, seed: 0)!
+        let keep = selection(count: 24, c: c.data, seed: 0)!
         let memory = mem.source as! ImageDataset
         for k in [0, 7, 17] {
             let a = try cached.source.withImage(k) { Array(UnsafeBufferPointer(start: $0.pixels, count: 192)) }
@@ -79,7 +80,7 @@ final class DataWiringTests: XCTestCase {
         let rec = CIFAR.encode(pixels: [UInt8](repeating: 9, count: 2 * 3072), labels: [[1], [7]])
         for f in CIFAR.trainFiles10 { try Data(rec).write(to: URL(fileURLWithPath: root + "/" + f)) }
         var c = tinyConfig(path: root)
-        let d = try loadData(c)
+        let d = try c.loadData(threads: 1)
         XCTAssertEqual(d.kind, .cifar10)
         XCTAssertEqual(d.source.count, 10)
         XCTAssertEqual(d.source.label(1), 7)
@@ -89,12 +90,12 @@ final class DataWiringTests: XCTestCase {
         try makeFolder(folder)
         try Data("broken".utf8).write(to: URL(fileURLWithPath: folder + "/train/class1/bad.jpg"))
         c = tinyConfig(path: folder)
-        XCTAssertThrowsError(try loadData(c)) { XCTAssert("\($0)".contains("bad.jpg") && "\($0)".contains("--skip-bad"), "\($0)") }
+        XCTAssertThrowsError(try c.loadData(threads: 1)) { XCTAssert("\($0)".contains("bad.jpg") && "\($0)".contains("--skip-bad"), "\($0)") }
         c.data.skipBad = true
-        let skipped = try loadData(c)
+        let skipped = try c.loadData(threads: 1)
         XCTAssertEqual(skipped.source.count, 24)
         XCTAssertEqual(skipped.report.skipped.map { ($0.path as NSString).lastPathComponent }, ["bad.jpg"])
         c.data.path = folder + "/nowhere"
-        XCTAssertThrowsError(try loadData(c)) { XCTAssert("\($0)".contains("does not exist"), "\($0)") }
+        XCTAssertThrowsError(try c.loadData(threads: 1)) { XCTAssert("\($0)".contains("does not exist"), "\($0)") }
     }
 }

@@ -4,6 +4,7 @@ import ROPIMKernels
 import ROPIMNN
 import ROPIMCore
 @testable import ROPIMTraining
+import ROPIMFiles
 
 /// Parity with PyTorch without Python: golden fixtures made by scripts/parity/make_fixtures.py (torch +
 /// timm, double precision) hold weights, an input, the expected final tokens and the gradients of

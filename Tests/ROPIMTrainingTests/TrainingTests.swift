@@ -5,59 +5,9 @@ import ROPIMData
 import ROPIMNN
 import ROPIMCore
 @testable import ROPIMTraining
-
-final class OptimizerTests: XCTestCase {
-    /// AdamW against torch.optim.AdamW's update written out in Double, three steps, decay and no-decay params.
-    func testAdamWMatchesTorchUpdateRule() {
-        let p = ParameterStore()
-        let w = p.add("fc.weight", shape: [2, 2]), b = p.add("fc.bias", shape: [2])
-        p.allocate()
-        let w0: [Double] = [0.5, -1, 2, 0.1], b0: [Double] = [0.3, -0.2]
-        for i in 0..<4 { p.value(w)[i] = Float(w0[i]) }
-        for i in 0..<2 { p.value(b)[i] = Float(b0[i]) }
-        let opt = AdamW(params: p, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.05)
-        var ref = w0 + b0, m = [Double](repeating: 0, count: 6), v = m
-        let grads: [[Double]] = [[0.1, -0.2, 0.3, 0.0, 1.0, -1.0], [0.05, 0.1, -0.3, 0.2, 0.5, 0.5], [-0.1, 0.0, 0.1, 0.2, -0.5, 2.0]]
-        let lrs = [1e-2, 5e-3, 2e-2]
-        for (t, g) in grads.enumerated() {
-            for i in 0..<6 { p.grads[i] = Float(g[i]) }
-            opt.update(lr: Float(lrs[t]))
-            let lr = lrs[t], step = Double(t + 1)
-            for i in 0..<6 {
-                if i < 4 { ref[i] *= 1 - lr * 0.05 }           // weights decay, biases do not
-                m[i] = 0.9 * m[i] + 0.1 * g[i]
-                v[i] = 0.95 * v[i] + 0.05 * g[i] * g[i]
-                let denom = (v[i] / (1 - pow(0.95, step))).squareRoot() + 1e-8
-                ref[i] -= lr / (1 - pow(0.9, step)) * m[i] / denom
-            }
-        }
-        for i in 0..<6 { XCTAssertEqual(Double(p.values[i]), ref[i], accuracy: 2e-6, "param \(i)") }
-    }
-
-    func testGradientClippingScalesToMaxNorm() {
-        let p = ParameterStore(); p.add("a", shape: [4]); p.allocate()
-        for (i, g) in [3.0, 4.0, 0, 0].enumerated() { p.grads[i] = Float(g) }
-        XCTAssertEqual(GradientClipping.clip(p, maxNorm: 10), 5, accuracy: 1e-9)
-        XCTAssertEqual(p.grads[0], 3)    // under the limit: untouched
-        XCTAssertEqual(GradientClipping.clip(p, maxNorm: 1), 5, accuracy: 1e-9)
-        XCTAssertEqual(Double(p.grads[0]), 0.6, accuracy: 1e-6)
-        XCTAssertEqual(Double(p.grads[1]), 0.8, accuracy: 1e-6)
-    }
-
-    func testScheduleWarmsUpLinearlyThenCosine() {
-        let s = CosineSchedule(peak: 1e-3, warmupLR: 1e-6, minLR: 1e-5, warmupSteps: 10, totalSteps: 110)
-        XCTAssertEqual(s.lr(at: 0), 1e-6, accuracy: 1e-15)
-        XCTAssertEqual(s.lr(at: 5), 1e-6 + (1e-3 - 1e-6) / 2, accuracy: 1e-12)
-        XCTAssertEqual(s.lr(at: 10), 1e-3, accuracy: 1e-15)
-        XCTAssertEqual(s.lr(at: 60), (1e-3 + 1e-5) / 2, accuracy: 1e-12)
-        XCTAssertEqual(s.lr(at: 110), 1e-5, accuracy: 1e-15)
-        for t in 10..<110 { XCTAssertGreaterThanOrEqual(s.lr(at: t), s.lr(at: t + 1)) }
-        XCTAssertNil(s.warning)
-        XCTAssertNil(CosineSchedule(peak: 1e-3, warmupLR: 0, minLR: 0, warmupSteps: 468, totalSteps: 468).warning)
-        let tooLong = CosineSchedule(peak: 1e-3, warmupLR: 1e-6, minLR: 1e-5, warmupSteps: 2340, totalSteps: 468)
-        XCTAssertTrue(tooLong.warning?.contains("warmup_epochs") == true, tooLong.warning ?? "no warning")
-    }
-}
+import ROPIMOptim
+import ROPIMFiles
+import ROPIMConfig
 
 final class TrainerTests: XCTestCase {
     func tinyConfig() -> PretrainConfig {
@@ -79,7 +29,7 @@ final class TrainerTests: XCTestCase {
     }
 
     func run(_ c: PretrainConfig) throws -> (losses: [Double], summary: TrainSummary) {
-        let trainer = try PretrainTrainer(config: c, dataset: try loadDataset(c))
+        let trainer = try PretrainTrainer(config: c, dataset: try c.loadDataset())
         var losses: [Double] = []
         let summary = try trainer.train(runDirectory: tempDir(), progress: Progress(interactive: false)) { losses.append($1) }
         return (losses, summary)
@@ -133,7 +83,7 @@ final class TrainerTests: XCTestCase {
         let model = try PretrainModel(vit: c.model, method: c.method)
         var rng = RNG(seed: 1)
         model.initialize(rng: &rng)
-        let data = try loadDataset(c)
+        let data = try c.loadDataset()
         let big = Tensor(shape: [8, 1, 8, 8]), half = Tensor(shape: [4, 1, 8, 8])
         makeBatch(data, indices: Array(0..<8), size: 8, outChannels: 1, augment: nil, normalization: c.data.normalization, rng: &rng, into: big)
         model.params.zeroGrads()
@@ -154,7 +104,7 @@ final class TrainerTests: XCTestCase {
     func testTrainerWritesMetricsAndALoadableCheckpoint() throws {
         var c = tinyConfig()
         c.optim.maxSteps = 5
-        let trainer = try PretrainTrainer(config: c, dataset: try loadDataset(c))
+        let trainer = try PretrainTrainer(config: c, dataset: try c.loadDataset())
         let dir = tempDir()
         let summary = try trainer.train(runDirectory: dir, progress: Progress(interactive: false))
         XCTAssertEqual(summary.steps, 5)
@@ -192,7 +142,7 @@ final class TrainerTests: XCTestCase {
         var c = Preset.fmnist.config; c.method.sketchSize = 8
         XCTAssertThrowsError(try c.validate()) { XCTAssert("\($0)".contains("does not divide the token count K=49")) }
         c = Preset.fmnist.config; c.data.path = "/nonexistent/fmnist"
-        XCTAssertThrowsError(try loadDataset(c)) { XCTAssert("\($0)".contains("/nonexistent/fmnist"), "\($0)") }
+        XCTAssertThrowsError(try c.loadDataset()) { XCTAssert("\($0)".contains("/nonexistent/fmnist"), "\($0)") }
         c = tinyConfig(); c.data.syntheticCount = 4
         XCTAssertThrowsError(try run(c)) { XCTAssert("\($0)".contains("fewer than one batch"), "\($0)") }
     }
@@ -207,25 +157,6 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(Preset.fmnist.config.model.numPatches, 49)
         XCTAssertEqual(Preset.vitTiny.config.model.numPatches, 196)
         XCTAssertEqual(Preset.vitTiny.config.method.sketchSize, 28)
-    }
-}
-
-final class SafeTensorsTests: XCTestCase {
-    func testRoundTripAndCorruptFiles() throws {
-        let path = NSTemporaryDirectory() + "st-\(UUID().uuidString).safetensors"
-        let ts = [NamedTensor(name: "a.weight", shape: [2, 3], values: [1, 2, 3, 4, 5, -6]),
-                  NamedTensor(name: "b", shape: [1], values: [.pi])]
-        try SafeTensors.write(ts, metadata: ["k": "v \"quoted\""], to: path)
-        let (back, meta) = try SafeTensors.read(path)
-        XCTAssertEqual(back.map(\.name), ["a.weight", "b"])
-        XCTAssertEqual(back[0].values, ts[0].values)
-        XCTAssertEqual(back[1].shape, [1])
-        XCTAssertEqual(meta["k"], "v \"quoted\"")
-        let data = FileManager.default.contents(atPath: path)!
-        XCTAssertEqual(Int(data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }) % 8, 0)
-        try data.prefix(data.count - 5).write(to: URL(fileURLWithPath: path))
-        XCTAssertThrowsError(try SafeTensors.read(path)) { XCTAssert("\($0)".contains("truncated"), "\($0)") }
-        XCTAssertThrowsError(try SafeTensors.read(path + ".missing")) { XCTAssert("\($0)".contains("missing")) }
     }
 }
 
@@ -286,7 +217,7 @@ final class ResumeTests: XCTestCase {
     /// bit for bit, as one uninterrupted run (same thread count).
     func testResumeEqualsUninterruptedRun() throws {
         let c = config()
-        let data = try loadDataset(c)
+        let data = try c.loadDataset()
         var full: [Double] = []
         let a = try PretrainTrainer(config: c, dataset: data)
         try a.train(runDirectory: tempDir(), progress: Progress(interactive: false)) { full.append($1) }
@@ -318,7 +249,7 @@ final class ResumeTests: XCTestCase {
     /// ignored and the previous checkpoint is used; a truncated weight file is a clear error.
     func testInterruptedSaveAndCorruptCheckpoint() throws {
         var c = config(); c.optim.maxSteps = 4
-        let data = try loadDataset(c)
+        let data = try c.loadDataset()
         let dir = tempDir()
         try PretrainTrainer(config: c, dataset: data).train(runDirectory: dir, progress: Progress(interactive: false))
         let fm = FileManager.default

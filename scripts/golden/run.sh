@@ -2,7 +2,7 @@
 # Golden runs that pin behaviour across refactors (issue 13): 40 pre-training steps for each objective
 # and a 40-step fine-tune from the ROPIM run, all seeded, 2 threads.
 #
-#   bash scripts/golden/run.sh record [ROPIM]   # write Tests/Golden/ (losses + final tensors' SHA-256)
+#   bash scripts/golden/run.sh record [ROPIM]   # write scripts/golden/expected/ (losses + final tensors' SHA-256)
 #   bash scripts/golden/run.sh check  [ROPIM]   # rerun and compare byte for byte; exit 1 on any difference
 #
 # ROPIM defaults to .build/release/ropim (build it first: swift build -c release).
@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 mode=${1:?usage: run.sh record|check [ROPIM]}
 bin=${2:-.build/release/ropim}
-golden=Tests/Golden
+golden=scripts/golden/expected
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 common=(--max-steps 40 --subset 4096 --seed 3 --threads 2)

@@ -5,6 +5,8 @@ import Foundation
 import ROPIMCore
 import ROPIMKernels
 import ROPIMNN
+import ROPIMFiles
+import ROPIMConfig
 
 public struct CheckpointError: Error, CustomStringConvertible {
     public let description: String

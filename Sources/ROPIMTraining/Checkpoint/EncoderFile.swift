@@ -5,6 +5,8 @@ import Foundation
 import ROPIMData
 import ROPIMKernels
 import ROPIMNN
+import ROPIMFiles
+import ROPIMConfig
 
 public struct EncoderFile {
     public let path: String

@@ -7,6 +7,7 @@ import Foundation
 import ROPIMCore
 import ROPIMData
 import ROPIMNN
+import ROPIMFiles
 
 public enum ExportFormat: String, CaseIterable, Codable, Sendable {
     case beit                    // timm.models.beit.Beit

@@ -8,6 +8,8 @@ import ROPIMCore
 import ROPIMData
 import ROPIMKernels
 import ROPIMNN
+import ROPIMOptim
+import ROPIMFiles
 
 /// The small versioned part of a resumable checkpoint (state.json).
 public struct RunState: Codable, Equatable, Sendable {

@@ -1,4 +1,4 @@
-// Named starting points. The 224-px ViT presets are the reference recipe (ROPIM.md §5); the small-image
+// Named starting points. The 224-px ViT presets are the reference recipe (docs/METHOD.md §5); the small-image
 // presets fit a 2-core CPU. A YAML file and flags override a preset.
 
 import ROPIMCore

@@ -5,76 +5,7 @@
 import ROPIMData
 import ROPIMCore
 import ROPIMNN
-
-public enum DatasetKind: String, Codable, CaseIterable, Sendable {
-    /// Detect from the files in `data.path`: IDX, CIFAR-10/100 binaries, else an image folder.
-    case auto
-    /// IDX files (Fashion-MNIST / MNIST layout) in `data.path`, gzip'd or not.
-    case idx
-    /// Seeded synthetic images (no files): for tests, benchmarks and smoke runs.
-    case synthetic
-    /// JPEG/PNG files: `path/<class>/<image>` (or `path/train/<class>/…`), or an unlabelled tree.
-    case imagefolder
-    /// CIFAR-10 binary version (data_batch_1..5.bin, test_batch.bin).
-    case cifar10
-    /// CIFAR-100 binary version (train.bin, test.bin).
-    case cifar100
-}
-
-public struct DataConfig: Codable, Equatable, Sendable {
-    /// auto | idx | synthetic | imagefolder | cifar10 | cifar100 (`--data DIR` alone sets auto)
-    public var dataset = DatasetKind.idx
-    /// Folder holding the dataset files.
-    public var path = "/usr/share/datasets/fashion-mnist"
-    /// train | val | test: which part to read (image folders: the train/ or val/ sub-folder when present).
-    public var split = "train"
-    /// Hold out this fraction of the images (seeded) and train on the rest; 0 = use all.
-    public var valFraction = 0.0
-    /// CIFAR-100 labels: fine (100 classes) or coarse (20).
-    public var cifarLabels = CIFARLabels.fine
-    /// Image folders: auto (class sub-folders if any, else unlabelled), classes, or flat (unlabelled, any depth).
-    public var layout = FolderLayout.auto
-    /// Image folders: decoded images are stored at this size (shorter side resized, centre crop); 0 = model.img_size.
-    public var storeSize = 0
-    /// Image folders: packed cache file (decoded once, memory-mapped, rebuilt when the folder changes); "" = in memory.
-    public var cache = ""
-    /// Skip unreadable image files (and empty class folders) and report them, instead of stopping.
-    public var skipBad = false
-    /// Background threads building batches (0 = on the training thread).
-    public var workers = 2
-    /// Batches prepared ahead of the training step.
-    public var prefetch = 4
-    /// Use the first N images of a seeded shuffle (0 = all).
-    public var subset = 0
-    /// Images generated when dataset is synthetic.
-    public var syntheticCount = 4096
-    /// Pre-training augmentation: RandomResizedCrop + horizontal flip (+ optional jitter, RandAugment, erasing).
-    public var augment = AugmentConfig()
-    /// Per-channel mean/std for the normalized pixels the model sees and reconstructs.
-    public var normalization = Normalization.fashionMNIST
-    public init() {}
-}
-
-public struct OptimConfig: Codable, Equatable, Sendable {
-    public var epochs = 100
-    /// Images per optimizer step = batch_size · accum_steps.
-    public var batchSize = 128
-    /// Gradient accumulation: micro-batches per optimizer step.
-    public var accumSteps = 1
-    /// Base learning rate for a total batch of 512; the run uses base · total_batch / 512 (as SimMIM, warmup_lr and min_lr scale too).
-    public var baseLR = 1e-3
-    public var warmupLR = 5e-7
-    public var minLR = 5e-6
-    public var warmupEpochs = 5.0
-    public var weightDecay = 0.05
-    public var betas = [0.9, 0.95]
-    public var eps = 1e-8
-    /// Max global gradient norm (0 disables clipping).
-    public var clipGrad = 5.0
-    /// Stop after this many optimizer steps (0 = run all epochs); the schedule still spans all epochs.
-    public var maxSteps = 0
-    public init() {}
-}
+import ROPIMOptim
 
 public struct RunConfig: Codable, Equatable, Sendable {
     /// Seeds every generator of the run (init, data order, augmentation, corruption, drop path).
@@ -118,38 +49,28 @@ public struct PretrainConfig: Codable, Equatable, Sendable {
         func fail(_ s: String) throws -> Never { throw Invalid(description: s) }
         try model.validate()
         try method.validate(for: model)
-        if optim.epochs < 1 { try fail("optim.epochs must be at least 1, got \(optim.epochs)") }
-        if optim.batchSize < 1 { try fail("optim.batch_size must be at least 1, got \(optim.batchSize)") }
-        if optim.accumSteps < 1 { try fail("optim.accum_steps must be at least 1, got \(optim.accumSteps)") }
-        if optim.betas.count != 2 || !optim.betas.allSatisfy({ (0..<1).contains($0) }) {
-            try fail("optim.betas must be two numbers in [0, 1), got \(optim.betas)")
-        }
-        if optim.baseLR <= 0 { try fail("optim.base_lr must be positive, got \(optim.baseLR)") }
-        if optim.maxSteps < 0 { try fail("optim.max_steps must be ≥ 0, got \(optim.maxSteps)") }
+        do { try optim.validate() } catch { try fail("\(error)") }
         if run.saveEvery < 0 || run.keepLast < 1 { try fail("run.save_every must be ≥ 0 and run.keep_last ≥ 1, got \(run.saveEvery) and \(run.keepLast)") }
-        if data.subset < 0 { try fail("data.subset must be ≥ 0 (0 = all), got \(data.subset)") }
         if run.knnEvery < 0 || run.knnTrainSubset < 0 || run.knnTestSubset < 0 || run.knnK < 1 || run.knnTemperature <= 0 {
             try fail("run.knn_every, run.knn_train_subset and run.knn_test_subset must be ≥ 0, run.knn_k ≥ 1 and run.knn_temperature positive")
         }
-        let c = model.inChans
-        let counts = [data.normalization.mean.count, data.normalization.std.count]
-        if !counts.allSatisfy({ $0 == c || $0 == 1 }) || counts[0] != counts[1] {
-            try fail("data.normalization needs \(c) (or 1, shared) mean and std values for model.in_chans \(c), got \(counts[0]) and \(counts[1])")
-        }
-        if data.normalization.std.contains(where: { $0 <= 0 }) { try fail("data.normalization.std values must be positive") }
-        if data.augment.scale.count != 2 || data.augment.ratio.count != 2 { try fail("data.augment.scale and data.augment.ratio need two numbers each") }
-        do { try data.augment.validate() } catch { try fail("data.\(error)") }
-        if !(0..<1).contains(data.valFraction) { try fail("data.val_fraction must be in [0, 1), got \(data.valFraction)") }
-        if !["train", "val", "test"].contains(data.split) { try fail("data.split must be train, val or test, got '\(data.split)'") }
-        if data.storeSize < 0 { try fail("data.store_size must be ≥ 0 (0 = model.img_size), got \(data.storeSize)") }
-        if data.workers < 0 || data.prefetch < 1 { try fail("data.workers must be ≥ 0 and data.prefetch ≥ 1, got \(data.workers) and \(data.prefetch)") }
+        do { try data.validate(channels: model.inChans) } catch { try fail("\(error)") }
     }
 
     /// Images per optimizer step.
-    public var totalBatch: Int { optim.batchSize * optim.accumSteps }
+    public var totalBatch: Int { optim.totalBatch }
     /// The learning rates after the scaling rule (base · total_batch / 512).
-    public var scaledLR: (peak: Double, warmup: Double, min: Double) {
-        let s = Double(totalBatch) / 512
-        return (optim.baseLR * s, optim.warmupLR * s, optim.minLR * s)
+    public var scaledLR: (peak: Double, warmup: Double, min: Double) { optim.scaledLR }
+}
+
+extension PretrainConfig {
+    /// The training images this config names (`loadData` with the model's size and channels and the run's seed).
+    public func loadData(threads: Int) throws -> LoadedData {
+        try ROPIMData.loadData(data, imgSize: model.imgSize, channels: model.inChans, seed: run.seed, threads: threads)
+    }
+
+    /// The same images in memory (every kind but a packed cache), for tests and tools.
+    public func loadDataset(threads: Int = 1) throws -> ImageDataset {
+        try ROPIMData.loadDataset(data, imgSize: model.imgSize, channels: model.inChans, seed: run.seed, threads: threads)
     }
 }

@@ -89,29 +89,3 @@ public enum SafeTensors {
         return String(arr.dropFirst().dropLast())
     }
 }
-
-/// Write-to-temporary, fsync, rename: a reader never sees a half-written file, and a crash mid-write
-/// leaves the previous file intact.
-public enum AtomicFile {
-    public static func write(_ data: Data, to path: String) throws {
-        let tmp = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: tmp, contents: nil) else {
-            throw SafeTensorsError(description: "\(tmp): cannot create file (does the directory exist and is it writable?)")
-        }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: tmp))
-        do {
-            try handle.write(contentsOf: data)
-            try handle.synchronize()
-            try handle.close()
-        } catch {
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw SafeTensorsError(description: "\(path): write failed: \(error)")
-        }
-        guard rename(tmp, path) == 0 else {
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw SafeTensorsError(description: "\(path): cannot rename \(tmp) into place (errno \(errno))")
-        }
-    }
-
-    public static func write(_ text: String, to path: String) throws { try write(Data(text.utf8), to: path) }
-}

@@ -1,7 +1,6 @@
 // Turns the data section of a config into images: in memory (IDX, CIFAR, synthetic, image folders) or a
 // memory-mapped packed cache, with the hold-out split, the seeded subset and the --skip-bad report.
 
-import ROPIMData
 import Foundation
 import ROPIMKernels
 
@@ -37,37 +36,42 @@ public func resolveDatasetKind(_ kind: DatasetKind, path: String) throws -> Data
 
 /// Loads the configured images: IDX/CIFAR/synthetic/image folders in memory, or an image folder through
 /// its packed cache when `data.cache` is set; then the hold-out split (`data.val_fraction`: train keeps
-/// the rest) and `data.subset`. `threads` decode image folders (0 = all cores).
-public func loadData(_ c: PretrainConfig, threads: Int = 0) throws -> LoadedData {
-    let kind = try resolveDatasetKind(c.data.dataset, path: c.data.path)
-    let seed = UInt64(truncatingIfNeeded: c.run.seed)
-    let decodeThreads = threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount
-    let size = c.data.storeSize > 0 ? c.data.storeSize : c.model.imgSize
+/// the rest) and `data.subset`.
+/// - Parameters:
+///   - imgSize, channels: the model's input (synthetic images are made at this size; image folders are
+///     stored at `data.store_size`, 0 = `imgSize`, with `channels` channels).
+///   - seed: the run's seed (synthetic images, the hold-out and the subset).
+///   - threads: threads decoding image folders (≥ 1).
+public func loadData(_ c: DataConfig, imgSize: Int, channels: Int, seed runSeed: Int, threads: Int) throws -> LoadedData {
+    let kind = try resolveDatasetKind(c.dataset, path: c.path)
+    let seed = UInt64(truncatingIfNeeded: runSeed)
+    let decodeThreads = threads
+    let size = c.storeSize > 0 ? c.storeSize : imgSize
     var report = SkipReport()
     var d: ImageDataset
     switch kind {
     case .auto: fatalError("resolved above")
     case .idx:
-        guard c.data.split != "val" else { throw DataError("data.split val: IDX folders hold train and test; use data.val_fraction for a hold-out") }
-        d = try IDX.loadFolder(c.data.path, split: c.data.split == "test" ? .test : .train)
+        guard c.split != "val" else { throw DataError("data.split val: IDX folders hold train and test; use data.val_fraction for a hold-out") }
+        d = try IDX.loadFolder(c.path, split: c.split == "test" ? .test : .train)
     case .synthetic:
-        d = SyntheticImages.make(count: c.data.syntheticCount, channels: c.model.inChans, size: c.model.imgSize,
+        d = SyntheticImages.make(count: c.syntheticCount, channels: channels, size: imgSize,
                                  classes: 10, seed: seed)
     case .cifar10:
-        d = try CIFAR.load10(c.data.path, split: c.data.split)
+        d = try CIFAR.load10(c.path, split: c.split)
     case .cifar100:
-        d = try CIFAR.load100(c.data.path, split: c.data.split, labels: c.data.cifarLabels)
+        d = try CIFAR.load100(c.path, split: c.split, labels: c.cifarLabels)
     case .imagefolder:
-        let scan = try ImageFolder.scan(try ImageFolder.splitRoot(c.data.path, split: c.data.split), layout: c.data.layout,
-                                        skipBad: c.data.skipBad)
-        if !c.data.cache.isEmpty {
-            let (cache, r, built) = try PackedCache.openOrBuild(scan, size: size, channels: c.model.inChans, path: c.data.cache,
-                                                                skipBad: c.data.skipBad, threads: decodeThreads)
+        let scan = try ImageFolder.scan(try ImageFolder.splitRoot(c.path, split: c.split), layout: c.layout,
+                                        skipBad: c.skipBad)
+        if !c.cache.isEmpty {
+            let (cache, r, built) = try PackedCache.openOrBuild(scan, size: size, channels: channels, path: c.cache,
+                                                                skipBad: c.skipBad, threads: decodeThreads)
             let indices = selection(count: cache.count, c: c, seed: seed)
             let source: any ImageSource = indices.map { IndexedSource(base: cache, indices: $0) } ?? cache
             return LoadedData(source: source, kind: kind, classNames: scan.classNames, report: r, builtCache: built)
         }
-        (d, report) = try ImageFolder.decodeAll(scan, size: size, channels: c.model.inChans, skipBad: c.data.skipBad,
+        (d, report) = try ImageFolder.decodeAll(scan, size: size, channels: channels, skipBad: c.skipBad,
                                                 threads: decodeThreads)
     }
     if let indices = selection(count: d.count, c: c, seed: seed) { d = d.subset(indices) }
@@ -76,26 +80,28 @@ public func loadData(_ c: PretrainConfig, threads: Int = 0) throws -> LoadedData
 
 /// The images training uses after the hold-out and the subset (nil = all, in order). The subset is the
 /// seeded-shuffle prefix of `ImageDataset.seededSubset`, so `--subset` picks the same images as before.
-func selection(count: Int, c: PretrainConfig, seed: UInt64) -> [Int]? {
+func selection(count: Int, c: DataConfig, seed: UInt64) -> [Int]? {
     var keep = Array(0..<count)
-    if c.data.valFraction > 0 {
+    if c.valFraction > 0 {
         var rng = RNG(seed: seed).derived(stream: 0x7A1)
-        let nVal = max(1, Int((Double(count) * c.data.valFraction).rounded()))
+        let nVal = max(1, Int((Double(count) * c.valFraction).rounded()))
         let val = Set(rng.permutation(count).prefix(nVal))
         keep = keep.filter { !val.contains($0) }
     }
-    if c.data.subset > 0 && c.data.subset < keep.count {
+    if c.subset > 0 && c.subset < keep.count {
         var rng = RNG(seed: seed).derived(stream: 0x5B5E7)
-        keep = rng.permutation(keep.count).prefix(c.data.subset).map { keep[$0] }
+        keep = rng.permutation(keep.count).prefix(c.subset).map { keep[$0] }
     }
     return keep.count == count ? nil : keep
 }
 
 /// Loads the configured images into memory (every kind but a packed cache), for tests and tools.
-public func loadDataset(_ c: PretrainConfig) throws -> ImageDataset {
+public func loadDataset(_ c: DataConfig, imgSize: Int, channels: Int, seed: Int, threads: Int) throws -> ImageDataset {
     var mem = c
-    mem.data.cache = ""
-    guard let d = try loadData(mem).source as? ImageDataset else { fatalError("in-memory load returned another source") }
+    mem.cache = ""
+    guard let d = try loadData(mem, imgSize: imgSize, channels: channels, seed: seed, threads: threads).source as? ImageDataset else {
+        fatalError("in-memory load returned another source")
+    }
     return d
 }
 

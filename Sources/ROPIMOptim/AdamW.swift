@@ -77,3 +77,13 @@ public enum GradientClipping {
         return norm
     }
 }
+
+extension AdamW {
+    /// AdamW with the betas, eps and weight decay of `o`, and layer-wise LR decay (`o.layer_decay`) over an
+    /// encoder of `depth` blocks (see `LayerDecay`; 1 = every scale is 1).
+    public convenience init(params: ParameterStore, config o: OptimConfig, depth: Int) {
+        self.init(params: params, beta1: Float(o.betas[0]), beta2: Float(o.betas[1]), eps: Float(o.eps),
+                  weightDecay: Float(o.weightDecay))
+        if o.layerDecay != 1 { lrScales = LayerDecay.scales(params, depth: depth, decay: o.layerDecay) }
+    }
+}

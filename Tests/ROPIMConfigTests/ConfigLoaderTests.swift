@@ -1,7 +1,7 @@
 // ConfigLoader: YAML and --set overrides over Codable defaults, and the error messages users will see.
 import Foundation
 import XCTest
-@testable import ROPIMTraining
+@testable import ROPIMConfig
 
 private struct TModel: Codable, Equatable {
     var embedDim = 192
