@@ -93,7 +93,7 @@ public enum Bench {
     /// `peakGflops` replaces the probe (tests).
     public static func run(config c: PretrainConfig, preset: String, steps: Int, warmup: Int, peakGflops: Double? = nil) throws -> BenchResult {
         let v = c.model, b = c.optim.batchSize
-        let model = try PretrainModel(vit: v, method: c.method)
+        let model = try Objectives.make(vit: v, method: c.method)
         var rng = RNG(seed: UInt64(truncatingIfNeeded: c.run.seed))
         model.initialize(rng: &rng)
         let optimizer = AdamW(params: model.params, config: c.optim, depth: c.model.depth)

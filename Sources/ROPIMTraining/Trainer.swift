@@ -52,7 +52,7 @@ public let ropimLibraryVersion = "0.1.0"
 
 public final class PretrainTrainer {
     public let config: PretrainConfig
-    public let model: PretrainModel
+    public let model: any PretrainingObjective
     public let dataset: any ImageSource
     /// Batches for training: shuffled per epoch, augmented, built ahead on `data.workers` threads.
     public let loader: DataLoader
@@ -62,7 +62,7 @@ public final class PretrainTrainer {
     public var log: (String) -> Void = { print($0) }
     /// Called after epochs that are multiples of `run.knn_every` (when > 0) with the 1-based epoch; the
     /// returned metrics (e.g. knn_top1) go into metrics.jsonl with the epoch and step.
-    public var epochHook: ((Int, PretrainModel) throws -> [String: Any])?
+    public var epochHook: ((Int, any PretrainingObjective) throws -> [String: Any])?
     var streams: RunStreams
     /// The state this trainer resumed from, if any.
     public private(set) var resumed: RunState?
@@ -92,7 +92,7 @@ public final class PretrainTrainer {
         guard stepsPerEpoch > 0 else {
             throw TrainingError(description: "\(dataset.source) has \(dataset.count) images, fewer than one batch of \(config.totalBatch) (optim.batch_size \(config.optim.batchSize) × optim.accum_steps \(config.optim.accumSteps)); lower --batch-size or use more data")
         }
-        model = try PretrainModel(vit: config.model, method: config.method)
+        model = try Objectives.make(vit: config.model, method: config.method)
         streams = RunStreams(seed: UInt64(truncatingIfNeeded: config.run.seed))
         model.initialize(rng: &streams.initialization)
         // The loader's orders and per-sample draws derive from one number of the run's data-order stream.
@@ -199,7 +199,7 @@ public final class PretrainTrainer {
 /// Writes the model's parameters (torch names and shapes) and the resolved config as safetensors.
 /// `dataPosition` (the loader's next batch) is stored as JSON under "data_position" so a resumed run can
 /// continue the same epoch order and augmentation draws.
-public func saveCheckpoint(model: PretrainModel, config: PretrainConfig, step: Int, dataPosition: LoaderPosition? = nil,
+public func saveCheckpoint(model: any PretrainingObjective, config: PretrainConfig, step: Int, dataPosition: LoaderPosition? = nil,
                            to path: String) throws {
     let p = model.params
     let tensors = p.entries.map { e in

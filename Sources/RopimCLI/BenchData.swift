@@ -84,7 +84,7 @@ struct BenchData: ParsableCommand {
 
         guard steps > 0 else { return }
         let c = Preset.vitTiny.config
-        let model = try PretrainModel(vit: c.model, method: c.method)
+        let model = try Objectives.make(vit: c.model, method: c.method)
         var rng = RNG(seed: 1)
         model.initialize(rng: &rng)
         let optimizer = AdamW(params: model.params, beta1: 0.9, beta2: 0.95, weightDecay: 0.05)

@@ -7,7 +7,10 @@ import ROPIMData
 import ROPIMTraining
 import ROPIMConfig
 
-extension CorruptionKind: ExpressibleByArgument {}
+extension ObjectiveName: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument) }
+    public static var allValueStrings: [String] { Objectives.names }
+}
 extension LossKind: ExpressibleByArgument {}
 extension DatasetKind: ExpressibleByArgument {}
 extension SketchSampler: ExpressibleByArgument {}
@@ -35,7 +38,7 @@ struct ConfigOptions: ParsableArguments {
     @Option(help: "Seed for every random stream of the run.") var seed: Int?
     @Option(help: "Use the first N images of a seeded shuffle.") var subset: Int?
     @Option(help: "Stop after N optimizer steps.") var maxSteps: Int?
-    @Option(help: "Corruption of the patch tokens.") var corruption: CorruptionKind?
+    @Option(help: "Corruption of the patch tokens.") var corruption: ObjectiveName?
     @Option(help: "Reconstruction loss on normalized pixels.") var loss: LossKind?
     @Option(help: "Sketch size K' (ROPIM).") var sketchSize: Int?
     @Option(help: "Image side in pixels (model.img_size).") var imgSize: Int?

@@ -45,7 +45,7 @@ struct Import: ParsableCommand {
         var (c, _) = try options.resolve()
         if let ef = try? EncoderFile(file) { c.model = ef.config; c.data.normalization = ef.normalization }
         guard !c.run.output.isEmpty else { throw ValidationError("give --output DIR for the new checkpoint") }
-        let model = try PretrainModel(vit: c.model, method: c.method)
+        let model = try Objectives.make(vit: c.model, method: c.method)
         var rng = RNG(seed: UInt64(truncatingIfNeeded: c.run.seed))
         model.initialize(rng: &rng)
         let report = try Interchange.importEncoder(file, into: model.params, prefix: "encoder.")

@@ -23,13 +23,13 @@ func tempDir() -> String {
 }
 
 /// A tiny pre-training checkpoint with random (non-zero everywhere) weights, written to a temp file.
-func tinyCheckpoint(model: ViTConfig = tinyViT()) throws -> (path: String, model: PretrainModel, config: PretrainConfig) {
+func tinyCheckpoint(model: ViTConfig = tinyViT()) throws -> (path: String, model: any PretrainingObjective, config: PretrainConfig) {
     var c = PretrainConfig()
     c.model = model
     c.method.sketchSize = 4; c.method.maskPatchSize = 4
     c.data.dataset = .synthetic; c.data.syntheticCount = 64
     c.data.normalization = Normalization(mean: [0.5], std: [0.25])
-    let m = try PretrainModel(vit: c.model, method: c.method)
+    let m = try Objectives.make(vit: c.model, method: c.method)
     var rng = RNG(seed: 5)
     m.initialize(rng: &rng)
     for i in 0..<m.params.count { m.params.values[i] += Float(rng.normal()) * 0.05 }   // relative tables too

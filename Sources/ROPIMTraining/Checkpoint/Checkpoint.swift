@@ -58,7 +58,7 @@ extension ParameterStore {
 public struct PretrainCheckpoint {
     public let config: PretrainConfig
     public let step: Int
-    public let model: PretrainModel
+    public let model: any PretrainingObjective
     public let hasDecoder: Bool
 
     public init(path: String) throws {
@@ -75,7 +75,7 @@ public struct PretrainCheckpoint {
             config = c
             step = 0
             hasDecoder = false
-            model = try PretrainModel(vit: c.model, method: c.method)
+            model = try Objectives.make(vit: c.model, method: c.method)
             var rng = RNG(seed: 0)
             model.initialize(rng: &rng)
             _ = try Interchange.importEncoder(path, into: model.params, prefix: "encoder.")
@@ -84,7 +84,7 @@ public struct PretrainCheckpoint {
         hasDecoder = true
         config = try ConfigLoader.load(PretrainConfig.self, yaml: yaml, file: path + " (embedded config)", defaults: PretrainConfig())
         step = Int(meta["step"] ?? "") ?? 0
-        model = try PretrainModel(vit: config.model, method: config.method)
+        model = try Objectives.make(vit: config.model, method: config.method)
         let report = try model.params.load(tensors, source: path)
         guard report.missing.isEmpty, report.unexpected.isEmpty else {
             throw CheckpointError(description: "\(path): does not match its own config: \(report)")

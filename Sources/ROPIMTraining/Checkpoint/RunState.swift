@@ -36,7 +36,7 @@ public enum RunCheckpoint {
 
     /// Writes `dir/ckpt-<step>/` atomically (temporary directory, fsync'd files, rename), then prunes old ones.
     @discardableResult
-    public static func save(model: PretrainModel, optimizer: AdamW, state: RunState, in dir: String,
+    public static func save(model: any PretrainingObjective, optimizer: AdamW, state: RunState, in dir: String,
                             keepLast: Int, best: Bool) throws -> String {
         let name = prefix + String(format: "%08d", state.step)
         let final = dir + "/" + name, tmp = dir + "/." + name + ".tmp-\(getpid())"
@@ -114,7 +114,7 @@ public enum RunCheckpoint {
     }
 
     /// Loads weights and AdamW moments into a trainer built from the same config.
-    public static func restore(_ ckpt: String, model: PretrainModel, optimizer: AdamW, state: RunState) throws {
+    public static func restore(_ ckpt: String, model: any PretrainingObjective, optimizer: AdamW, state: RunState) throws {
         let (weights, _) = try SafeTensors.read(ckpt + "/model.safetensors")
         let report = try model.params.load(weights, source: ckpt + "/model.safetensors")
         guard report.missing.isEmpty, report.unexpected.isEmpty else {
