@@ -69,7 +69,6 @@ public struct FinetuneConfig: Codable, Equatable, Sendable {
         if optim.batchSize % 2 != 0 {
             try fail("optim.batch_size must be even (mixup pairs each image with the batch reversed), got \(optim.batchSize)")
         }
-        if optim.accumSteps != 1 { try fail("optim.accum_steps must be 1 for fine-tuning, got \(optim.accumSteps)") }
         if method.classes < 0 { try fail("method.classes must be ≥ 0 (0 = from the data), got \(method.classes)") }
         if !(0..<1).contains(method.labelSmoothing) { try fail("method.label_smoothing must be in [0, 1), got \(method.labelSmoothing)") }
         if method.mixup < 0 || method.cutmix < 0 { try fail("method.mixup and method.cutmix must be ≥ 0 (0 disables)") }

@@ -118,12 +118,9 @@ public final class PretrainTrainer {
         let c = config, o = c.optim
         let metrics = try MetricsWriter(path: runDirectory + "/metrics.jsonl", keepingStepsUpTo: resumed?.step)
         let totalSteps = o.maxSteps > 0 ? Swift.min(o.maxSteps, o.epochs * stepsPerEpoch) : o.epochs * stepsPerEpoch
-        var losses: [Double] = []
         let start = Date()
-        var step = 0
-        var windowStart = Date(), windowImages = 0
         let first = loader.position
-        step = first.epoch * stepsPerEpoch + first.batch / o.accumSteps
+        var step = first.epoch * stepsPerEpoch + first.batch / o.accumSteps
         var epochSum = 0.0, epochCount = 0
         func save() throws -> String {
             let state = RunState(ropimVersion: ropimLibraryVersion, step: step, adamStep: optimizer.step,
@@ -133,52 +130,38 @@ public final class PretrainTrainer {
             return try RunCheckpoint.save(model: model, optimizer: optimizer, state: state, in: runDirectory,
                                           keepLast: c.run.keepLast, best: best)
         }
-        outer: for epoch in first.epoch..<o.epochs {
-            for s in (epoch == first.epoch ? first.batch / o.accumSteps : 0)..<stepsPerEpoch {
-                if step >= totalSteps { break outer }
-                if StopSignal.requested {
-                    let path = try save()
-                    progress.message("stopped by signal at step \(step); resumable checkpoint \(path) (continue with --resume \(runDirectory))")
-                    return TrainSummary(steps: step, firstLoss: losses.first ?? .nan, lastLoss: losses.last ?? .nan,
-                                        meanLossStart: .nan, meanLossEnd: .nan, seconds: Date().timeIntervalSince(start),
-                                        runDirectory: runDirectory, checkpoint: path, interrupted: true)
-                }
-                let lr = schedule.lr(at: step)
-                model.params.zeroGrads()
-                var loss = 0.0
-                for _ in 0..<o.accumSteps {
-                    let batch = try loader.next()
-                    let l = model.forward(images: batch.images, batch: o.batchSize, training: true, rng: &streams.corruption)
-                    guard l.isFinite else {
-                        throw TrainingError(description: "loss is \(l) at epoch \(epoch + 1), step \(step + 1) (lr \(sci(lr))); the run diverged. Lower optim.base_lr (now \(o.baseLR)), keep optim.clip_grad > 0 (now \(o.clipGrad)), or check the data normalization. Metrics so far: \(runDirectory)/metrics.jsonl")
-                    }
-                    model.backward(lossScale: 1 / Float(o.accumSteps))
-                    loss += l / Double(o.accumSteps)
-                }
-                let gradNorm = GradientClipping.clip(model.params, maxNorm: o.clipGrad)
-                optimizer.update(lr: Float(lr))
-                step += 1
-                losses.append(loss)
-                windowImages += c.totalBatch
-                let elapsed = Date().timeIntervalSince(windowStart)
-                let ips = Double(windowImages) / Swift.max(elapsed, 1e-9)
-                metrics.write(["step": step, "epoch": epoch + 1, "loss": loss, "lr": lr, "grad_norm": gradNorm,
-                               "images_per_second": ips, "time": Date().timeIntervalSince(start)])
-                let line = String(format: "epoch %d/%d  step %d/%d  loss %.4f  lr %@  grad %.3f  %.1f img/s",
-                                  epoch + 1, o.epochs, step, totalSteps, loss, sci(lr), gradNorm, ips)
-                progress.update(line, force: step % Swift.max(c.run.logEvery, 1) == 0 || step == totalSteps || step == 1)
-                if elapsed > 5 { windowStart = Date(); windowImages = 0 }
-                epochSum += loss; epochCount += 1
-                if s == stepsPerEpoch - 1 { epochLosses.append(epochSum / Double(epochCount)); epochSum = 0; epochCount = 0 }
-                if (c.run.saveEvery > 0 && step % c.run.saveEvery == 0) || s == stepsPerEpoch - 1 { _ = try save() }
-                onStep?(step, loss)
-            }
-            if let epochHook, c.run.knnEvery > 0, (epoch + 1) % c.run.knnEvery == 0 || epoch + 1 == o.epochs {
-                var record = try epochHook(epoch + 1, model)
-                record["epoch"] = epoch + 1; record["step"] = step; record["time"] = Date().timeIntervalSince(start)
-                metrics.write(record)
-                progress.message(record.keys.sorted().compactMap { k in (record[k] as? Double).map { String(format: "%@ %.3f", k, $0) } }.joined(separator: "  "))
-            }
+        var work = TrainLoop.Work(forward: { _ in
+            let batch = try self.loader.next()
+            return self.model.forward(images: batch.images, batch: o.batchSize, training: true, rng: &self.streams.corruption)
+        }, backward: { self.model.backward(lossScale: $0) })
+        work.stopRequested = { StopSignal.requested }
+        work.afterStep = { done, _, index, loss in
+            step = done
+            epochSum += loss; epochCount += 1
+            if index == self.stepsPerEpoch - 1 { self.epochLosses.append(epochSum / Double(epochCount)); epochSum = 0; epochCount = 0 }
+            if (c.run.saveEvery > 0 && done % c.run.saveEvery == 0) || index == self.stepsPerEpoch - 1 { _ = try save() }
+            onStep?(done, loss)
+        }
+        work.afterEpoch = { epoch, done, complete in
+            guard complete, let epochHook = self.epochHook, c.run.knnEvery > 0,
+                  (epoch + 1) % c.run.knnEvery == 0 || epoch + 1 == o.epochs else { return }
+            var record = try epochHook(epoch + 1, self.model)
+            record["epoch"] = epoch + 1; record["step"] = done; record["time"] = Date().timeIntervalSince(start)
+            metrics.write(record)
+            progress.message(record.keys.sorted().compactMap { k in (record[k] as? Double).map { String(format: "%@ %.3f", k, $0) } }.joined(separator: "  "))
+        }
+        let loop = TrainLoop(params: model.params, optimizer: optimizer, optim: o)
+        let result = try loop.run(schedule: schedule, stepsPerEpoch: stepsPerEpoch, from: (first.epoch, first.batch / o.accumSteps),
+                                  totalSteps: totalSteps, metrics: metrics,
+                                  progress: progress, logEvery: c.run.logEvery, runDirectory: runDirectory, work: work)
+        let losses = result.losses
+        step = result.step
+        if result.stopped {
+            let path = try save()
+            progress.message("stopped by signal at step \(step); resumable checkpoint \(path) (continue with --resume \(runDirectory))")
+            return TrainSummary(steps: step, firstLoss: losses.first ?? .nan, lastLoss: losses.last ?? .nan,
+                                meanLossStart: .nan, meanLossEnd: .nan, seconds: Date().timeIntervalSince(start),
+                                runDirectory: runDirectory, checkpoint: path, interrupted: true)
         }
         // Stopped early by optim.max_steps: leave a resumable checkpoint so the run can be continued.
         if step < o.epochs * stepsPerEpoch && RunCheckpoint.complete(in: runDirectory).last?.hasSuffix(String(format: "%08d", step)) != true {

@@ -83,23 +83,12 @@ struct BenchData: ParsableCommand {
                      workers == 1 ? "" : "s", packed))
 
         guard steps > 0 else { return }
-        let c = Preset.vitTiny.config
-        let model = try Objectives.make(vit: c.model, method: c.method)
-        var rng = RNG(seed: 1)
-        model.initialize(rng: &rng)
-        let optimizer = AdamW(params: model.params, beta1: 0.9, beta2: 0.95, weightDecay: 0.05)
-        let images = Tensor(shape: [trainBatch, 3, c.model.imgSize, c.model.imgSize])
-        for i in 0..<images.count { images.data[i] = Float(rng.normal()) }
-        func step() {
-            model.params.zeroGrads()
-            _ = model.forward(images: images, batch: trainBatch, training: true, rng: &rng)
-            model.backward()
-            _ = GradientClipping.clip(model.params, maxNorm: 5)
-            optimizer.update(lr: 1e-4)
-        }
-        step()   // warm-up: buffers sized, pages touched
+        var c = Preset.vitTiny.config
+        c.optim.batchSize = trainBatch; c.run.seed = 1
+        let bench = try BenchStep(config: c)
+        try bench.step()   // warm-up: buffers sized, pages touched
         t = Date()
-        for _ in 0..<steps { step() }
+        for _ in 0..<steps { try bench.step() }
         let train = Double(steps * trainBatch) / Date().timeIntervalSince(t)
         print(String(format: "vit-tiny ROPIM training step at %d px, batch %d, %d kernel threads: %.1f images/s", c.model.imgSize,
                      trainBatch, kernelThreads, train))

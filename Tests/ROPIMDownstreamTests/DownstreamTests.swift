@@ -407,6 +407,20 @@ final class FinetuneTests: XCTestCase {
         XCTAssertTrue(tensors.contains { $0.name == "head.weight" && $0.shape == [10, 16] })
         XCTAssertTrue((0...100).contains(s.bestTop1))
     }
+
+    /// Fine-tuning shares the training loop, gradient accumulation included: batch 8 × 2 micro-batches
+    /// takes 64 / 16 optimizer steps per epoch.
+    func testFinetuneWithGradientAccumulation() throws {
+        var c = tinyFinetuneConfig()
+        c.optim.batchSize = 8; c.optim.accumSteps = 2; c.optim.epochs = 1
+        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0, threads: 1)
+        let t = try FinetuneTrainer(config: c, train: train, test: test)
+        XCTAssertEqual(t.stepsPerEpoch, 4)
+        var losses: [Double] = []
+        let s = try t.run(runDirectory: tempDir(), progress: Progress(interactive: false)) { losses.append($1) }
+        XCTAssertEqual(s.steps, 4)
+        XCTAssertTrue(losses.allSatisfy(\.isFinite))
+    }
 }
 
 final class ProbeTests: XCTestCase {
