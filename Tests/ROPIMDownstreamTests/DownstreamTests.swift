@@ -637,3 +637,27 @@ final class PositionResizeTests: XCTestCase {
         }
     }
 }
+
+final class DownstreamConfigTests: XCTestCase {
+    /// NaN passed `x <= 0` checks before (linprobe --lr nan trained, then failed writing JSON): every
+    /// probe, fine-tuning and data key is range-checked by its owner with the key in the message.
+    func testNaNAndOutOfRangeSettingsNameTheKey() {
+        func probe(_ key: String, _ change: (inout ProbeConfig) -> Void) {
+            var p = ProbeConfig(); change(&p)
+            XCTAssertThrowsError(try p.validate(depth: 2)) { XCTAssertTrue("\($0)".contains(key), "\($0)") }
+        }
+        probe("probe.base_lr") { $0.baseLR = .nan }
+        probe("probe.temperature") { $0.temperature = .nan }
+        probe("probe.weight_decay") { $0.weightDecay = .infinity }
+        probe("probe.warmup_epochs") { $0.warmupEpochs = -1 }
+        var f = tinyFinetuneConfig(); f.method.mixup = .nan
+        XCTAssertThrowsError(try f.validate()) { XCTAssertTrue("\($0)".contains("method.mixup"), "\($0)") }
+        f = tinyFinetuneConfig(); f.method.headInitScale = .nan
+        XCTAssertThrowsError(try f.validate()) { XCTAssertTrue("\($0)".contains("method.head_init_scale"), "\($0)") }
+        f = tinyFinetuneConfig(); f.data.normalization.std = [0]
+        XCTAssertThrowsError(try f.validate()) { XCTAssertTrue("\($0)".contains("data.normalization"), "\($0)") }
+        f = tinyFinetuneConfig(); f.data.syntheticCount = -1
+        XCTAssertThrowsError(try f.validate()) { XCTAssertTrue("\($0)".contains("data.synthetic_count"), "\($0)") }
+        XCTAssertNoThrow(try tinyFinetuneConfig().validate())
+    }
+}
