@@ -26,6 +26,18 @@ public struct DownstreamDataConfig: Codable, Equatable, Sendable {
     /// Per-channel mean/std; use the pre-training's (the CLI copies it from the checkpoint).
     public var normalization = Normalization.fashionMNIST
     public init() {}
+
+    /// Checks every key of this section; `channels` is the model's input channel count.
+    public func validate(channels: Int) throws {
+        func fail(_ s: String) throws -> Never { throw DownstreamError(s) }
+        if subset < 0 { try fail("data.subset must be ≥ 0 (0 = all), got \(subset)") }
+        if testSubset < 0 { try fail("data.test_subset must be ≥ 0 (0 = all), got \(testSubset)") }
+        if syntheticCount < 1 { try fail("data.synthetic_count must be at least 1, got \(syntheticCount)") }
+        if !normalization.fits(channels: channels) {
+            try fail("data.normalization has \(normalization.mean.count) channels but model.in_chans is \(channels)")
+        }
+        try augment.validate()
+    }
 }
 
 /// Classification-specific settings.
@@ -76,11 +88,8 @@ public struct FinetuneConfig: Codable, Equatable, Sendable {
         if !(0...1).contains(method.mixupProb) || !(0...1).contains(method.switchProb) {
             try fail("method.mixup_prob and method.switch_prob must be in [0, 1]")
         }
-        if data.subset < 0 || data.testSubset < 0 { try fail("data.subset and data.test_subset must be ≥ 0 (0 = all)") }
-        if !data.normalization.fits(channels: model.inChans) {
-            try fail("data.normalization has \(data.normalization.mean.count) channels but model.in_chans is \(model.inChans)")
-        }
-        try data.augment.validate()
+        try data.validate(channels: model.inChans)
+        do { try run.validate() } catch { try fail("\(error)") }
     }
 
     /// Peak, warm-up and final learning rates after the scaling rule (base · batch / 512).
@@ -157,6 +166,16 @@ public struct FrozenFeaturesConfig: Codable, Equatable, Sendable {
     public var probe = ProbeConfig()
     public var run = RunConfig()
     public init() {}
+
+    /// Checks every section; `checkpointModel` is the checkpoint's architecture when there is one (it
+    /// replaces `model`).
+    public func validate(checkpointModel: ViTConfig?) throws {
+        let vit = checkpointModel ?? model
+        if probe.features != .pixels { try vit.validate() }
+        try probe.validate(depth: probe.features == .pixels ? nil : vit.depth)
+        try data.validate(channels: vit.inChans)
+        do { try run.validate() } catch { throw DownstreamError("\(error)") }
+    }
 }
 
 /// A downstream problem the user can fix: says what, where and how.

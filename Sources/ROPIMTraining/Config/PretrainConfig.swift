@@ -32,6 +32,16 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var knnK = 20
     public var knnTemperature = 0.07
     public init() {}
+
+    /// Checks every key of this section; errors name the key, its range and the value.
+    public func validate() throws {
+        func fail(_ s: String) throws -> Never { throw PretrainConfig.Invalid(description: s) }
+        if threads < 0 { try fail("run.threads must be ≥ 0 (0 = all cores), got \(threads)") }
+        if saveEvery < 0 || keepLast < 1 { try fail("run.save_every must be ≥ 0 and run.keep_last ≥ 1, got \(saveEvery) and \(keepLast)") }
+        if knnEvery < 0 || knnTrainSubset < 0 || knnTestSubset < 0 || knnK < 1 || knnTemperature <= 0 {
+            try fail("run.knn_every, run.knn_train_subset and run.knn_test_subset must be ≥ 0, run.knn_k ≥ 1 and run.knn_temperature positive")
+        }
+    }
 }
 
 public struct PretrainConfig: Codable, Equatable, Sendable {
@@ -50,10 +60,7 @@ public struct PretrainConfig: Codable, Equatable, Sendable {
         try model.validate()
         try method.validate(for: model)
         do { try optim.validate() } catch { try fail("\(error)") }
-        if run.saveEvery < 0 || run.keepLast < 1 { try fail("run.save_every must be ≥ 0 and run.keep_last ≥ 1, got \(run.saveEvery) and \(run.keepLast)") }
-        if run.knnEvery < 0 || run.knnTrainSubset < 0 || run.knnTestSubset < 0 || run.knnK < 1 || run.knnTemperature <= 0 {
-            try fail("run.knn_every, run.knn_train_subset and run.knn_test_subset must be ≥ 0, run.knn_k ≥ 1 and run.knn_temperature positive")
-        }
+        try run.validate()
         do { try data.validate(channels: model.inChans) } catch { try fail("\(error)") }
     }
 
