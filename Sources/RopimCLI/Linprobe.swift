@@ -13,7 +13,10 @@ extension FeaturePooling: ExpressibleByArgument {}
 
 /// Options shared by linprobe and knn.
 struct FeatureOptions: ParsableArguments {
-    @Option(help: "Feature source (probe.features): pretrained (the checkpoint's encoder), random (same architecture, fresh init), pixels.")
+    @Option(help: """
+        Feature source (probe.features): pretrained (the checkpoint's encoder), random (same architecture, \
+        fresh init), pixels.
+        """)
     var features: FeatureSource?
     // .unconditional: the documented value -1 starts with '-' and must not read as an option.
     @Option(parsing: .unconditional, help: """

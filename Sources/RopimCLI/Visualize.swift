@@ -34,7 +34,10 @@ struct Visualize: ParsableCommand {
     @Option(help: "Images (rows).") var count = 8
     @Option(help: "Seed for the choice of images and the corruption drawn.") var seed = 0
     @Option(help: "Pixel enlargement factor (default: about 112 px per image).") var scale: Int?
-    @Option(help: "Top of the error heat-map scale in normalized units (default: the largest error shown); fix it to compare grids.")
+    @Option(help: """
+        Top of the error heat-map scale in normalized units (default: the largest error shown); fix it to \
+        compare grids.
+        """)
     var errorMax: Double?
     @Option(help: "Output PNG (default: reconstructions.png next to the checkpoint).") var output: String?
     @OptionGroup var compute: ThreadOptions

@@ -43,6 +43,26 @@ final class ReadmeExampleTests: XCTestCase {
         }
     }
 
+    /// The examples in each command's --help parse too.
+    func testHelpExamplesParse() throws {
+        func all(_ c: ParsableCommand.Type) -> [ParsableCommand.Type] { [c] + c.configuration.subcommands.flatMap(all) }
+        var count = 0
+        for command in all(Ropim.self) {
+            for line in command.configuration.discussion.components(separatedBy: "\n") {
+                let text = line.trimmingCharacters(in: .whitespaces)
+                guard text.hasPrefix("ropim ") else { continue }
+                for segment in Readme.split(text, on: "&&") {
+                    let args = Array(Readme.tokens(segment).dropFirst())
+                    count += 1
+                    do { _ = try Ropim.parseAsRoot(args) } catch {
+                        XCTFail("\(command) --help: `\(text)` does not parse: \(Ropim.fullMessage(for: error))")
+                    }
+                }
+            }
+        }
+        XCTAssertGreaterThan(count, 15, "the commands' help examples were found")
+    }
+
     /// (a) Each README example resolves to the config it promises. Fixtures stand at the README's own paths
     /// (`runs/fmnist-rop-<time>` is a legal folder name) in a scratch working directory; the checks run in
     /// README order, so a fixture can change between two examples as the README's story does.
