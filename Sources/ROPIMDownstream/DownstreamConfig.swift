@@ -178,6 +178,16 @@ public struct FrozenFeaturesConfig: Codable, Equatable, Sendable {
     public var probe = ProbeConfig()
     public var run = RunConfig()
     public init() {}
+
+    /// Checks every section; `checkpointModel` is the checkpoint's architecture when there is one (it
+    /// replaces `model`).
+    public func validate(checkpointModel: ViTConfig?) throws {
+        let vit = checkpointModel ?? model
+        if probe.features != .pixels { try vit.validate() }
+        try probe.validate(depth: probe.features == .pixels ? nil : vit.depth)
+        try data.validate(channels: vit.inChans)
+        do { try run.validate() } catch { throw DownstreamError("\(error)") }
+    }
 }
 
 /// A downstream problem the user can fix: says what, where and how.

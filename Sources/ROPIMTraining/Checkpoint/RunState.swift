@@ -84,17 +84,7 @@ public enum RunCheckpoint {
     }
 
     /// The checkpoint `path` names: a checkpoint directory, or a run directory (its newest complete one).
-    public static func resolve(_ path: String) throws -> String {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
-            throw CheckpointError(description: "\(path): no such checkpoint directory; --resume takes a run directory or one of its ckpt-*/ directories")
-        }
-        if FileManager.default.fileExists(atPath: path + "/state.json") { return path }
-        guard let newest = complete(in: path).last else {
-            throw CheckpointError(description: "\(path): holds no complete resumable checkpoint (ckpt-*/state.json); start a new run instead")
-        }
-        return newest
-    }
+    public static func resolve(_ path: String) throws -> String { try CheckpointPath.resumable(path) }
 
     /// Reads state.json; errors name the file.
     public static func state(at ckpt: String) throws -> RunState {

@@ -39,6 +39,7 @@ extension RunConfig {
     /// Checks every key of this section once (`run.threads` is resolved by the compute context).
     public func validate() throws {
         try Check.all([
+            Check.int("run.threads", threads, 0...4096, " (0 = all cores)"),
             Check.int("run.log_every", logEvery, 1...1_000_000_000),
             Check.int("run.save_every", saveEvery, 0...1_000_000_000, " (0 = at epoch ends only)"),
             Check.int("run.keep_last", keepLast, 1...1_000_000),
