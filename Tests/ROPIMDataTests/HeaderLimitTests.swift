@@ -8,52 +8,6 @@ import XCTest
 @testable import ROPIMKernels
 @testable import ROPIMData
 
-/// Peak resident memory of this process so far, in MiB (getrusage's high-water mark).
-func peakMemoryMiB() -> Int {
-    var u = rusage()
-    #if os(Linux)
-    getrusage(RUSAGE_SELF.rawValue, &u)
-    #else
-    getrusage(RUSAGE_SELF, &u)
-    #endif
-    #if os(Linux)
-    return u.ru_maxrss / 1024
-    #else
-    return u.ru_maxrss / (1024 * 1024)
-    #endif
-}
-
-/// Asserts that `body` throws a DataError containing every string of `parts`, and that the process's peak
-/// memory grew by less than `memoryMiB` meanwhile (a reader that trusted the header would allocate GBs).
-func assertCleanRejection(_ parts: [String], memoryMiB: Int = 200, file: StaticString = #filePath, line: UInt = #line,
-                          _ body: () throws -> Void) {
-    let before = peakMemoryMiB()
-    do {
-        try body()
-        XCTFail("expected a DataError containing \(parts)", file: file, line: line)
-    } catch let e as DataError {
-        for p in parts { XCTAssertTrue(e.description.contains(p), "«\(e.description)» lacks «\(p)»", file: file, line: line) }
-    } catch {
-        XCTFail("expected DataError, got \(error)", file: file, line: line)
-    }
-    let grew = peakMemoryMiB() - before
-    XCTAssertLessThan(grew, memoryMiB, "peak memory grew by \(grew) MiB while rejecting the file", file: file, line: line)
-}
-
-func scratchFolder(_ tag: String) -> String {
-    let dir = (NSTemporaryDirectory() as NSString).appendingPathComponent("ropim-\(tag)-\(UUID().uuidString)")
-    try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}
-
-func writeBytes(_ bytes: [UInt8], _ path: String) {
-    try! FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-    try! Data(bytes).write(to: URL(fileURLWithPath: path))
-}
-
-/// Big-endian bytes of a UInt32 (IDX header fields).
-func bigEndianBytes(_ v: UInt32) -> [UInt8] { [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: v >> $0) } }
-
 final class HeaderLimitTests: XCTestCase {
     /// fault-08: a 50 KB IDX file whose header claims 10¹², 3·10⁹ or 2·10¹⁰ bytes; sizes whose product overflows.
     func testIDXHeaderClaimingMoreThanTheFileFailsBeforeAllocating() throws {
@@ -119,5 +73,33 @@ final class HeaderLimitTests: XCTestCase {
         try FileManager.default.removeItem(atPath: big)
         try FileManager.default.createDirectory(atPath: big, withIntermediateDirectories: true)
         assertCleanRejection([big, "is a folder"]) { _ = try CIFAR.load10(dir) }
+    }
+
+    /// PNG and JPEG headers: a size beyond PIL's decompression-bomb limit (or one whose product overflows) is
+    /// rejected from the header; a size within it that the file's compressed data cannot fill is rejected
+    /// before the pixels are allocated.
+    func testImageHeadersClaimingAbsurdSizesAreRejectedBeforeAllocation() throws {
+        let small = UInt8Image(channels: 3, height: 16, width: 16, pixels: (0..<768).map { UInt8($0 % 200) })
+        let png = try ImageCodec.encodePNG(small), jpeg = try ImageCodec.encodeJPEG(small, quality: 80)
+        func decode(_ bytes: [UInt8], _ name: String) throws { _ = try bytes.withUnsafeBytes { try ImageCodec.decode($0, path: name, channels: 3) } }
+        assertCleanRejection(["huge.png", "PNG header gives 2147483647×2147483647 pixels", "\(ImageCodec.maxPixels)-pixel limit"]) {
+            try decode(withPNGSize(png, width: 0x7FFF_FFFF, height: 0x7FFF_FFFF), "huge.png")
+        }
+        assertCleanRejection(["wide.png", "4294967295×4294967295"]) {   // not a legal PNG size, and the product overflows
+            try decode(withPNGSize(png, width: .max, height: .max), "wide.png")
+        }
+        assertCleanRejection(["big.png", "10000×10000 pixels need 300010000 bytes", "truncated?"]) {
+            try decode(withPNGSize(png, width: 10000, height: 10000), "big.png")
+        }
+        assertCleanRejection(["zero.png", "0×16 pixels", "damaged"]) { try decode(withPNGSize(png, width: 0, height: 16), "zero.png") }
+        assertCleanRejection(["huge.jpg", "JPEG header gives 65000×65000 pixels", "-pixel limit"]) {
+            try decode(withJPEGSize(jpeg, width: 65000, height: 65000), "huge.jpg")
+        }
+        assertCleanRejection(["big.jpg", "JPEG header gives 12000×12000 pixels", "one bit per 8×8 block"]) {
+            try decode(withJPEGSize(jpeg, width: 12000, height: 12000), "big.jpg")
+        }
+        // The untouched files still decode (the editing helpers change only the size).
+        XCTAssertNoThrow(try decode(png, "ok.png"))
+        XCTAssertNoThrow(try decode(jpeg, "ok.jpg"))
     }
 }
