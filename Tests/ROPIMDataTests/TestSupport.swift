@@ -82,3 +82,41 @@ func withJPEGSize(_ jpeg: [UInt8], width: UInt16, height: UInt16) -> [UInt8] {
     b.replaceSubrange(at + 5..<at + 9, with: [UInt8(height >> 8), UInt8(height & 0xFF), UInt8(width >> 8), UInt8(width & 0xFF)])
     return b
 }
+
+/// A zlib stream of stored (uncompressed) deflate blocks: a PNG's IDAT data written without zlib.
+func zlibStored(_ data: [UInt8]) -> [UInt8] {
+    var out: [UInt8] = [0x78, 0x01]
+    var start = 0
+    repeat {
+        let n = min(65535, data.count - start)
+        let final: UInt8 = start + n == data.count ? 1 : 0
+        out += [final, UInt8(n & 0xFF), UInt8(n >> 8), UInt8(~n & 0xFF), UInt8((~n >> 8) & 0xFF)]
+        out += data[start..<start + n]
+        start += n
+    } while start < data.count
+    var a: UInt32 = 1, b: UInt32 = 0
+    for x in data { a = (a + UInt32(x)) % 65521; b = (b + a) % 65521 }
+    return out + bigEndianBytes(b << 16 | a)
+}
+
+/// A PNG from its parts: IHDR fields, optional PLTE, and the raw (filtered) scanlines stored uncompressed.
+func makePNG(width: Int, height: Int, bitDepth: Int, colorType: Int, interlaced: Bool, palette: [UInt8]? = nil,
+             raw: [UInt8]) -> [UInt8] {
+    let ihdr = bigEndianBytes(UInt32(width)) + bigEndianBytes(UInt32(height))
+        + [UInt8(bitDepth), UInt8(colorType), 0, 0, interlaced ? 1 : 0]
+    return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + pngChunk("IHDR", ihdr)
+        + (palette.map { pngChunk("PLTE", $0) } ?? []) + pngChunk("IDAT", zlibStored(raw)) + pngChunk("IEND", [])
+}
+
+/// `png` with the CRC of every complete chunk recomputed, so that a mutation reaches the code past the CRC check.
+func withPNGCRCsFixed(_ png: [UInt8]) -> [UInt8] {
+    var b = png
+    var at = 8
+    while at + 12 <= b.count {
+        let length = Int(b[at]) << 24 | Int(b[at + 1]) << 16 | Int(b[at + 2]) << 8 | Int(b[at + 3])
+        guard length <= b.count - at - 12 else { break }
+        b.replaceSubrange(at + 8 + length..<at + 12 + length, with: bigEndianBytes(crc32(Array(b[at + 4..<at + 8 + length]))))
+        at += 12 + length
+    }
+    return b
+}
