@@ -128,16 +128,21 @@ final class FuzzTests: XCTestCase {
     }
 
     /// The packed cache: header and meta JSON; a cache that opens is read in full (every image and label).
+    /// The seed file is assembled here (fixed meta, no temporary paths or times in it), so runs repeat exactly.
     func testFuzzPackedCache() throws {
         var rng = RNG(seed: 3)
-        for k in 0..<3 {
-            let px = (0..<3 * 25).map { _ in UInt8(rng.int(below: 256)) }
-            writeBytes(try ImageCodec.encodePNG(UInt8Image(channels: 3, height: 5, width: 5, pixels: px)), dir + "/imgs/c\(k % 2)/\(k).png")
-        }
+        let meta = PackedCache.Meta(source: "/fuzz/imgs", files: 3, fingerprint: "0123456789abcdef", classNames: ["c0", "c1"])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let metaData = try encoder.encode(meta)
+        var cache = [UInt8](PackedCache.header(channels: 3, size: 4, count: 3, classes: 2, metaBytes: metaData.count) + metaData)
+        cache += [UInt8](repeating: 0, count: PackedCache.align(cache.count) - cache.count)
+        cache += (0..<3 * 48).map { _ in UInt8(rng.int(below: 256)) }
+        for label: Int32 in [0, 1, 1] { withUnsafeBytes(of: label.littleEndian) { cache += $0 } }
         let path = dir + "/seed.pack"
-        try PackedCache.build(try ImageFolder.scan(dir + "/imgs"), size: 4, channels: 3, to: path)
-        let cache = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-        let metaEnd = PackedCache.fixedHeader + Int(cache[36]) + Int(cache[37]) << 8
+        writeBytes(cache, path)
+        XCTAssertEqual(try PackedCache(path: path).count, 3, "the seed file is a valid cache")
+        let metaEnd = PackedCache.fixedHeader + metaData.count
         try fuzz("cache", stream: 3, trials: 600, seconds: 30, make: { rng in
             (cache, rng.bernoulli(0.7) ? 0..<PackedCache.fixedHeader : PackedCache.fixedHeader..<metaEnd)
         }, attempt: { _, path in

@@ -51,14 +51,17 @@ func writeBytes(_ bytes: [UInt8], _ path: String) {
 /// Big-endian bytes of a UInt32 (IDX header fields).
 func bigEndianBytes(_ v: UInt32) -> [UInt8] { [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: v >> $0) } }
 
-/// CRC-32 (ISO-HDLC, as zlib and PNG), bitwise: small, and independent of the code under test.
+/// CRC-32 (ISO-HDLC, as zlib and PNG), from its definition: independent of the code under test.
 func crc32(_ bytes: [UInt8]) -> UInt32 {
     var c: UInt32 = 0xFFFF_FFFF
-    for b in bytes {
-        c ^= UInt32(b)
-        for _ in 0..<8 { c = c & 1 == 1 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-    }
+    for b in bytes { c = crcTable[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
     return ~c
+}
+
+private let crcTable: [UInt32] = (0..<256).map { (n: Int) -> UInt32 in
+    var c = UInt32(n)
+    for _ in 0..<8 { c = c & 1 == 1 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+    return c
 }
 
 /// A PNG chunk: length, type, data, CRC.
