@@ -20,11 +20,8 @@ func peakMemoryMiB() -> Int {
     #endif
 }
 
-/// Asserts that `body` throws a DataError containing every string of `parts`, and that the process's peak
-/// memory grew by less than `memoryMiB` meanwhile (a reader that trusted the header would allocate GBs).
-func assertCleanRejection(_ parts: [String], memoryMiB: Int = 200, file: StaticString = #filePath, line: UInt = #line,
-                          _ body: () throws -> Void) {
-    let before = peakMemoryMiB()
+/// Asserts that `body` throws a DataError whose description contains every string of `parts`.
+func assertDataError(_ parts: [String], file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> Void) {
     do {
         try body()
         XCTFail("expected a DataError containing \(parts)", file: file, line: line)
@@ -33,10 +30,19 @@ func assertCleanRejection(_ parts: [String], memoryMiB: Int = 200, file: StaticS
     } catch {
         XCTFail("expected DataError, got \(error)", file: file, line: line)
     }
+}
+
+/// `assertDataError`, and the process's peak memory grew by less than `memoryMiB` meanwhile (a reader
+/// that trusted a header would allocate GBs).
+func assertCleanRejection(_ parts: [String], memoryMiB: Int = 200, file: StaticString = #filePath, line: UInt = #line,
+                          _ body: () throws -> Void) {
+    let before = peakMemoryMiB()
+    assertDataError(parts, file: file, line: line, body)
     let grew = peakMemoryMiB() - before
     XCTAssertLessThan(grew, memoryMiB, "peak memory grew by \(grew) MiB while rejecting the file", file: file, line: line)
 }
 
+/// A fresh folder under the temporary directory; the caller removes it.
 func scratchFolder(_ tag: String) -> String {
     let dir = (NSTemporaryDirectory() as NSString).appendingPathComponent("ropim-\(tag)-\(UUID().uuidString)")
     try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
