@@ -85,7 +85,7 @@ public enum CIFAR {
     static func read(_ path: String, labelBytes: Int, labelIndex: Int, classes: Int, name: String,
                      pixels: inout [UInt8], labels: inout [Int32]) throws {
         // The size decides the record count, so it is checked before the file is read into memory.
-        let size = try SizeCheck.regularFileSize(path, what: "\(name) binary file", hint: hint)
+        let size = try SizeCheck.regularFileSize(path, what: "a \(name) binary file", hint: hint)
         let record = labelBytes + imageBytes
         guard size > 0, size % record == 0 else {
             let other = labelBytes == 1 && size % (record + 1) == 0 ? " (it divides into 3074-byte CIFAR-100 records: use --dataset cifar100)"

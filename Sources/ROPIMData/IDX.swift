@@ -91,7 +91,7 @@ public enum IDX {
         guard FileManager.default.fileExists(atPath: path) else {
             throw DataError("\(path): no such file; \(installHint)")
         }
-        let fileSize = try SizeCheck.regularFileSize(path, what: "IDX \(kind) file", hint: "pass --data the folder holding the IDX files")
+        let fileSize = try SizeCheck.regularFileSize(path, what: "an IDX \(kind) file", hint: "pass --data the folder holding the IDX files")
         guard let file = gzopen(path, "rb") else {
             throw DataError("\(path): cannot open (\(String(cString: strerror(errno)))); check its permissions")
         }

@@ -46,8 +46,17 @@ public enum ImageCodec {
     /// File name extensions taken as images when scanning folders (case-insensitive).
     public static let extensions: Set<String> = ["jpg", "jpeg", "png"]
 
-    /// Reads and decodes one file into `channels` channels (1: gray, 3: RGB; see `decode`).
+    /// The largest image file read: above what `maxPixels` of 16-bit RGBA PNG could need, uncompressed.
+    public static let maxFileBytes = 1 << 31
+
+    /// Reads and decodes one file into `channels` channels (1: gray, 3: RGB; see `decode`). The file's size is
+    /// checked before it is read into memory.
     public static func decode(file path: String, channels: Int) throws -> UInt8Image {
+        let fix = "check the file, remove it, or pass --skip-bad to skip it"
+        let size = try SizeCheck.regularFileSize(path, what: "an image file", hint: fix)
+        guard size <= maxFileBytes else {
+            throw DataError("\(path): \(size) bytes, more than any image ropim decodes (\(maxFileBytes) bytes); \(fix)")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             let exists = FileManager.default.fileExists(atPath: path)
             throw DataError("\(path): cannot read the image (\(exists ? "permission denied or I/O error" : "no such file")); check the file")

@@ -64,14 +64,14 @@ enum SizeCheck {
     }
 
     /// Size in bytes of the regular file at `path`; a DataError naming it when it is missing or not a file.
-    /// `what` names the file's role for the message ("IDX file", "CIFAR batch").
+    /// `what` names the file's role, with its article, for the message ("an image file").
     static func regularFileSize(_ path: String, what: String, hint: String) throws -> Int {
         guard let s = info(path) else {
             let why = String(cString: strerror(errno))
-            throw DataError("\(path): cannot read the \(what) (\(why)); \(hint)")
+            throw DataError("\(path): cannot read it as \(what) (\(why)); \(hint)")
         }
         guard s.regular else {
-            throw DataError("\(path): is \(s.directory ? "a folder" : "not a regular file"), not a \(what); \(hint)")
+            throw DataError("\(path): is \(s.directory ? "a folder" : "not a regular file"), not \(what); \(hint)")
         }
         return s.size
     }

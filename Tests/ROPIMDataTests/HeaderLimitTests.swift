@@ -98,6 +98,14 @@ final class HeaderLimitTests: XCTestCase {
         assertCleanRejection(["big.jpg", "JPEG header gives 12000×12000 pixels", "one bit per 8×8 block"]) {
             try decode(withJPEGSize(jpeg, width: 12000, height: 12000), "big.jpg")
         }
+        // A file far larger than any image (a disk image named .png by mistake) is not read into memory; a folder is no image.
+        let dir = scratchFolder("huge-file")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/disk.png", contents: nil))
+        XCTAssertEqual(truncate(dir + "/disk.png", 5_000_000_000), 0, "sparse file")
+        assertCleanRejection([dir + "/disk.png", "5000000000 bytes, more than any image"]) { _ = try ImageCodec.decode(file: dir + "/disk.png", channels: 3) }
+        try FileManager.default.createDirectory(atPath: dir + "/folder.jpg", withIntermediateDirectories: true)
+        assertCleanRejection([dir + "/folder.jpg", "is a folder, not an image file"]) { _ = try ImageCodec.decode(file: dir + "/folder.jpg", channels: 3) }
         // The untouched files still decode (the editing helpers change only the size).
         XCTAssertNoThrow(try decode(png, "ok.png"))
         XCTAssertNoThrow(try decode(jpeg, "ok.jpg"))
