@@ -131,7 +131,7 @@ public final class FinetuneTrainer {
         work.afterEpoch = { epoch, step, _ in
             epochsDone = epoch + 1
             last = self.evaluate()
-            metrics.write(["epoch": epoch + 1, "step": step, "train_loss": epochLoss / Double(epochSteps),
+            try metrics.write(["epoch": epoch + 1, "step": step, "train_loss": epochLoss / Double(epochSteps),
                            "test_top1": last.top1, "test_top5": last.top5, "test_loss": last.loss,
                            "time": Date().timeIntervalSince(start)])
             if last.top1 > best {

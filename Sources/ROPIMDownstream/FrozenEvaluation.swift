@@ -58,9 +58,9 @@ public enum FrozenEvaluation {
         var rng = RunStreams(seed: UInt64(truncatingIfNeeded: c.run.seed)).order
         let probe = LinearProbe(dim: train.dim, classes: classes, rng: &rng)
         var best = 0.0
-        let history = probe.train(train: train, test: test, config: c.probe, rng: &rng) { e in
+        let history = try probe.train(train: train, test: test, config: c.probe, rng: &rng) { e in
             best = Swift.max(best, e.top1)
-            metrics.write(["epoch": e.epoch, "train_loss": e.trainLoss, "lr": e.lr, "test_top1": e.top1, "test_top5": e.top5,
+            try metrics.write(["epoch": e.epoch, "train_loss": e.trainLoss, "lr": e.lr, "test_top1": e.top1, "test_top5": e.top5,
                            "test_loss": e.testLoss, "time": Date().timeIntervalSince(start)])
             if e.epoch == 1 || e.epoch % 10 == 0 || e.epoch == c.probe.epochs {
                 log(String(format: "epoch %d/%d  train loss %.4f  test top-1 %.2f%%  top-5 %.2f%%", e.epoch, c.probe.epochs, e.trainLoss, e.top1, e.top5))
@@ -85,7 +85,7 @@ public enum FrozenEvaluation {
                                      "k": r.k, "temperature": r.temperature, "top1": r.top1, "top5": r.top5,
                                      "seconds": Date().timeIntervalSince(start), "pretrained": c.pretrained]
         let metrics = try MetricsWriter(path: runDirectory + "/metrics.jsonl")
-        metrics.write(record)
+        try metrics.write(record)
         return record
     }
 }

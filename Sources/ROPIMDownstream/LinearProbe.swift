@@ -58,7 +58,7 @@ public final class LinearProbe {
 
     /// Trains for `config.epochs` over `train` and evaluates on `test` after every epoch.
     public func train(train: FeatureSet, test: FeatureSet, config p: ProbeConfig, rng: inout RNG,
-                      onEpoch: ((ProbeEpoch) -> Void)? = nil) -> [ProbeEpoch] {
+                      onEpoch: ((ProbeEpoch) throws -> Void)? = nil) throws -> [ProbeEpoch] {
         precondition(train.dim == dim && test.dim == dim, "feature dims do not match the probe")
         let bs = Swift.min(p.batchSize, train.count)
         let stepsPerEpoch = Swift.max(train.count / bs, 1)
@@ -93,7 +93,7 @@ public final class LinearProbe {
             let rec = ProbeEpoch(epoch: epoch + 1, trainLoss: lossSum / Double(stepsPerEpoch), lr: schedule.lr(at: Swift.max(step - 1, 0)),
                                  top1: ev.top1, top5: ev.top5, testLoss: ev.loss)
             history.append(rec)
-            onEpoch?(rec)
+            try onEpoch?(rec)
         }
         return history
     }

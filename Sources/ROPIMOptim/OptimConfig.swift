@@ -25,7 +25,8 @@ public struct OptimConfig: Codable, Equatable, Sendable {
     public var layerDecay = 1.0
     /// Max global gradient norm (0 disables clipping).
     public var clipGrad = 5.0
-    /// Stop after this many optimizer steps (0 = run all epochs); the schedule still spans all epochs.
+    /// Stop after this many optimizer steps of this invocation (0 = run all epochs; a resumed run counts
+    /// from where it resumed); the schedule still spans all epochs. Not part of a saved run.
     public var maxSteps = 0
     public init() {}
 

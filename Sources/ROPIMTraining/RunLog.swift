@@ -27,11 +27,16 @@ public final class MetricsWriter {
 
     deinit { try? handle.close() }
 
-    /// Appends one record; keys are written sorted so lines diff cleanly.
-    public func write(_ record: [String: Any]) {
-        guard let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) else { return }
-        handle.write(data)
-        handle.write(Data("\n".utf8))
+    /// Appends one record; keys are written sorted so lines diff cleanly. A failed write (disk full) is an
+    /// error naming the file; a record with a non-finite number is an error naming its keys.
+    public func write(_ record: [String: Any]) throws {
+        let bad = record.filter { ($0.value as? Double).map { !$0.isFinite } ?? false }.keys.sorted()
+        guard bad.isEmpty, let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) else {
+            throw TrainingError(description: "\(path): cannot record \(bad.isEmpty ? "a metrics line" : "non-finite " + bad.joined(separator: ", ")): \(record)")
+        }
+        do { try handle.write(contentsOf: data + Data("\n".utf8)) } catch {
+            throw TrainingError(description: "\(path): cannot append metrics (\(error.localizedDescription)); free disk space, then resume the run from its last checkpoint")
+        }
     }
 }
 
@@ -66,7 +71,8 @@ public final class Progress {
 func sci(_ x: Double) -> String { String(format: "%.3e", x) }
 
 public enum RunDirectory {
-    /// Creates the run directory; refuses one that already holds a finished run so nothing is overwritten.
+    /// Creates the run directory and claims it (`claim`); refuses one that already holds a finished run so
+    /// nothing is overwritten.
     public static func create(_ dir: String) throws {
         let fm = FileManager.default
         if fm.fileExists(atPath: dir + "/checkpoint.safetensors") {
@@ -74,6 +80,37 @@ public enum RunDirectory {
         }
         do { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
             throw TrainingError(description: "cannot create run directory '\(dir)': \(error.localizedDescription)")
+        }
+        try claim(dir)
+    }
+
+    nonisolated(unsafe) private static var held: [String: Int32] = [:]
+
+    /// Makes this process the only writer of `dir` until it exits: an exclusive lock on `dir/.lock`
+    /// (flock: released by the kernel when the process ends, even by kill -9) holding our pid. A second
+    /// run on the same directory stops here with the first one's pid. Then removes temporaries left by
+    /// writes that were killed midway (`*.tmp-<pid>`): no live process owns them any more.
+    public static func claim(_ dir: String) throws {
+        let path = (dir as NSString).appendingPathComponent(".lock")
+        if held[path] != nil { return }
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw TrainingError(description: "cannot create \(path): \(String(cString: strerror(errno))); check that the run directory is writable")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            var buf = [UInt8](repeating: 0, count: 32)
+            let n = read(fd, &buf, 31)
+            close(fd)
+            let pid = String(decoding: buf.prefix(Swift.max(n, 0)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw TrainingError(description: "run directory '\(dir)' is in use by another ropim process (pid \(pid.isEmpty ? "unknown" : pid)); wait for it to finish, stop it, or choose another --output")
+        }
+        let me = Array("\(getpid())\n".utf8)
+        _ = ftruncate(fd, 0)
+        _ = pwrite(fd, me, me.count, 0)
+        held[path] = fd
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] where name.contains(".tmp-") {
+            try? fm.removeItem(atPath: (dir as NSString).appendingPathComponent(name))
         }
     }
 }

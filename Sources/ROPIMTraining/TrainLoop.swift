@@ -92,7 +92,7 @@ public final class TrainLoop {
                 windowImages += o.totalBatch
                 let elapsed = Date().timeIntervalSince(windowStart)
                 let ips = Double(windowImages) / Swift.max(elapsed, 1e-9)
-                metrics.write(["step": step, "epoch": epoch + 1, "loss": r.loss, "lr": lr, "grad_norm": r.gradNorm,
+                try metrics.write(["step": step, "epoch": epoch + 1, "loss": r.loss, "lr": lr, "grad_norm": r.gradNorm,
                                "images_per_second": ips, "time": Date().timeIntervalSince(clock)])
                 let line = String(format: "epoch %d/%d  step %d/%d  loss %.4f  lr %@  grad %.3f  %.1f img/s",
                                   epoch + 1, o.epochs, step, totalSteps, r.loss, sci(lr), r.gradNorm, ips)

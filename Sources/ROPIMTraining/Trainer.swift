@@ -26,17 +26,6 @@ public struct TrainSummary: Sendable {
     public var interrupted = false
 }
 
-/// SIGINT/SIGTERM ask the trainer to stop after the current step and save a resumable checkpoint.
-public enum StopSignal {
-    nonisolated(unsafe) static var flag: sig_atomic_t = 0
-    public static var requested: Bool { flag != 0 }
-    public static func install() {
-        signal(SIGINT) { _ in StopSignal.flag = 1 }
-        signal(SIGTERM) { _ in StopSignal.flag = 1 }
-    }
-    public static func reset() { flag = 0 }
-}
-
 /// Random streams of a run, all derived from the one seed. The data stream seeds the loader, which
 /// derives each sample's augmentation from (seed, epoch, index).
 public struct RunStreams {
@@ -117,10 +106,11 @@ public final class PretrainTrainer {
                       onStep: ((Int, Double) -> Void)? = nil) throws -> TrainSummary {
         let c = config, o = c.optim
         let metrics = try MetricsWriter(path: runDirectory + "/metrics.jsonl", keepingStepsUpTo: resumed?.step)
-        let totalSteps = o.maxSteps > 0 ? Swift.min(o.maxSteps, o.epochs * stepsPerEpoch) : o.epochs * stepsPerEpoch
         let start = Date()
         let first = loader.position
         var step = first.epoch * stepsPerEpoch + first.batch / o.accumSteps
+        // optim.max_steps counts this invocation's steps (a resumed run goes on from where it stopped).
+        let totalSteps = o.maxSteps > 0 ? Swift.min(step + o.maxSteps, o.epochs * stepsPerEpoch) : o.epochs * stepsPerEpoch
         var epochSum = 0.0, epochCount = 0
         func save() throws -> String {
             let state = RunState(ropimVersion: ropimLibraryVersion, step: step, adamStep: optimizer.step,
@@ -147,7 +137,7 @@ public final class PretrainTrainer {
                   (epoch + 1) % c.run.knnEvery == 0 || epoch + 1 == o.epochs else { return }
             var record = try epochHook(epoch + 1, self.model)
             record["epoch"] = epoch + 1; record["step"] = done; record["time"] = Date().timeIntervalSince(start)
-            metrics.write(record)
+            try metrics.write(record)
             progress.message(record.keys.sorted().compactMap { k in (record[k] as? Double).map { String(format: "%@ %.3f", k, $0) } }.joined(separator: "  "))
         }
         let loop = TrainLoop(params: model.params, optimizer: optimizer, optim: o)

@@ -119,7 +119,7 @@ struct OptimOptions: ParsableArguments {
     @Option(help: "Training epochs (optim.epochs).") var epochs: Int?
     @Option(help: "Images per (micro-)batch (optim.batch_size).") var batchSize: Int?
     @Option(help: "Base learning rate for 512 images per step, scaled by images per step / 512 (optim.base_lr).") var lr: Double?
-    @Option(help: "Stop after N optimizer steps (optim.max_steps; 0 = all epochs).") var maxSteps: Int?
+    @Option(help: "Stop after N optimizer steps of this invocation (optim.max_steps; 0 = all epochs; a resumed run counts from where it resumed).") var maxSteps: Int?
 
     func apply(to o: inout OptimConfig) {
         override(&o.epochs, with: epochs)

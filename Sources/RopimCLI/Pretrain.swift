@@ -50,18 +50,42 @@ struct Pretrain: ParsableCommand {
     var knnEvery: Int?
     @Flag(help: "Print the resolved config as YAML and exit.") var printConfig = false
 
-    /// What the flags resolve to: the config, the preset it started from, and the checkpoint to resume.
+    /// What the flags resolve to: the config, the preset it started from, the checkpoint to resume and,
+    /// when resuming, the settings this invocation changed (one line each, with their effect).
     struct Resolved {
         var config: PretrainConfig
         var preset: Preset
         var resume: String?
         var state: RunState?
+        var changes: [String] = []
     }
 
-    /// preset → --config → --set → flags, validated; or, when resuming, the run's own saved config with
-    /// only how long and how it runs changed.
+    /// preset → --config → --set → flags, validated; or, when resuming, the run's own saved config with this
+    /// invocation's files, overrides and flags on top: what may change on resume is applied, anything else
+    /// is an error naming the key (`ResumeChanges`). --max-steps counts this invocation's steps.
     func resolve() throws -> Resolved {
-        var c = try source.resolve()
+        var c = try apply(to: try source.resolve())
+        // A run records where its data is as an absolute path, so it resumes from any working directory.
+        c.data.path = absolutePath(c.data.path)
+        guard let ckpt = try resumeCheckpoint(c) else { return Resolved(config: c, preset: source.preset) }
+        let state = try RunCheckpoint.state(at: ckpt)
+        var saved = try ConfigLoader.load(PretrainConfig.self, yaml: state.config, file: ckpt + "/state.json", defaults: PretrainConfig())
+        saved.optim.maxSteps = 0
+        saved.run.output = URL(fileURLWithPath: ckpt).deletingLastPathComponent().path
+        var asked = try apply(to: try source.files.apply(to: saved))
+        asked.run.output = saved.run.output
+        if data.data != nil { asked.data.path = absolutePath(asked.data.path) }
+        let changes = try ResumeChanges.check(saved: saved, asked: asked)
+        return Resolved(config: asked, preset: source.preset, resume: ckpt, state: state, changes: changes)
+    }
+
+    func absolutePath(_ p: String) -> String {
+        URL(fileURLWithPath: (p as NSString).expandingTildeInPath).standardizedFileURL.path
+    }
+
+    /// This invocation's flags on top of `base`, validated.
+    func apply(to base: PretrainConfig) throws -> PretrainConfig {
+        var c = base
         data.apply(path: &c.data.path, kind: &c.data.dataset)
         override(&c.data.subset, with: subset)
         if skipBad { c.data.skipBad = true }
@@ -71,13 +95,7 @@ struct Pretrain: ParsableCommand {
         step.apply(to: &c)
         override(&c.run.knnEvery, with: knnEvery)
         try c.validate()
-        guard let ckpt = try resumeCheckpoint(c) else { return Resolved(config: c, preset: source.preset) }
-        let state = try RunCheckpoint.state(at: ckpt)
-        var saved = try ConfigLoader.load(PretrainConfig.self, yaml: state.config, file: ckpt + "/state.json", defaults: PretrainConfig())
-        saved.run.output = URL(fileURLWithPath: ckpt).deletingLastPathComponent().path
-        override(&saved.optim.maxSteps, with: optim.maxSteps)
-        override(&saved.run.threads, with: runFlags.compute.threads)
-        return Resolved(config: saved, preset: source.preset, resume: ckpt, state: state)
+        return c
     }
 
     /// The checkpoint to resume from: --resume, or the newest one in an unfinished --output directory.
@@ -91,13 +109,16 @@ struct Pretrain: ParsableCommand {
         let r = try resolve()
         var c = r.config
         let threads = ThreadOptions.resolvedThreads(c.run.threads)
-        if let ckpt = r.resume, let state = r.state {
-            print("resuming \(ckpt) at step \(state.step)\(threads != state.threads ? " (written with \(state.threads) threads, now \(threads): losses will differ in the last bits)" : "")")
-        }
         if printConfig { print(try ConfigLoader.yaml(c), terminator: ""); return }
         if c.run.output.isEmpty { c.run.output = defaultRunDirectory("\(r.preset.rawValue)-\(c.method.corruption.rawValue)") }
         let dir = c.run.output
-        // Everything that can fail on bad input happens before the run directory is created.
+        if let ckpt = r.resume, let state = r.state {
+            // A resumed run's directory is ours before anything in it is used (a second process stops here).
+            try RunDirectory.claim(dir)
+            print("resuming \(ckpt) at step \(state.step)\(threads != state.threads ? " (written with \(state.threads) threads, now \(threads): losses will differ in the last bits)" : "")")
+            for line in r.changes { print("  changed on resume: \(line)") }
+        }
+        // Everything that can fail on bad input happens before a new run directory is created.
         let loaded = try c.loadData(threads: threads)
         let dataset = loaded.source
         let trainer = try r.resume.map { try PretrainTrainer(config: c, dataset: dataset, resume: $0) }
@@ -117,7 +138,7 @@ struct Pretrain: ParsableCommand {
         print("lr = base \(c.optim.baseLR) × total batch \(c.totalBatch) / 512 = \(String(format: "%.3e", lr.peak)) (warm-up from \(String(format: "%.2e", lr.warmup)) over \(trainer.schedule.warmupSteps) steps, cosine to \(String(format: "%.2e", lr.min)))")
         if let w = trainer.schedule.warning { print(w) }
         print("\(c.optim.epochs) epochs × \(trainer.stepsPerEpoch) steps, batch \(c.optim.batchSize)\(c.optim.accumSteps > 1 ? " × \(c.optim.accumSteps) accumulated" : ""), \(threads) threads, seed \(c.run.seed); run directory \(dir)")
-        StopSignal.install()
+        StopSignal.stopAtStepBoundary()
         let summary = try trainer.train(runDirectory: dir)
         if summary.interrupted { throw ExitCode(130) }
         print("")

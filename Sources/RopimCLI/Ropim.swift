@@ -17,6 +17,17 @@ struct Ropim: ParsableCommand {
         version: ropimVersion,
         subcommands: [Pretrain.self, Finetune.self, Linprobe.self, KNNCommand.self, Bench.self, BenchData.self,
                       Visualize.self, Analyze.self, Plot.self, Export.self, Import.self, Inspect.self, Embed.self, Presets.self])
+
+    /// SIGINT/SIGTERM are taken by one waiter thread (see StopSignal) before any other thread starts.
+    static func main() {
+        StopSignal.start()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 let ropimVersion = "0.1.0"
