@@ -66,42 +66,43 @@ public final class PretrainModel {
 
     /// Loss of one batch: images [B, C, H, W] (normalized). `rng` draws the corruption and drop-path masks.
     /// Leaves what backward needs; call `backward()` next to accumulate gradients (scaled by `lossScale`).
-    public func forward(images: Tensor, batch: Int, training: Bool, rng: inout RNG) -> Double {
+    public func forward(images: Tensor, batch: Int, training: Bool, rng: inout RNG, compute: ComputeContext) -> Double {
         self.batch = batch
         let k = vit.numPatches, d = vit.embedDim, n = vit.numTokens, pd = vit.patchDim
         sampleCorruption(batch: batch, rng: &rng)
-        let tokens = encoder.embedPatches(images, batch: batch)
+        let tokens = encoder.embedPatches(images, batch: batch, compute: compute)
         corrupted.resize([batch * k, d])
-        Profiler.measure("sketch") { corruptTokens(tokens, into: corrupted) }
-        let out = encoder.encode(corrupted.data, batch: batch, training: training, rng: &rng)
+        Profiler.measure("sketch") { corruptTokens(tokens, into: corrupted, compute: compute) }
+        let out = encoder.encode(corrupted.data, batch: batch, training: training, rng: &rng, compute: compute)
         patchOut.resize([batch * k, d])
         for b in 0..<batch { (patchOut.data + b * k * d).update(from: out.data + (b * n + 1) * d, count: k * d) }
         prediction.resize([batch * k, pd])
-        decoder.forward(params, x: patchOut.data, rows: batch * k, y: prediction.data)
-        return Profiler.measure("loss") { lossAndGradient() }
+        decoder.forward(params, x: patchOut.data, rows: batch * k, y: prediction.data, compute: compute)
+        return Profiler.measure("loss") { lossAndGradient(compute: compute) }
     }
 
     /// Accumulates all parameter gradients of the last forward's loss, multiplied by `lossScale`.
-    public func backward(lossScale: Float = 1) {
+    public func backward(lossScale: Float = 1, compute: ComputeContext) {
         let k = vit.numPatches, d = vit.embedDim, n = vit.numTokens
         if lossScale != 1 { for i in 0..<dPrediction.count { dPrediction[i] *= lossScale } }
         dPatchOut.resize([batch * k, d]); dOut.resize([batch * n, d])
-        decoder.backward(params, dy: dPrediction.data, x: patchOut.data, rows: batch * k, dx: dPatchOut.data)
+        decoder.backward(params, dy: dPrediction.data, x: patchOut.data, rows: batch * k, dx: dPatchOut.data, compute: compute)
         dOut.zero()
         for b in 0..<batch { (dOut.data + (b * n + 1) * d).update(from: dPatchOut.data + b * k * d, count: k * d) }
-        let dTokens = encoder.backwardEncode(dOut.data)
-        Profiler.measure("sketch") { corruptionBackward(dTokens) }
-        encoder.backwardPatches(dTokens.data)
+        let dTokens = encoder.backwardEncode(dOut.data, compute: compute)
+        Profiler.measure("sketch") { corruptionBackward(dTokens, compute: compute) }
+        encoder.backwardPatches(dTokens.data, compute: compute)
     }
 
     // MARK: corruption
 
     /// out_b = Π_b·x_b (or Π⊥_b·x_b) for every image b; x and out are [B·K, cols] and may be the same.
-    private func applyProjection(_ x: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>, cols: Int, complement: Bool) {
+    private func applyProjection(_ x: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>, cols: Int, complement: Bool,
+                                 compute: ComputeContext) {
         let k = vit.numPatches, per = method.sketchSize * cols, scale = method.projectorScale
         scratch.resize([batch, per])
         let s = scratch.data
-        Parallel.forEach(batch) { b in
+        compute.forEach(batch) { b in
             let src = x + b * k * cols, dst = out + b * k * cols
             if complement { sketches[b].projectComplement(src, cols: cols, scale: scale, scratch: s + b * per, into: dst) }
             else { sketches[b].project(src, cols: cols, scale: scale, scratch: s + b * per, into: dst) }
@@ -109,11 +110,11 @@ public final class PretrainModel {
     }
 
     /// X̃ = corruption(X), per image. X, X̃ are [B·K, D].
-    private func corruptTokens(_ x: Tensor, into y: Tensor) {
+    private func corruptTokens(_ x: Tensor, into y: Tensor, compute: ComputeContext) {
         let k = vit.numPatches, d = vit.embedDim
         switch method.corruption {
         case .rop, .complementInput:
-            applyProjection(x.data, into: y.data, cols: d, complement: method.corruption == .complementInput)
+            applyProjection(x.data, into: y.data, cols: d, complement: method.corruption == .complementInput, compute: compute)
         case .mask:
             let mt = params.value(maskToken!)
             for b in 0..<batch {
@@ -128,11 +129,11 @@ public final class PretrainModel {
     }
 
     /// d tokens = corruptionᵀ(d corrupted), in place. Π and Π⊥ are symmetric, so their transpose is themselves.
-    private func corruptionBackward(_ g: Tensor) {
+    private func corruptionBackward(_ g: Tensor, compute: ComputeContext) {
         let k = vit.numPatches, d = vit.embedDim
         switch method.corruption {
         case .rop, .complementInput:
-            applyProjection(g.data, into: g.data, cols: d, complement: method.corruption == .complementInput)
+            applyProjection(g.data, into: g.data, cols: d, complement: method.corruption == .complementInput, compute: compute)
         case .mask:
             let gm = params.grad(maskToken!)
             for b in 0..<batch {
@@ -151,13 +152,13 @@ public final class PretrainModel {
     /// Σ|e| (l1) or Σe² of e [rows, cols], and g = −sign(e)·scale or −2e·scale. Rows split over the
     /// threads; each row's sum is added in Double, per-thread partials in thread order.
     static func lossAndGradient(_ e: UnsafePointer<Float>, rows: Int, cols: Int, l1: Bool, scale: Float,
-                                into g: UnsafeMutablePointer<Float>) -> Double {
-        let chunks = Swift.min(Parallel.threads, Swift.max(1, rows * cols / 65536))
+                                into g: UnsafeMutablePointer<Float>, compute: ComputeContext) -> Double {
+        let chunks = Swift.min(compute.threads, Swift.max(1, rows * cols / 65536))
         var partial = [Double](repeating: 0, count: chunks)
         let zero = Float16x(repeating: 0), plus = Float16x(repeating: scale), minus = Float16x(repeating: -scale)
         let twice = Float16x(repeating: -2 * scale)
         partial.withUnsafeMutableBufferPointer { sums in
-            Parallel.forEach(chunks) { c in
+            compute.forEach(chunks) { c in
                 var total = 0.0
                 for row in (rows * c / chunks)..<(rows * (c + 1) / chunks) {
                     var acc = zero
@@ -186,12 +187,12 @@ public final class PretrainModel {
 
     /// E = Op(Y − Ŷ) where Op is what the loss sees (Π⊥ for rop, Π for complement-input, the mask
     /// rows for mask, identity for none); L = mean |E| or mean E²; dŶ = −Op(sign E or 2E)/count.
-    private func lossAndGradient() -> Double {
+    private func lossAndGradient(compute: ComputeContext) -> Double {
         let k = vit.numPatches, pd = vit.patchDim, rows = batch * k
         let target = encoder.patches   // normalized pixels, patchified [B·K, p·p·C]
         lossView.resize([rows, pd]); dPrediction.resize([rows, pd])
         let e = lossView.data, t = target.data, y = prediction.data
-        Parallel.forChunks(rows * pd, minChunk: 1 << 14) { r in
+        compute.forChunks(rows * pd, minChunk: 1 << 14) { r in
             (e + r.lowerBound).update(from: t + r.lowerBound, count: r.count)
             Vec.axpy(-1, y + r.lowerBound, e + r.lowerBound, count: r.count)
         }
@@ -199,7 +200,7 @@ public final class PretrainModel {
         switch method.corruption {
         case .rop, .complementInput:
             // The loss looks at what the input lost: Π⊥ for rop, Π for complement-input.
-            applyProjection(lossView.data, into: lossView.data, cols: pd, complement: method.corruption == .rop)
+            applyProjection(lossView.data, into: lossView.data, cols: pd, complement: method.corruption == .rop, compute: compute)
         case .mask:
             var masked = 0
             for b in 0..<batch {
@@ -210,11 +211,12 @@ public final class PretrainModel {
             count = Double(Swift.max(masked, 1) * pd)
         case .none: break
         }
-        let sum = Self.lossAndGradient(e, rows: rows, cols: pd, l1: method.loss == .l1, scale: Float(1 / count), into: dPrediction.data)
+        let sum = Self.lossAndGradient(e, rows: rows, cols: pd, l1: method.loss == .l1, scale: Float(1 / count), into: dPrediction.data,
+                                       compute: compute)
         // Chain through Op (symmetric): dŶ = Op(dE/dE-space). Masked rows are already zero in E ⇒ in dŶ.
         switch method.corruption {
         case .rop, .complementInput:
-            applyProjection(dPrediction.data, into: dPrediction.data, cols: pd, complement: method.corruption == .rop)
+            applyProjection(dPrediction.data, into: dPrediction.data, cols: pd, complement: method.corruption == .rop, compute: compute)
         case .mask, .none: break
         }
         return sum / count

@@ -37,14 +37,18 @@ public final class FinetuneTrainer {
     public let optimizer: AdamW
     public let schedule: CosineSchedule
     public let stepsPerEpoch: Int
+    /// Threads of every step and evaluation.
+    public let compute: ComputeContext
     /// What loading the checkpoint matched (nil when training from scratch).
     public private(set) var loadReport: LoadReport?
     var streams: RunStreams
 
     /// Builds and initializes the classifier; with `pretrained`, its encoder weights replace the initialization.
-    public init(config: FinetuneConfig, train: ImageDataset, test: ImageDataset, pretrained: PretrainCheckpoint? = nil) throws {
+    public init(config: FinetuneConfig, train: ImageDataset, test: ImageDataset, pretrained: PretrainCheckpoint? = nil,
+                compute: ComputeContext) throws {
         try config.validate()
         self.config = config
+        self.compute = compute
         self.train = train
         self.test = test
         let c = config.model
@@ -80,8 +84,8 @@ public final class FinetuneTrainer {
         while start < test.count {
             let bs = Swift.min(batchSize, test.count - start)
             makeBatch(test, indices: Array(start..<(start + bs)), size: c.imgSize, outChannels: c.inChans, augment: nil,
-                      normalization: config.data.normalization, rng: &rng, into: images)
-            let logits = classifier.forward(images: images, batch: bs, training: false, rng: &rng)
+                      normalization: config.data.normalization, rng: &rng, into: images, compute: compute)
+            let logits = classifier.forward(images: images, batch: bs, training: false, rng: &rng, compute: compute)
             let r = SoftmaxCrossEntropy.evaluate(logits: logits.data, labels: labels[start..<(start + bs)], classes: classes)
             lossSum += r.lossSum; t1 += r.top1; t5 += r.top5
             start += bs
@@ -106,7 +110,7 @@ public final class FinetuneTrainer {
                                             augment: c.data.augment)
         var orderStream = streams.order
         let loader = try DataLoader(source: train, batchSize: o.batchSize, transform: transform, seed: orderStream.next(),
-                                    batchesPerEpoch: stepsPerEpoch, threads: 2, prefetch: 2)
+                                    batchesPerEpoch: stepsPerEpoch, threads: 2, prefetch: 2, compute: compute)
         var mixRNG = streams.corruption   // mixup/cutmix draws
         var dropRNG = streams.corruption.derived(stream: 9)
         let start = Date()
@@ -123,15 +127,15 @@ public final class FinetuneTrainer {
                 let images = batch.images
                 Mixup.apply(images: images, labels: batch.labels!.map(Int.init), settings: mix, rng: &mixRNG, targets: targets)
                 classifier.params.zeroGrads()
-                let logits = classifier.forward(images: images, batch: o.batchSize, training: true, rng: &dropRNG)
+                let logits = classifier.forward(images: images, batch: o.batchSize, training: true, rng: &dropRNG, compute: compute)
                 let loss = SoftmaxCrossEntropy.loss(logits: logits.data, targets: targets.data, batch: o.batchSize,
                                                     classes: classes, dLogits: dLogits.data)
                 guard loss.isFinite else {
                     throw DownstreamError("loss is \(loss) at epoch \(epoch + 1), step \(step + 1) (lr \(lr)); the run diverged. Lower optim.base_lr (now \(o.baseLR)) or keep optim.clip_grad > 0. Metrics so far: \(runDirectory)/metrics.jsonl")
                 }
-                classifier.backward(dLogits.data)
+                classifier.backward(dLogits.data, compute: compute)
                 let gradNorm = GradientClipping.clip(classifier.params, maxNorm: o.clipGrad)
-                optimizer.update(lr: Float(lr))
+                optimizer.update(lr: Float(lr), compute: compute)
                 step += 1; epochSteps += 1; epochLoss += loss
                 windowImages += o.batchSize
                 let elapsed = Date().timeIntervalSince(windowStart)

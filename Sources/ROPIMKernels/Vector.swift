@@ -59,10 +59,11 @@ public enum Vec {
 
     /// out[j] += Σ_r x[r, j]   (x is rows×cols): bias gradients. Rows split over the threads, each
     /// summing contiguous rows into its own partial vector; partials are added in thread order.
-    public static func addColumnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
-        let chunks = Swift.min(Parallel.threads, Swift.max(1, rows * cols / 65536))
+    public static func addColumnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>,
+                                     compute: ComputeContext) {
+        let chunks = Swift.min(compute.threads, Swift.max(1, rows * cols / 65536))
         let partial = Tensor(shape: [chunks, cols])
-        Parallel.forEach(chunks) { c in
+        compute.forEach(chunks) { c in
             let acc = partial.data + c * cols
             for r in (rows * c / chunks)..<(rows * (c + 1) / chunks) { add(x + r * cols, into: acc, count: cols) }
         }
@@ -70,8 +71,9 @@ public enum Vec {
     }
 
     /// x[r, j] += b[j] for each row: bias add. Parallel over rows.
-    public static func addRowVector(_ b: UnsafePointer<Float>, to x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
-        Parallel.forChunks(rows, minChunk: Swift.max(1, 8192 / Swift.max(cols, 1))) { range in
+    public static func addRowVector(_ b: UnsafePointer<Float>, to x: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
+                                    compute: ComputeContext) {
+        compute.forChunks(rows, minChunk: Swift.max(1, 8192 / Swift.max(cols, 1))) { range in
             for r in range { add(b, into: x + r * cols, count: cols) }
         }
     }

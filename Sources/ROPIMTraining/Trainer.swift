@@ -59,6 +59,8 @@ public final class PretrainTrainer {
     public let optimizer: AdamW
     public let schedule: CosineSchedule
     public let stepsPerEpoch: Int
+    /// Threads of every step; their count is saved in resumable checkpoints.
+    public let compute: ComputeContext
     public var log: (String) -> Void = { print($0) }
     /// Called after epochs that are multiples of `run.knn_every` (when > 0) with the 1-based epoch; the
     /// returned metrics (e.g. knn_top1) go into metrics.jsonl with the epoch and step.
@@ -70,9 +72,9 @@ public final class PretrainTrainer {
 
     /// Resumes from `resume` (a checkpoint directory holding state.json) when given: weights, moments,
     /// generator and loader position. `start` alone only repositions the data stream.
-    public convenience init(config: PretrainConfig, dataset: any ImageSource, resume ckpt: String) throws {
+    public convenience init(config: PretrainConfig, dataset: any ImageSource, compute: ComputeContext, resume ckpt: String) throws {
         let state = try RunCheckpoint.state(at: ckpt)
-        try self.init(config: config, dataset: dataset, start: state.dataPosition)
+        try self.init(config: config, dataset: dataset, compute: compute, start: state.dataPosition)
         try RunCheckpoint.restore(ckpt, model: model, optimizer: optimizer, state: state)
         streams.corruption = state.corruptionRNG
         epochLosses = state.epochLosses
@@ -80,10 +82,11 @@ public final class PretrainTrainer {
     }
 
     /// `start` resumes the data stream at a saved loader position (same seed and data).
-    public init(config: PretrainConfig, dataset: any ImageSource, start: LoaderPosition? = nil) throws {
+    public init(config: PretrainConfig, dataset: any ImageSource, compute: ComputeContext, start: LoaderPosition? = nil) throws {
         try config.validate()
         self.config = config
         self.dataset = dataset
+        self.compute = compute
         let outChannels = config.model.inChans
         if dataset.channels != outChannels && !(dataset.channels == 1 && outChannels == 3) {
             throw TrainingError(description: "\(dataset.source) has \(dataset.channels)-channel images but model.in_chans is \(outChannels); set model.in_chans to \(dataset.channels)\(dataset.channels == 1 ? " (or 3 to replicate gray)" : "")")
@@ -101,7 +104,7 @@ public final class PretrainTrainer {
                                             normalization: config.data.normalization, augment: config.data.augment)
         loader = try DataLoader(source: dataset, batchSize: config.optim.batchSize, transform: transform, seed: orderStream.next(),
                                 batchesPerEpoch: stepsPerEpoch * config.optim.accumSteps, threads: config.data.workers,
-                                prefetch: config.data.prefetch, skipBad: config.data.skipBad, start: start)
+                                prefetch: config.data.prefetch, skipBad: config.data.skipBad, start: start, compute: compute)
         let o = config.optim
         optimizer = AdamW(params: model.params, config: o, depth: config.model.depth)
         let lr = config.scaledLR
@@ -128,7 +131,7 @@ public final class PretrainTrainer {
         func save() throws -> String {
             let state = RunState(ropimVersion: ropimLibraryVersion, step: step, adamStep: optimizer.step,
                                  corruptionRNG: streams.corruption, dataPosition: loader.position, epochLosses: epochLosses,
-                                 threads: Parallel.threads, config: (try? ConfigLoader.yaml(c)) ?? "")
+                                 threads: compute.threads, config: (try? ConfigLoader.yaml(c)) ?? "")
             let best = !epochLosses.isEmpty && epochLosses.last == epochLosses.min() && loader.position.batch == 0
             return try RunCheckpoint.save(model: model, optimizer: optimizer, state: state, in: runDirectory,
                                           keepLast: c.run.keepLast, best: best)
@@ -148,15 +151,16 @@ public final class PretrainTrainer {
                 var loss = 0.0
                 for _ in 0..<o.accumSteps {
                     let batch = try loader.next()
-                    let l = model.forward(images: batch.images, batch: o.batchSize, training: true, rng: &streams.corruption)
+                    let l = model.forward(images: batch.images, batch: o.batchSize, training: true, rng: &streams.corruption,
+                                          compute: compute)
                     guard l.isFinite else {
                         throw TrainingError(description: "loss is \(l) at epoch \(epoch + 1), step \(step + 1) (lr \(sci(lr))); the run diverged. Lower optim.base_lr (now \(o.baseLR)), keep optim.clip_grad > 0 (now \(o.clipGrad)), or check the data normalization. Metrics so far: \(runDirectory)/metrics.jsonl")
                     }
-                    model.backward(lossScale: 1 / Float(o.accumSteps))
+                    model.backward(lossScale: 1 / Float(o.accumSteps), compute: compute)
                     loss += l / Double(o.accumSteps)
                 }
                 let gradNorm = GradientClipping.clip(model.params, maxNorm: o.clipGrad)
-                optimizer.update(lr: Float(lr))
+                optimizer.update(lr: Float(lr), compute: compute)
                 step += 1
                 losses.append(loss)
                 windowImages += c.totalBatch

@@ -66,12 +66,13 @@ struct AnalyzeCorruption: ParsableCommand {
         if let sampler { c.method.sampler = sampler }
         c.method.corruption = .rop   // the analysis compares rop with masking whatever the config trains
         try c.validate()
-        Parallel.setThreads(ProcessInfo.processInfo.activeProcessorCount)
+        let compute = try resolveCompute(threads: 0)   // all cores: analyze has no --threads
 
-        let ds = try c.loadDataset(threads: Parallel.threads)
+        let ds = try c.loadDataset(compute: compute)
         let indices = PictureImages.choose(ds, count: count, seed: UInt64(truncatingIfNeeded: seed))
-        let images = try PictureImages.batch(ds, indices: indices, model: c.model, normalization: c.data.normalization)
-        let patches = PictureImages.patches(images, patchSize: c.model.patchSize)
+        let images = try PictureImages.batch(ds, indices: indices, model: c.model, normalization: c.data.normalization,
+                                             compute: compute)
+        let patches = PictureImages.patches(images, patchSize: c.model.patchSize, compute: compute)
         var rng = RNG(seed: UInt64(truncatingIfNeeded: seed)).derived(stream: 4)
         let a = try CorruptionAnalysis.run(patches: patches, images: indices.count, vit: c.model, method: c.method,
                                            binWidth: binWidth, rng: &rng)

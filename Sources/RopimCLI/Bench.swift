@@ -26,11 +26,10 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         let (c, preset) = try options.resolve()
-        let threads = c.run.threads > 0 ? c.run.threads : ProcessInfo.processInfo.activeProcessorCount
-        Parallel.setThreads(threads)
+        let compute = try resolveCompute(threads: c.run.threads)
         guard steps >= 1, warmup >= 0 else { throw ValidationError("--steps must be ≥ 1 and --warmup ≥ 0") }
-        if gemm { return try printGEMMShapes(c) }
-        let r = try ROPIMTraining.Bench.run(config: c, preset: preset.rawValue, steps: steps, warmup: warmup)
+        if gemm { return try printGEMMShapes(c, compute: compute) }
+        let r = try ROPIMTraining.Bench.run(config: c, preset: preset.rawValue, steps: steps, warmup: warmup, compute: compute)
         if json { return try printJSON(r) }
         print(String(format: "%@ %dpx/p%d ViT %d×%d (K=%d), batch %d, %d threads, %@",
                      r.preset, r.imgSize, r.patchSize, r.embedDim, r.depth, r.tokens, r.batchSize, r.threads, r.corruption))
@@ -45,8 +44,8 @@ struct Bench: ParsableCommand {
         }
     }
 
-    private func printGEMMShapes(_ c: PretrainConfig) throws {
-        let shapes = ROPIMTraining.Bench.runGEMMShapes(config: c, repeats: steps)
+    private func printGEMMShapes(_ c: PretrainConfig, compute: ComputeContext) throws {
+        let shapes = ROPIMTraining.Bench.runGEMMShapes(config: c, repeats: steps, compute: compute)
         if json { return try printJSON(shapes) }
         print("layer        pass      op          m      n      k   ms     GFLOP/s  % peak")
         for s in shapes {

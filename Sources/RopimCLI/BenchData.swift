@@ -33,14 +33,13 @@ struct BenchData: ParsableCommand {
     @Option(help: "Folder for the generated files (default: a new temporary folder, removed at the end).") var dir: String?
 
     func run() throws {
-        let kernelThreads = threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount
-        Parallel.setThreads(kernelThreads)
+        let compute = try resolveCompute(threads: threads)
         let root = dir ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("ropim-bench-data-\(getpid())")
         try FileManager.default.createDirectory(atPath: root + "/images", withIntermediateDirectories: true)
         defer { if dir == nil { try? FileManager.default.removeItem(atPath: root) } }
 
         var t = Date()
-        let synthetic = SyntheticImages.make(count: count, channels: 3, size: sourceSize, classes: 8, seed: 1)
+        let synthetic = SyntheticImages.make(count: count, channels: 3, size: sourceSize, classes: 8, seed: 1, compute: compute)
         var jpegBytes = 0
         for i in 0..<count {
             let img = UInt8Image(channels: 3, height: sourceSize, width: sourceSize,
@@ -62,7 +61,7 @@ struct BenchData: ParsableCommand {
 
         func measure(_ source: any ImageSource) throws -> Double {
             let loader = try DataLoader(source: source, batchSize: batch, transform: transform, seed: 1, threads: workers,
-                                        prefetch: max(2, workers))
+                                        prefetch: max(2, workers), compute: compute)
             _ = try loader.next()
             let start = Date()
             for _ in 0..<batches { _ = try loader.next() }
@@ -74,7 +73,7 @@ struct BenchData: ParsableCommand {
 
         t = Date()
         let cachePath = root + "/cache.pack"
-        try PackedCache.build(scan, size: sourceSize, channels: 3, to: cachePath, threads: kernelThreads)
+        try PackedCache.build(scan, size: sourceSize, channels: 3, to: cachePath, threads: compute.threads)
         let built = Date().timeIntervalSince(t)
         let cache = try PackedCache(path: cachePath)
         let packed = try measure(cache)
@@ -92,17 +91,17 @@ struct BenchData: ParsableCommand {
         for i in 0..<images.count { images.data[i] = Float(rng.normal()) }
         func step() {
             model.params.zeroGrads()
-            _ = model.forward(images: images, batch: trainBatch, training: true, rng: &rng)
-            model.backward()
+            _ = model.forward(images: images, batch: trainBatch, training: true, rng: &rng, compute: compute)
+            model.backward(compute: compute)
             _ = GradientClipping.clip(model.params, maxNorm: 5)
-            optimizer.update(lr: 1e-4)
+            optimizer.update(lr: 1e-4, compute: compute)
         }
         step()   // warm-up: buffers sized, pages touched
         t = Date()
         for _ in 0..<steps { step() }
         let train = Double(steps * trainBatch) / Date().timeIntervalSince(t)
         print(String(format: "vit-tiny ROPIM training step at %d px, batch %d, %d kernel threads: %.1f images/s", c.model.imgSize,
-                     trainBatch, kernelThreads, train))
+                     trainBatch, compute.threads, train))
         print(String(format: "loader headroom: JPEG %.0f×, packed cache %.0f× the training step's rate", jpeg / train, packed / train))
     }
 }

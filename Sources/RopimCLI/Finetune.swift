@@ -48,14 +48,13 @@ func inheritData(_ ckpt: PretrainCheckpoint, into d: inout DownstreamDataConfig)
     d.normalization = ckpt.config.data.normalization
 }
 
-func prepareRun(_ run: inout RunConfig, command: String, source: String) -> Int {
-    let threads = run.threads > 0 ? run.threads : ProcessInfo.processInfo.activeProcessorCount
-    Parallel.setThreads(threads)
+func prepareRun(_ run: inout RunConfig, command: String, source: String) throws -> ComputeContext {
+    let compute = try resolveCompute(threads: run.threads)
     if run.output.isEmpty {
         let f = DateFormatter(); f.dateFormat = "yyyyMMdd-HHmmss"
         run.output = "runs/\(command)-\(source)-\(f.string(from: Date()))"
     }
-    return threads
+    return compute
 }
 
 /// Creates a run directory for a downstream command (refuses one holding a summary.json or checkpoint).
@@ -117,9 +116,9 @@ struct Finetune: ParsableCommand {
         let ckpt = try common.checkpoint()
         var c = try resolve(ckpt)
         if common.printConfig { print(try ConfigLoader.yaml(c), terminator: ""); return }
-        let threads = prepareRun(&c.run, command: "finetune", source: ckpt == nil ? "scratch" : "pretrained")
-        let (train, test) = try DownstreamData.load(c.data, channels: c.model.inChans, imgSize: c.model.imgSize, seed: c.run.seed, threads: Parallel.threads)
-        let trainer = try FinetuneTrainer(config: c, train: train, test: test, pretrained: ckpt)
+        let compute = try prepareRun(&c.run, command: "finetune", source: ckpt == nil ? "scratch" : "pretrained")
+        let (train, test) = try DownstreamData.load(c.data, channels: c.model.inChans, imgSize: c.model.imgSize, seed: c.run.seed, compute: compute)
+        let trainer = try FinetuneTrainer(config: c, train: train, test: test, pretrained: ckpt, compute: compute)
         let dir = c.run.output
         try createRunDirectory(dir)
         try AtomicFile.write(try ConfigLoader.yaml(c), to: dir + "/config.yaml")
@@ -134,7 +133,7 @@ struct Finetune: ParsableCommand {
         let lr = c.scaledLR
         print("lr = base \(c.optim.baseLR) × batch \(c.optim.batchSize) / 512 = \(String(format: "%.3e", lr.peak)), layer decay \(c.optim.layerDecay) (stem ×\(String(format: "%.4f", LayerDecay.scale(layer: 0, depth: c.model.depth, decay: c.optim.layerDecay)))), warm-up \(trainer.schedule.warmupSteps) steps, cosine to \(String(format: "%.2e", lr.min))")
         if let w = trainer.schedule.warning { print(w) }
-        print("\(c.optim.epochs) epochs × \(trainer.stepsPerEpoch) steps, \(threads) threads, seed \(c.run.seed); run directory \(dir)")
+        print("\(c.optim.epochs) epochs × \(trainer.stepsPerEpoch) steps, \(compute.threads) threads, seed \(c.run.seed); run directory \(dir)")
         let s = try trainer.run(runDirectory: dir)
         let line = try writeSummary([
             "pretrained": c.pretrained, "epochs": s.epochs, "steps": s.steps, "classes": trainer.classes,

@@ -114,14 +114,14 @@ struct Embed: ParsableCommand {
     @Option(help: "Output .safetensors file.") var output: String
 
     func run() throws {
-        Parallel.setThreads(threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount)
+        let compute = try resolveCompute(threads: threads)
         let ef = try EncoderFile(checkpoint)
         var c = ef.pretrainConfig ?? PretrainConfig()
         c.model = ef.config
         c.data.normalization = ef.normalization
         c.data.subset = 0; c.data.valFraction = 0; c.data.cache = ""; c.data.split = split
         if let data { c.data.path = data; c.data.dataset = dataset ?? .auto } else if let dataset { c.data.dataset = dataset }
-        let images = try c.loadDataset(threads: Parallel.threads)
+        let images = try c.loadDataset(compute: compute)
         let n = count > 0 ? Swift.min(count, images.count) : images.count
         let v = ef.config, t = v.numTokens, d = v.embedDim
         var features = [Float](), inputs = [Float]()
@@ -131,8 +131,8 @@ struct Embed: ParsableCommand {
         for start in stride(from: 0, to: n, by: batchSize) {
             let idx = Array(start..<Swift.min(n, start + batchSize))
             makeBatch(images, indices: idx, size: v.imgSize, outChannels: v.inChans, augment: nil,
-                      normalization: c.data.normalization, rng: &rng, into: batch)
-            let out = ef.features(batch, batch: idx.count)
+                      normalization: c.data.normalization, rng: &rng, into: batch, compute: compute)
+            let out = ef.features(batch, batch: idx.count, compute: compute)
             features += out.array
             if saveInputs { inputs += batch.array }
         }

@@ -31,11 +31,11 @@ struct KNNCommand: ParsableCommand {
             if let temperature { c.probe.temperature = temperature }
         }
         if common.printConfig { print(try ConfigLoader.yaml(c), terminator: ""); return }
-        let threads = prepareRun(&c.run, command: "knn", source: c.probe.features.rawValue)
+        let compute = try prepareRun(&c.run, command: "knn", source: c.probe.features.rawValue)
         try createRunDirectory(c.run.output)
         try AtomicFile.write(try ConfigLoader.yaml(c), to: c.run.output + "/config.yaml")
-        print("ropim \(ropimVersion): \(c.probe.k)-NN (T = \(c.probe.temperature)) on \(c.probe.features.rawValue) features (\(c.probe.blocksDescription), \(c.probe.pooling.rawValue) pooling), \(threads) threads; run directory \(c.run.output)")
-        let record = try FrozenEvaluation.knn(c, checkpoint: ckpt, runDirectory: c.run.output) { print($0) }
+        print("ropim \(ropimVersion): \(c.probe.k)-NN (T = \(c.probe.temperature)) on \(c.probe.features.rawValue) features (\(c.probe.blocksDescription), \(c.probe.pooling.rawValue) pooling), \(compute.threads) threads; run directory \(c.run.output)")
+        let record = try FrozenEvaluation.knn(c, checkpoint: ckpt, runDirectory: c.run.output, compute: compute) { print($0) }
         print(try writeSummary(record, command: "knn", runDirectory: c.run.output))
     }
 }

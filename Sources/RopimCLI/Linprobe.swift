@@ -72,11 +72,11 @@ struct Linprobe: ParsableCommand {
             if let batchSize { c.probe.batchSize = batchSize }
         }
         if common.printConfig { print(try ConfigLoader.yaml(c), terminator: ""); return }
-        let threads = prepareRun(&c.run, command: "linprobe", source: c.probe.features.rawValue)
+        let compute = try prepareRun(&c.run, command: "linprobe", source: c.probe.features.rawValue)
         try createRunDirectory(c.run.output)
         try AtomicFile.write(try ConfigLoader.yaml(c), to: c.run.output + "/config.yaml")
-        print("ropim \(ropimVersion): linear probe on \(c.probe.features.rawValue) features (\(c.probe.blocksDescription), \(c.probe.pooling.rawValue) pooling), \(c.probe.epochs) epochs, \(threads) threads; run directory \(c.run.output)")
-        let record = try FrozenEvaluation.linearProbe(c, checkpoint: ckpt, runDirectory: c.run.output) { print($0) }
+        print("ropim \(ropimVersion): linear probe on \(c.probe.features.rawValue) features (\(c.probe.blocksDescription), \(c.probe.pooling.rawValue) pooling), \(c.probe.epochs) epochs, \(compute.threads) threads; run directory \(c.run.output)")
+        let record = try FrozenEvaluation.linearProbe(c, checkpoint: ckpt, runDirectory: c.run.output, compute: compute) { print($0) }
         print(try writeSummary(record, command: "linprobe", runDirectory: c.run.output))
     }
 }

@@ -46,34 +46,35 @@ struct Pretrain: ParsableCommand {
         var (c, base) = try options.resolve()
         if let knnEvery { c.run.knnEvery = knnEvery }
         let ckpt = try resumeCheckpoint(c)
-        if let ckpt {
+        let state = try ckpt.map { try RunCheckpoint.state(at: $0) }
+        if let ckpt, let state {
             // The run continues with its own saved config; only how long and how it runs may change.
-            let state = try RunCheckpoint.state(at: ckpt)
             var saved = try ConfigLoader.load(PretrainConfig.self, yaml: state.config, file: ckpt + "/state.json", defaults: PretrainConfig())
             saved.run.output = URL(fileURLWithPath: ckpt).deletingLastPathComponent().path
             if let m = options.maxSteps { saved.optim.maxSteps = m }
             if let t = options.threads { saved.run.threads = t }
             c = saved
-            let threads = c.run.threads > 0 ? c.run.threads : ProcessInfo.processInfo.activeProcessorCount
+        }
+        let compute = try resolveCompute(threads: c.run.threads)
+        if let ckpt, let state {
+            let threads = compute.threads
             print("resuming \(ckpt) at step \(state.step)\(threads != state.threads ? " (written with \(state.threads) threads, now \(threads): losses will differ in the last bits)" : "")")
         }
         if printConfig { print(try ConfigLoader.yaml(c), terminator: ""); return }
-        let threads = c.run.threads > 0 ? c.run.threads : ProcessInfo.processInfo.activeProcessorCount
-        Parallel.setThreads(threads)
         if c.run.output.isEmpty {
             let f = DateFormatter(); f.dateFormat = "yyyyMMdd-HHmmss"
             c.run.output = "runs/\(base.rawValue)-\(c.method.corruption.rawValue)-\(f.string(from: Date()))"
         }
         let dir = c.run.output
         // Everything that can fail on bad input happens before the run directory is created.
-        let loaded = try c.loadData(threads: threads)
+        let loaded = try c.loadData(compute: compute)
         let dataset = loaded.source
-        let trainer = try ckpt.map { try PretrainTrainer(config: c, dataset: dataset, resume: $0) }
-            ?? PretrainTrainer(config: c, dataset: dataset)
+        let trainer = try ckpt.map { try PretrainTrainer(config: c, dataset: dataset, compute: compute, resume: $0) }
+            ?? PretrainTrainer(config: c, dataset: dataset, compute: compute)
         if ckpt == nil { try RunDirectory.create(dir) }
         if c.run.knnEvery > 0 {
-            let monitor = try KNNMonitor(config: c)
-            trainer.epochHook = { _, model in try monitor.evaluate(encoder: model.encoder) }
+            let monitor = try KNNMonitor(config: c, compute: compute)
+            trainer.epochHook = { _, model in try monitor.evaluate(encoder: model.encoder, compute: compute) }
         }
         try AtomicFile.write(try ConfigLoader.yaml(c), to: dir + "/config.yaml")
         if let names = loaded.classNames { try ImageFolder.writeClasses(names, to: dir + "/classes.txt") }
@@ -84,7 +85,7 @@ struct Pretrain: ParsableCommand {
         if !loaded.report.isEmpty { print(loaded.report.summary(limit: 5)) }
         print("lr = base \(c.optim.baseLR) × total batch \(c.totalBatch) / 512 = \(String(format: "%.3e", lr.peak)) (warm-up from \(String(format: "%.2e", lr.warmup)) over \(trainer.schedule.warmupSteps) steps, cosine to \(String(format: "%.2e", lr.min)))")
         if let w = trainer.schedule.warning { print(w) }
-        print("\(c.optim.epochs) epochs × \(trainer.stepsPerEpoch) steps, batch \(c.optim.batchSize)\(c.optim.accumSteps > 1 ? " × \(c.optim.accumSteps) accumulated" : ""), \(threads) threads, seed \(c.run.seed); run directory \(dir)")
+        print("\(c.optim.epochs) epochs × \(trainer.stepsPerEpoch) steps, batch \(c.optim.batchSize)\(c.optim.accumSteps > 1 ? " × \(c.optim.accumSteps) accumulated" : ""), \(compute.threads) threads, seed \(c.run.seed); run directory \(dir)")
         StopSignal.install()
         let summary = try trainer.train(runDirectory: dir)
         if summary.interrupted { throw ExitCode(130) }

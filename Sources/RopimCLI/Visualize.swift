@@ -39,7 +39,7 @@ struct Visualize: ParsableCommand {
     }
 
     func run() throws {
-        Parallel.setThreads(threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount)
+        let compute = try resolveCompute(threads: threads)
         var isDir: ObjCBool = false
         let path = FileManager.default.fileExists(atPath: checkpoint, isDirectory: &isDir) && isDir.boolValue
             ? (checkpoint as NSString).appendingPathComponent("checkpoint.safetensors") : checkpoint
@@ -49,11 +49,13 @@ struct Visualize: ParsableCommand {
         }
         var c = ckpt.config
         if let data { c.data.path = data; c.data.dataset = .auto }
-        let dataset = try PictureImages.load(c.data, model: c.model, split: split, threads: Parallel.threads)
+        let dataset = try PictureImages.load(c.data, model: c.model, split: split, compute: compute)
         let indices = PictureImages.choose(dataset, count: count, seed: UInt64(truncatingIfNeeded: seed))
-        let images = try PictureImages.batch(dataset, indices: indices, model: c.model, normalization: c.data.normalization)
+        let images = try PictureImages.batch(dataset, indices: indices, model: c.model, normalization: c.data.normalization,
+                                               compute: compute)
         var rng = RNG(seed: UInt64(truncatingIfNeeded: seed)).derived(stream: 4)
-        let panels = Reconstructions.compute(model: ckpt.model, images: images, normalization: c.data.normalization, rng: &rng)
+        let panels = Reconstructions.compute(model: ckpt.model, images: images, normalization: c.data.normalization, rng: &rng,
+                                                compute: compute)
         let s = scale ?? max(1, Int((112.0 / Double(c.model.imgSize)).rounded()))
         let method = c.method.corruption == .rop ? "ROPIM K'=\(c.method.sketchSize)" : c.method.corruption.rawValue
         let title = "\((path as NSString).deletingLastPathComponent.isEmpty ? path : ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent) step \(ckpt.step), \(method), \(split.rawValue) images"

@@ -6,11 +6,13 @@ import ROPIMData
 import ROPIMCore
 import ROPIMNN
 import ROPIMOptim
+import ROPIMKernels
 
 public struct RunConfig: Codable, Equatable, Sendable {
     /// Seeds every generator of the run (init, data order, augmentation, corruption, drop path).
     public var seed = 0
-    /// Threads for our kernels and GEMM (0 = all cores).
+    /// Threads for our kernels and GEMM (0 = all cores, else 1–1024); resolved once per command into the
+    /// run's `ComputeContext`.
     public var threads = 0
     /// Run directory; empty = runs/<preset>-<corruption>-<date-time>.
     public var output = ""
@@ -65,12 +67,12 @@ public struct PretrainConfig: Codable, Equatable, Sendable {
 
 extension PretrainConfig {
     /// The training images this config names (`loadData` with the model's size and channels and the run's seed).
-    public func loadData(threads: Int) throws -> LoadedData {
-        try ROPIMData.loadData(data, imgSize: model.imgSize, channels: model.inChans, seed: run.seed, threads: threads)
+    public func loadData(compute: ComputeContext) throws -> LoadedData {
+        try ROPIMData.loadData(data, imgSize: model.imgSize, channels: model.inChans, seed: run.seed, compute: compute)
     }
 
     /// The same images in memory (every kind but a packed cache), for tests and tools.
-    public func loadDataset(threads: Int = 1) throws -> ImageDataset {
-        try ROPIMData.loadDataset(data, imgSize: model.imgSize, channels: model.inChans, seed: run.seed, threads: threads)
+    public func loadDataset(compute: ComputeContext) throws -> ImageDataset {
+        try ROPIMData.loadDataset(data, imgSize: model.imgSize, channels: model.inChans, seed: run.seed, compute: compute)
     }
 }
