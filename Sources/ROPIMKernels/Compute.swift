@@ -105,3 +105,29 @@ extension ComputeContext {
         }
     }
 }
+
+// MARK: deterministic reductions
+
+extension ComputeContext {
+    /// The one chunk plan of every reduction: sums (in `Element`) over `rows` rows of `cols` values each.
+    /// The rows are cut into at most `threads` contiguous chunks of at least `minChunk` values
+    /// (`rows·cols / minChunk` chunks when that is fewer). `body(rows, partial)` sums its chunk's rows, in
+    /// order, into its own zeroed partial of `width` elements; then `combine(partial)` sees the partials in
+    /// chunk order on the calling thread. The chunks depend only on the sizes and the thread count, so the
+    /// result does too.
+    public func reduce<Element: BinaryFloatingPoint>(
+        _: Element.Type, rows: Int, cols: Int, minChunk: Int = 1 << 16, width: Int,
+        _ body: (Range<Int>, UnsafeMutablePointer<Element>) -> Void,
+        combine: (UnsafePointer<Element>) -> Void
+    ) {
+        let chunks = Swift.min(threads, Swift.max(1, rows * cols / Swift.max(minChunk, 1)))
+        let count = chunks * width, stride = MemoryLayout<Element>.stride
+        // 64-byte aligned like Tensor: the partials are read and written as SIMD rows.
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(count, 1) * stride, alignment: 64)
+        defer { raw.deallocate() }
+        let partials = raw.bindMemory(to: Element.self, capacity: Swift.max(count, 1))
+        partials.initialize(repeating: 0, count: count)
+        forEach(chunks) { c in body((rows * c / chunks)..<(rows * (c + 1) / chunks), partials + c * width) }
+        for c in 0..<chunks { combine(partials + c * width) }
+    }
+}

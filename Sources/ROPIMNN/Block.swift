@@ -143,22 +143,21 @@ public final class Block {
     }
 
     /// dBranch = keep ⊙ γ ⊙ dOut ; dγ += Σ keep · dOut ⊙ (branch + bias) ; dbias += Σ dBranch
-    /// (per-chunk partials, then summed in chunk order).
+    /// (`ComputeContext.reduce`: per-chunk partials, then summed in chunk order).
     private func branchBackward(_ dOut: UnsafePointer<Float>, branch: UnsafePointer<Float>, bias: ParamRef?, gamma: ParamRef?,
                                 keep: [Float], batch: Int, tokens n: Int, p: ParameterStore, dBranch: UnsafeMutablePointer<Float>,
                                 compute: ComputeContext) {
         let d = dim, body = dim & ~15, rows = batch * n
         let ones = [Float](repeating: 1, count: d), zeros = [Float](repeating: 0, count: d)
-        let chunks = Swift.min(compute.threads, Swift.max(1, rows / 64))
         Profiler.measure("elementwise") {
-            let partial = Tensor(shape: [chunks, 2, d])   // per chunk: dγ, dbias
             ones.withUnsafeBufferPointer { onesBuf in zeros.withUnsafeBufferPointer { zerosBuf in
                 let g = gamma.map { UnsafePointer(p.value($0)) } ?? onesBuf.baseAddress!
                 let b = bias.map { UnsafePointer(p.value($0)) } ?? zerosBuf.baseAddress!
                 let wantGamma = gamma != nil
-                compute.forEach(chunks) { c in
-                    let dg = partial.data + c * 2 * d, db = dg + d
-                    for row in (rows * c / chunks)..<(rows * (c + 1) / chunks) {
+                // Per chunk (≥ 64 rows) a partial dγ and dbias.
+                compute.reduce(Float.self, rows: rows, cols: d, minChunk: 64 * d, width: 2 * d) { range, dg in
+                    let db = dg + d
+                    for row in range {
                         let k = keep[row / n], kv = Float16x(repeating: k), o = row * d
                         var j = 0
                         while j < body {
@@ -178,12 +177,11 @@ public final class Block {
                             j += 1
                         }
                     }
+                } combine: { partial in
+                    if let gamma { Vec.add(partial, into: p.grad(gamma), count: d) }
+                    if let bias { Vec.add(partial + d, into: p.grad(bias), count: d) }
                 }
             } }
-            for c in 0..<chunks {
-                if let gamma { Vec.add(partial.data + c * 2 * d, into: p.grad(gamma), count: d) }
-                if let bias { Vec.add(partial.data + c * 2 * d + d, into: p.grad(bias), count: d) }
-            }
         }
     }
 }

@@ -81,16 +81,13 @@ public enum GELU {
     }
 
     /// dx [rows, cols] = dy ⊙ derivative (dx may alias either), and biasGrad[j] += Σ_rows dx[·, j] when
-    /// given (per-thread partials summed in thread order: deterministic for a thread count).
+    /// given (`ComputeContext.reduce`: deterministic for a thread count).
     public static func backward(_ dy: UnsafePointer<Float>, derivative: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
                                 rows: Int, cols: Int, biasGrad: UnsafeMutablePointer<Float>?, compute: ComputeContext) {
         Profiler.measure("gelu") {
             let body = cols & ~15, tail = cols - body
-            let chunks = Swift.min(compute.threads, Swift.max(1, rows * cols / 65536))
-            let partial = Tensor(shape: [chunks, cols])
-            compute.forEach(chunks) { c in
-                let acc = partial.data + c * cols
-                for row in (rows * c / chunks)..<(rows * (c + 1) / chunks) {
+            compute.reduce(Float.self, rows: rows, cols: cols, width: cols) { range, acc in
+                for row in range {
                     let o = row * cols
                     var j = 0
                     while j < body {
@@ -105,8 +102,9 @@ public enum GELU {
                         Vec.store(Vec.load(acc + body, count: tail) + g, acc + body, count: tail)
                     }
                 }
+            } combine: { partial in
+                if let biasGrad { Vec.add(partial, into: biasGrad, count: cols) }
             }
-            if let biasGrad { for c in 0..<chunks { Vec.add(partial.data + c * cols, into: biasGrad, count: cols) } }
         }
     }
 

@@ -79,14 +79,12 @@ public struct LayerNorm {
                          mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
                          dx: UnsafeMutablePointer<Float>, accumulate: Bool, compute: ComputeContext) {
         let g = p.value(weight), d = dim, body = dim & ~15
-        let chunks = Swift.min(compute.threads, Swift.max(1, rows / 16))
+        let gw = p.grad(weight), gb = p.grad(bias)
         Profiler.measure("layernorm") {
-            // Per-chunk partial sums for dγ, dβ so threads never write the same memory.
-            let partial = Tensor(shape: [chunks, 2 * d])
-            compute.forEach(chunks) { c in
-                let lo = rows * c / chunks, hi = rows * (c + 1) / chunks
-                let dg = partial.data + c * 2 * d, db = dg + d
-                for r in lo..<hi {
+            // Per-chunk partial sums for dγ, dβ (so threads never write the same memory), chunks of ≥ 16 rows.
+            compute.reduce(Float.self, rows: rows, cols: d, minChunk: 16 * d, width: 2 * d) { range, dg in
+                let db = dg + d
+                for r in range {
                     let xr = x + r * d, dyr = dy + r * d, dxr = dx + r * d
                     let mu = mean[r], rs = rstd[r]
                     let muv = Float16x(repeating: mu), rsv = Float16x(repeating: rs)
@@ -126,11 +124,9 @@ public struct LayerNorm {
                         j += 1
                     }
                 }
-            }
-            let gw = p.grad(weight), gb = p.grad(bias)
-            for c in 0..<chunks {
-                Vec.add(partial.data + c * 2 * d, into: gw, count: d)
-                Vec.add(partial.data + c * 2 * d + d, into: gb, count: d)
+            } combine: { partial in
+                Vec.add(partial, into: gw, count: d)
+                Vec.add(partial + d, into: gb, count: d)
             }
         }
     }

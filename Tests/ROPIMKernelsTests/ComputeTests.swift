@@ -24,6 +24,43 @@ final class ComputeContextTests: XCTestCase {
         }
     }
 
+    /// The reduction plan: column sums of [1000, 37] through `reduce` with 1, 2, 3 and 7 threads (small
+    /// chunks, so every count splits). Repeated calls with the same thread count give the same bits, every
+    /// count is within Float rounding of a plain Double sum, and `combine` sees the chunks in row order.
+    func testReduceIsDeterministicPerThreadCountAndMatchesADoubleSum() {
+        var rng = RNG(seed: 21)
+        let rows = 1000, cols = 37
+        let x = Tensor(shape: [rows, cols])
+        for i in 0..<x.count { x[i] = Float(rng.normal()) }
+        var exact = [Double](repeating: 0, count: cols)
+        for r in 0..<rows { for j in 0..<cols { exact[j] += Double(x[r * cols + j]) } }
+        func columnSums(_ compute: ComputeContext) -> (sums: [Float], firstRows: [Int]) {
+            var out = [Float](repeating: 0, count: cols), firstRows: [Int] = []
+            compute.reduce(Float.self, rows: rows, cols: cols, minChunk: 64 * cols, width: cols + 1) { range, acc in
+                acc[cols] = Float(range.lowerBound)
+                for r in range { for j in 0..<cols { acc[j] += x[r * cols + j] } }
+            } combine: { partial in
+                firstRows.append(Int(partial[cols]))
+                for j in 0..<cols { out[j] += partial[j] }
+            }
+            return (out, firstRows)
+        }
+        for threads in [1, 2, 3, 7] {
+            let compute = ComputeContext(threads: threads)
+            let a = columnSums(compute), b = columnSums(compute)
+            XCTAssertEqual(a.sums.map(\.bitPattern), b.sums.map(\.bitPattern), "\(threads) threads: same bits every call")
+            XCTAssertEqual(a.firstRows, (0..<threads).map { rows * $0 / threads }, "\(threads) chunks, combined in row order")
+            for j in 0..<cols { XCTAssertEqual(Double(a.sums[j]), exact[j], accuracy: 1e-4 * (1 + abs(exact[j])), "column \(j)") }
+        }
+        // Below the grain the work stays in one chunk; Double partials work the same way.
+        var chunks = 0, total = 0.0
+        ComputeContext(threads: 4).reduce(Double.self, rows: rows, cols: cols, width: 1) { range, s in
+            for r in range { for j in 0..<cols { s.pointee += Double(x[r * cols + j]) } }
+        } combine: { chunks += 1; total += $0.pointee }
+        XCTAssertEqual(chunks, 1, "37 000 values are below the default grain of 65 536")
+        XCTAssertEqual(total, exact.reduce(0, +), accuracy: 1e-9 * Double(x.count))
+    }
+
     /// forChunks hands out every index exactly once, in contiguous chunks, whatever the thread count and grain.
     func testForChunksCoversEveryIndexOnce() {
         for threads in [1, 2, 3, 7] {
