@@ -25,6 +25,11 @@ public struct DownstreamDataConfig: Codable, Equatable, Sendable {
                                        randAugment: "rand-m9-mstd0.5-inc1", reprob: 0.25)
     /// Per-channel mean/std; use the pre-training's (the CLI copies it from the checkpoint).
     public var normalization = Normalization.fashionMNIST
+    /// Fine-tuning: background threads building augmented batches (0 = on the training thread, in
+    /// parallel over the batch). Linear probing and k-NN do not use a loader.
+    public var workers = 2
+    /// Fine-tuning: batches prepared ahead of the training step.
+    public var prefetch = 2
     public init() {}
 }
 
@@ -77,6 +82,9 @@ public struct FinetuneConfig: Codable, Equatable, Sendable {
             try fail("method.mixup_prob and method.switch_prob must be in [0, 1]")
         }
         if data.subset < 0 || data.testSubset < 0 { try fail("data.subset and data.test_subset must be ≥ 0 (0 = all)") }
+        if data.workers < 0 || data.prefetch < 1 {
+            try fail("data.workers must be ≥ 0 (0 = on the training thread) and data.prefetch ≥ 1, got \(data.workers) and \(data.prefetch)")
+        }
         if !data.normalization.fits(channels: model.inChans) {
             try fail("data.normalization has \(data.normalization.mean.count) channels but model.in_chans is \(model.inChans)")
         }

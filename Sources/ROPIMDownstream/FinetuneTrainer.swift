@@ -104,13 +104,14 @@ public final class FinetuneTrainer {
         let targets = Tensor(shape: [o.batchSize, classes]), dLogits = Tensor(shape: [o.batchSize, classes])
         let mix = MixupSettings(mixupAlpha: c.method.mixup, cutmixAlpha: c.method.cutmix, prob: c.method.mixupProb,
                                 switchProb: c.method.switchProb, labelSmoothing: c.method.labelSmoothing, classes: classes)
-        // Batches: per-epoch shuffle, augmentation (crop, flip, RandAugment, erasing) on loader threads,
-        // each image's draws derived from (seed, epoch, index).
+        // Batches: per-epoch shuffle, augmentation (crop, flip, RandAugment, erasing) on `data.workers`
+        // loader threads, each image's draws derived from (seed, epoch, index).
         let transform = try SampleTransform(size: m.imgSize, outChannels: m.inChans, normalization: c.data.normalization,
                                             augment: c.data.augment)
         var orderStream = streams.order
         let loader = try DataLoader(source: train, batchSize: o.batchSize, transform: transform, seed: orderStream.next(),
-                                    batchesPerEpoch: stepsPerEpoch, threads: 2, prefetch: 2, compute: compute)
+                                    batchesPerEpoch: stepsPerEpoch, threads: c.data.workers, prefetch: c.data.prefetch,
+                                    compute: compute)
         var mixRNG = streams.corruption   // mixup/cutmix draws
         var dropRNG = streams.corruption.derived(stream: 9)
         let start = Date()

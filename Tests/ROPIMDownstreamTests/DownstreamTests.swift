@@ -8,6 +8,7 @@ import ROPIMTraining
 @testable import ROPIMDownstream
 import ROPIMOptim
 import ROPIMFiles
+import ROPIMConfig
 
 func tinyViT() -> ViTConfig {
     var c = ViTConfig()
@@ -406,6 +407,33 @@ final class FinetuneTests: XCTestCase {
         XCTAssertEqual(meta["format"], "ropim-finetune")
         XCTAssertTrue(tensors.contains { $0.name == "head.weight" && $0.shape == [10, 16] })
         XCTAssertTrue((0...100).contains(s.bestTop1))
+    }
+
+    /// The loader's threads and prefetch come from `data.workers` / `data.prefetch` (defaults 2 and 2, as
+    /// the constants they replace); any setting trains the same steps, since each image's draws depend only
+    /// on (seed, epoch, index). Bad values are a config error naming the keys.
+    func testLoaderWorkersAndPrefetchComeFromTheConfig() throws {
+        var c = tinyFinetuneConfig()
+        c.optim.epochs = 1
+        XCTAssertEqual([c.data.workers, c.data.prefetch], [2, 2])
+        let yaml = try ConfigLoader.yaml(c)
+        XCTAssertTrue(yaml.contains("workers: 2") && yaml.contains("prefetch: 2"), yaml)
+        let loaded = try ConfigLoader.load(FinetuneConfig.self, yaml: "data:\n  workers: 0\n  prefetch: 1\n", file: "t.yaml", defaults: c)
+        XCTAssertEqual([loaded.data.workers, loaded.data.prefetch], [0, 1])
+        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0, compute: .serial)
+        func losses(_ config: FinetuneConfig) throws -> [Double] {
+            var out: [Double] = []
+            try FinetuneTrainer(config: config, train: train, test: test, compute: ComputeContext(threads: 2))
+                .run(runDirectory: tempDir(), progress: Progress(interactive: false)) { out.append($1) }
+            return out
+        }
+        XCTAssertEqual(try losses(loaded), try losses(c))
+        var bad = c
+        bad.data.workers = -1
+        assertThrows(try bad.validate(), containing: "data.workers")
+        bad = c
+        bad.data.prefetch = 0
+        assertThrows(try bad.validate(), containing: "data.prefetch")
     }
 }
 
