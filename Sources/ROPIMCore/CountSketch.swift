@@ -19,12 +19,24 @@ public enum SketchError: Error, CustomStringConvertible, Equatable {
     /// K < 1, K' < 1 or K' > K.
     case invalidSize(tokens: Int, buckets: Int)
 
+    /// The divisors of `k` in increasing order, found up to √k (so a huge K answers at once), at most 24
+    /// listed ("…" after them).
+    static func divisors(of k: Int) -> String {
+        var small: [Int] = [], large: [Int] = []
+        var d = 1
+        while d <= k / d {
+            if k % d == 0 { small.append(d); if d != k / d { large.append(k / d) } }
+            d += 1
+        }
+        let all = small + large.reversed()
+        return all.prefix(24).map(String.init).joined(separator: ", ") + (all.count > 24 ? ", …" : "")
+    }
+
     public var description: String {
         switch self {
         case let .notDivisible(k, kp):
-            let divisors = (1...Swift.max(k, 1)).filter { k % $0 == 0 }.map(String.init).joined(separator: ", ")
             return "sketch size K'=\(kp) does not divide the token count K=\(k): the balanced (reference) sampler "
-                + "needs K' to divide K; use one of \(divisors), or set sampler: iid"
+                + "needs K' to divide K; use one of \(SketchError.divisors(of: k)), or set sampler: iid"
         case let .invalidSize(k, kp):
             if k < 1 { return "token count K=\(k) is invalid: a sketch needs at least one token (check image and patch size)" }
             return "sketch size K'=\(kp) is invalid for K=\(k) tokens: K' must satisfy 1 ≤ K' ≤ K "
@@ -65,16 +77,21 @@ public struct CountSketch: Equatable, Sendable {
         self.bucketCounts = counts
     }
 
+    /// Checks that `sample` can draw a sketch of K' = `kp` buckets over K = `k` tokens with `sampler`.
+    public static func validate(tokens k: Int, buckets kp: Int, sampler: SketchSampler) throws {
+        guard k >= 1, kp >= 1, kp <= k else { throw SketchError.invalidSize(tokens: k, buckets: kp) }
+        if sampler == .balanced && k % kp != 0 { throw SketchError.notDivisible(tokens: k, buckets: kp) }
+    }
+
     /// Draws (h, s) for one image. RNG order: all of h, then all of s (so a seed fixes the sketch).
     public static func sample(tokens k: Int, buckets kp: Int, sampler: SketchSampler, rng: inout RNG) throws -> CountSketch {
-        guard k >= 1, kp >= 1, kp <= k else { throw SketchError.invalidSize(tokens: k, buckets: kp) }
+        try validate(tokens: k, buckets: kp, sampler: sampler)
         var h = [Int32]()
         h.reserveCapacity(k)
         var s = [Float]()
         s.reserveCapacity(k)
         switch sampler {
         case .balanced:
-            guard k % kp == 0 else { throw SketchError.notDivisible(tokens: k, buckets: kp) }
             for _ in 0..<(k / kp) { h += rng.permutation(kp).map { Int32($0) } }
             s = [Float](repeating: 1, count: k / 2) + [Float](repeating: -1, count: k - k / 2)
             rng.shuffle(&s)

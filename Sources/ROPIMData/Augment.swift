@@ -19,13 +19,12 @@ enum PixelOps {
         }
     }
 
-    /// PIL luma, ITU-R 601-2 in fixed point: L = (19595 R + 38470 G + 7471 B + 2¹⁵) >> 16.
+    /// PIL luma of every pixel (`ImageCodec.luma`), as a plane.
     static func gray(_ img: UInt8Image) -> [UInt8] {
         let n = img.height * img.width
         if img.channels == 1 { return Array(img.pixels[0..<n]) }
         return (0..<n).map { k in
-            let r = UInt32(img.pixels[k]), g = UInt32(img.pixels[n + k]), b = UInt32(img.pixels[2 * n + k])
-            return UInt8((19595 * r + 38470 * g + 7471 * b + 0x8000) >> 16)
+            ImageCodec.luma(img.pixels[k], img.pixels[n + k], img.pixels[2 * n + k])
         }
     }
 

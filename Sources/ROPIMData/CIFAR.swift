@@ -84,16 +84,19 @@ public enum CIFAR {
     /// Appends the records of one file, checking its size is a whole number of records and every label.
     static func read(_ path: String, labelBytes: Int, labelIndex: Int, classes: Int, name: String,
                      pixels: inout [UInt8], labels: inout [Int32]) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DataError("\(path): cannot read (permission denied or I/O error); check the file")
-        }
+        // The size decides the record count, so it is checked before the file is read into memory.
+        let size = try SizeCheck.regularFileSize(path, what: "a \(name) binary file", hint: hint)
         let record = labelBytes + imageBytes
-        guard data.count > 0, data.count % record == 0 else {
-            let other = labelBytes == 1 && data.count % (record + 1) == 0 ? " (it divides into 3074-byte CIFAR-100 records: use --dataset cifar100)"
-                : labelBytes == 2 && data.count % (record - 1) == 0 ? " (it divides into 3073-byte CIFAR-10 records: use --dataset cifar10)" : ""
-            throw DataError("\(path): \(data.count) bytes is not a whole number of \(record)-byte \(name) records "
+        guard size > 0, size % record == 0 else {
+            let other = labelBytes == 1 && size % (record + 1) == 0 ? " (it divides into 3074-byte CIFAR-100 records: use --dataset cifar100)"
+                : labelBytes == 2 && size % (record - 1) == 0 ? " (it divides into 3073-byte CIFAR-10 records: use --dataset cifar10)" : ""
+            throw DataError("\(path): \(size) bytes is not a whole number of \(record)-byte \(name) records "
                 + "(\(labelBytes) label byte\(labelBytes == 1 ? "" : "s") + 3072 pixels)\(other); truncated download or "
                 + "not a \(name) binary file: \(hint)")
+        }
+        guard let data = FileManager.default.contents(atPath: path), data.count == size else {
+            throw DataError("\(path): cannot read all \(size) bytes (permission denied, I/O error, or the file changed while "
+                + "being read); check the file")
         }
         let n = data.count / record
         let base = pixels.count
@@ -114,7 +117,9 @@ public enum CIFAR {
 
     /// Non-empty lines of a names file when it has exactly `count` of them, else nil.
     static func classNames(_ path: String, count: Int) -> [String]? {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        // A names file is a few KB; anything far larger is not one and is not read into memory.
+        guard let info = SizeCheck.info(path), info.regular, info.size <= 1 << 20,
+              let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
         let names = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         return names.count == count ? names : nil
     }

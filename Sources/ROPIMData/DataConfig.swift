@@ -51,22 +51,43 @@ public struct DataConfig: Codable, Equatable, Sendable {
     public init() {}
 }
 
+import ROPIMKernels
+
+extension Normalization {
+    /// Why `data.normalization` does not fit a model with `channels` input channels (nil when it does):
+    /// `channels` (or 1, shared) finite means and positive finite stds.
+    public func problem(channels c: Int) -> String? {
+        let counts = [mean.count, std.count]
+        if !counts.allSatisfy({ $0 == c || $0 == 1 }) || counts[0] != counts[1] {
+            return "data.normalization needs \(c) (or 1, shared) mean and std values for model.in_chans \(c), got \(counts[0]) and \(counts[1])"
+        }
+        if mean.contains(where: { !$0.isFinite }) || std.contains(where: { !($0.isFinite && $0 > 0) }) {
+            return "data.normalization needs finite means and positive finite stds, got mean \(mean) std \(std)"
+        }
+        return nil
+    }
+}
+
 extension DataConfig {
+    /// Why a loader's `data.workers` / `data.prefetch` are unusable (nil when they are fine): the one check of
+    /// these keys, shared by pre-training's data section and fine-tuning's.
+    public static func loaderProblem(workers: Int, prefetch: Int) -> String? {
+        workers >= 0 && prefetch >= 1 ? nil
+            : "data.workers must be ≥ 0 (0 = on the training thread) and data.prefetch ≥ 1, got \(workers) and \(prefetch)"
+    }
+
     /// Checks every key of this section; `channels` is the model's input channel count.
     /// Errors name the key (`data.…`), the range and the value.
     public func validate(channels c: Int) throws {
         func fail(_ s: String) throws -> Never { throw DataError(s) }
-        let counts = [normalization.mean.count, normalization.std.count]
-        if !counts.allSatisfy({ $0 == c || $0 == 1 }) || counts[0] != counts[1] {
-            try fail("data.normalization needs \(c) (or 1, shared) mean and std values for model.in_chans \(c), got \(counts[0]) and \(counts[1])")
-        }
-        if normalization.std.contains(where: { $0 <= 0 }) { try fail("data.normalization.std values must be positive") }
+        if let m = normalization.problem(channels: c) { try fail(m) }
         if augment.scale.count != 2 || augment.ratio.count != 2 { try fail("data.augment.scale and data.augment.ratio need two numbers each") }
         do { try augment.validate() } catch { try fail("data.\(error)") }
         if subset < 0 { try fail("data.subset must be ≥ 0 (0 = all), got \(subset)") }
+        if let m = Check.int("data.synthetic_count", syntheticCount, 1...10_000_000) { try fail(m) }
         if !(0..<1).contains(valFraction) { try fail("data.val_fraction must be in [0, 1), got \(valFraction)") }
         if !["train", "val", "test"].contains(split) { try fail("data.split must be train, val or test, got '\(split)'") }
         if storeSize < 0 { try fail("data.store_size must be ≥ 0 (0 = model.img_size), got \(storeSize)") }
-        if workers < 0 || prefetch < 1 { try fail("data.workers must be ≥ 0 and data.prefetch ≥ 1, got \(workers) and \(prefetch)") }
+        if let m = DataConfig.loaderProblem(workers: workers, prefetch: prefetch) { try fail(m) }
     }
 }

@@ -16,6 +16,8 @@ public struct LoadedData {
     public var report: SkipReport
     /// Whether a packed cache was built (rather than reused) by this load.
     public var builtCache: Bool
+    /// With a packed cache: whether it was reused or rebuilt, and why (for the log).
+    public var cacheReason: String? = nil
 }
 
 /// `kind`, or for `.auto` what the files in `path` are: IDX, CIFAR-10/100 binaries, else an image folder.
@@ -62,14 +64,15 @@ public func loadData(_ c: DataConfig, imgSize: Int, channels: Int, seed runSeed:
     case .cifar100:
         d = try CIFAR.load100(c.path, split: c.split, labels: c.cifarLabels)
     case .imagefolder:
-        let scan = try ImageFolder.scan(try ImageFolder.splitRoot(c.path, split: c.split), layout: c.layout,
-                                        skipBad: c.skipBad)
+        // val/ and test/ number their classes from train/'s class folders.
+        let scan = try ImageFolder.scanSplit(c.path, split: c.split, layout: c.layout, skipBad: c.skipBad)
         if !c.cache.isEmpty {
-            let (cache, r, built) = try PackedCache.openOrBuild(scan, size: size, channels: channels, path: c.cache,
-                                                                skipBad: c.skipBad, threads: decodeThreads)
-            let indices = selection(count: cache.count, c: c, seed: seed)
-            let source: any ImageSource = indices.map { IndexedSource(base: cache, indices: $0) } ?? cache
-            return LoadedData(source: source, kind: kind, classNames: scan.classNames, report: r, builtCache: built)
+            let p = try PackedCache.prepare(scan, size: size, channels: channels, path: c.cache, skipBad: c.skipBad,
+                                            threads: decodeThreads)
+            let indices = selection(count: p.cache.count, c: c, seed: seed)
+            let source: any ImageSource = indices.map { IndexedSource(base: p.cache, indices: $0) } ?? p.cache
+            return LoadedData(source: source, kind: kind, classNames: scan.classNames, report: p.report, builtCache: p.built,
+                              cacheReason: p.reason)
         }
         (d, report) = try ImageFolder.decodeAll(scan, size: size, channels: channels, skipBad: c.skipBad,
                                                 threads: decodeThreads)

@@ -85,10 +85,13 @@ public enum IDX {
 
     /// Reads header and payload of one uint8 IDX file and checks that the file holds exactly what the
     /// header describes. gzread passes non-gzip files through unchanged, so one path serves both.
+    /// The header is untrusted: a raw file must be exactly as long as it says before its payload is
+    /// allocated; a gzip'd one must be able to inflate to that size, and its payload grows as it is read.
     static func readFile(path: String, magic expected: UInt32, kind: String) throws -> (dims: [Int], bytes: [UInt8]) {
         guard FileManager.default.fileExists(atPath: path) else {
             throw DataError("\(path): no such file; \(installHint)")
         }
+        let fileSize = try SizeCheck.regularFileSize(path, what: "an IDX \(kind) file", hint: "pass --data the folder holding the IDX files")
         guard let file = gzopen(path, "rb") else {
             throw DataError("\(path): cannot open (\(String(cString: strerror(errno)))); check its permissions")
         }
@@ -99,6 +102,7 @@ public enum IDX {
         var head = [UInt8](repeating: 0, count: 4)
         let gotMagic = try reader.read(&head, 4)
         guard gotMagic == 4 else { throw reader.truncated(at: gotMagic, of: "the 4-byte header") }
+        let gzipped = gzdirect(file) == 0
         let magic = bigEndian(head, 0)
         guard magic == expected else {
             let other = magic == imagesMagic ? " (that is an images file)" : magic == labelsMagic ? " (that is a labels file)" : ""
@@ -114,19 +118,24 @@ public enum IDX {
         guard dims.allSatisfy({ $0 > 0 }) else {
             throw DataError("\(path): header gives sizes \(dims); every size must be positive: \(redownloadHint)")
         }
-        var payload = 1
-        for d in dims {
-            let (p, overflow) = payload.multipliedReportingOverflow(by: d)
-            guard !overflow, p <= 1 << 40 else {
-                throw DataError("\(path): header sizes \(dims) describe more than 1 TiB; the header is damaged: \(redownloadHint)")
-            }
-            payload = p
+        // Each size is below 2³², so three of them can overflow an Int: check before using the product.
+        guard let payload = SizeCheck.product(dims), let total = SizeCheck.sum([headerSize, payload]) else {
+            throw DataError("\(path): header sizes \(dims) describe more bytes than any file can hold; the header is damaged: \(redownloadHint)")
         }
-        let total = headerSize + payload
+        let described = "(the size its header, sizes \(dims), describes)"
+        if !gzipped {
+            guard fileSize >= total else {
+                throw DataError("\(path): file ends after \(fileSize) of \(total) bytes \(described); the file is truncated "
+                    + "(interrupted download?) or its header is damaged: \(redownloadHint)")
+            }
+            guard fileSize == total else { throw trailing(fileSize - total, path: path, total: total, dims: dims) }
+        } else if payload > SizeCheck.maxInflated(fileSize) {
+            throw DataError("\(path): header sizes \(dims) describe \(total) bytes, but a gzip file of \(fileSize) bytes inflates to "
+                + "at most \(SizeCheck.maxInflated(fileSize)); the header is damaged or the file truncated: \(redownloadHint)")
+        }
 
-        var bytes = [UInt8](repeating: 0, count: payload)
-        let got = try reader.read(&bytes, payload)
-        guard got == payload else { throw reader.truncated(at: headerSize + got, of: "\(total) bytes") }
+        let bytes = try reader.readGrowing(payload, checked: !gzipped)
+        guard bytes.count == payload else { throw reader.truncated(at: headerSize + bytes.count, of: "\(total) bytes \(described)") }
 
         var scratch = [UInt8](repeating: 0, count: 1 << 16)
         var extra = 0
@@ -135,11 +144,13 @@ public enum IDX {
             if n == 0 { break }
             extra += n
         }
-        guard extra == 0 else {
-            throw DataError("\(path): \(extra) unexpected byte\(extra == 1 ? "" : "s") after the \(total) bytes that the header (sizes \(dims)) "
-                + "describes; the file is damaged or not a single IDX file: \(redownloadHint)")
-        }
+        guard extra == 0 else { throw trailing(extra, path: path, total: total, dims: dims) }
         return (dims, bytes)
+    }
+
+    static func trailing(_ extra: Int, path: String, total: Int, dims: [Int]) -> DataError {
+        DataError("\(path): \(extra) unexpected byte\(extra == 1 ? "" : "s") after the \(total) bytes that the header (sizes \(dims)) "
+            + "describes; the file is damaged or not a single IDX file: \(redownloadHint)")
     }
 
     static func bigEndian(_ b: [UInt8], _ at: Int) -> UInt32 {
@@ -175,6 +186,21 @@ public enum IDX {
             if errnum == Z_BUF_ERROR { streamCutOff = true }
             else if errnum != Z_OK { throw zlibError() }
             return done
+        }
+
+        /// Reads up to `count` bytes into a buffer that grows with what really arrives, so a header
+        /// claiming more than the stream holds costs no more memory than the stream. `checked`: the
+        /// count was already checked against the file size, so it is reserved at once.
+        mutating func readGrowing(_ count: Int, checked: Bool) throws -> [UInt8] {
+            var out = [UInt8]()
+            out.reserveCapacity(checked ? count : min(count, 1 << 24))
+            var chunk = [UInt8](repeating: 0, count: min(count, 1 << 20))
+            while out.count < count {
+                let n = try read(&chunk, min(chunk.count, count - out.count))
+                if n == 0 { break }
+                out.append(contentsOf: chunk[0..<n])
+            }
+            return out
         }
 
         func zlibError() -> DataError {

@@ -1,6 +1,7 @@
-// JPEG and PNG files ⇄ uint8 channel-first images. JPEG goes through TurboJPEG and PNG through
-// libpng's simplified API: both report errors as return codes, so a bad file is a DataError, never
-// a longjmp or an exit(). The format comes from the file's first bytes, not its extension.
+// JPEG and PNG files ⇄ uint8 channel-first images. JPEG goes through TurboJPEG and PNG through our own
+// decoder over zlib (libpng only encodes): both report errors as values, so a bad file is a DataError,
+// never a longjmp or an exit(). The format comes from the file's first bytes, not its extension. Every
+// container then goes through one conversion to grey or RGB, PIL's `convert("L")` / `convert("RGB")`.
 
 import CPNG
 import CTurboJPEG
@@ -45,8 +46,17 @@ public enum ImageCodec {
     /// File name extensions taken as images when scanning folders (case-insensitive).
     public static let extensions: Set<String> = ["jpg", "jpeg", "png"]
 
-    /// Reads and decodes one file into `channels` channels (1: gray, 3: RGB; see `decode`).
+    /// The largest image file read: above what `maxPixels` of 16-bit RGBA PNG could need, uncompressed.
+    public static let maxFileBytes = 1 << 31
+
+    /// Reads and decodes one file into `channels` channels (1: gray, 3: RGB; see `decode`). The file's size is
+    /// checked before it is read into memory.
     public static func decode(file path: String, channels: Int) throws -> UInt8Image {
+        let fix = "check the file, remove it, or pass --skip-bad to skip it"
+        let size = try SizeCheck.regularFileSize(path, what: "an image file", hint: fix)
+        guard size <= maxFileBytes else {
+            throw DataError("\(path): \(size) bytes, more than any image ropim decodes (\(maxFileBytes) bytes); \(fix)")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             let exists = FileManager.default.fileExists(atPath: path)
             throw DataError("\(path): cannot read the image (\(exists ? "permission denied or I/O error" : "no such file")); check the file")
@@ -54,53 +64,115 @@ public enum ImageCodec {
         return try data.withUnsafeBytes { try decode($0, path: path, channels: channels) }
     }
 
-    /// Decodes JPEG or PNG bytes (format sniffed) into `channels` channels: gray files are replicated to
-    /// RGB and colour files converted to gray (libjpeg's / libpng's luma) as asked; alpha is dropped
-    /// without compositing, as PIL's `convert("RGB")`; palette and 1/2/4-bit PNGs are expanded.
-    /// 16-bit PNGs and CMYK JPEGs are rejected with a message saying how to convert them. JPEG
-    /// warnings (a truncated file, corrupt entropy data) are errors: libjpeg would fill the rest grey.
+    /// Decodes JPEG or PNG bytes (format sniffed) into `channels` channels exactly as PIL's
+    /// `Image.open(f).convert("L")` (1) or `.convert("RGB")` (3) gives them: grey replicated to RGB, colour
+    /// to grey by PIL's fixed-point luma, alpha dropped without compositing, palettes expanded, 16-bit PNGs
+    /// as PIL reads them, Adobe CMYK JPEGs inverted and converted as PIL does; no gamma or colour
+    /// management (gAMA, sRGB, iCCP are ignored, as by PIL). A JPEG that PIL reads despite libjpeg warnings
+    /// (extraneous bytes before a marker, corrupt entropy data) decodes the same; a truncated one is an error.
     public static func decode(_ bytes: UnsafeRawBufferPointer, path: String, channels: Int) throws -> UInt8Image {
         precondition(channels == 1 || channels == 3, "decode to 1 or 3 channels, not \(channels)")
+        let decoded: DecodedPixels
         switch ImageFormat.sniff(bytes) {
-        case .jpeg: return try decodeJPEG(bytes, path: path, channels: channels)
-        case .png: return try decodePNG(bytes, path: path, channels: channels)
+        case .jpeg: decoded = try decodeJPEG(bytes, path: path)
+        case .png: decoded = try PNGDecoder.decode(bytes, path: path)
         case nil:
             throw DataError("\(path): not a JPEG or PNG file (\(ImageFormat.describe(bytes))); "
                 + "convert it to JPEG/PNG, remove it, or pass --skip-bad to skip such files")
+        }
+        return convert(decoded, channels: channels)
+    }
+
+    /// The most pixels a decoded image may have: PIL's decompression-bomb error limit (2 × its
+    /// MAX_IMAGE_PIXELS). A header claiming more is damaged or hostile; rejected before any allocation.
+    public static let maxPixels = 2 * 89_478_485
+
+    /// Throws unless `width`×`height` from a `format` header is a size worth allocating.
+    static func checkDimensions(width: Int, height: Int, format: String, path: String) throws {
+        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+        guard width > 0, height > 0 else {
+            throw DataError("\(path): \(format) header gives \(width)×\(height) pixels; the file is damaged: re-create it or pass --skip-bad")
+        }
+        guard !overflow, pixels <= maxPixels else {
+            throw DataError("\(path): \(format) header gives \(width)×\(height) pixels, more than the \(maxPixels)-pixel limit "
+                + "(PIL's decompression-bomb limit); the file is damaged or far larger than training needs: shrink it "
+                + "(e.g. `convert in -resize 8192x8192 out`), remove it, or pass --skip-bad")
         }
     }
 
     // MARK: JPEG (TurboJPEG)
 
-    static func decodeJPEG(_ bytes: UnsafeRawBufferPointer, path: String, channels: Int) throws -> UInt8Image {
+    /// Decodes in the file's own colour model (grey, RGB from YCbCr/RGB, or raw Adobe CMYK from CMYK/YCCK),
+    /// with libjpeg's accurate integer DCT and fancy upsampling, as PIL.
+    static func decodeJPEG(_ bytes: UnsafeRawBufferPointer, path: String) throws -> DecodedPixels {
         guard let tj = tjInitDecompress() else { throw DataError("\(path): TurboJPEG could not start (out of memory?)") }
         defer { tjDestroy(tj) }
         let buf = bytes.bindMemory(to: UInt8.self).baseAddress!
         var width: Int32 = 0, height: Int32 = 0, subsamp: Int32 = 0, colorspace: Int32 = 0
-        guard tjDecompressHeader3(tj, buf, UInt(bytes.count), &width, &height, &subsamp, &colorspace) == 0 else {
+        let headerRC = tjDecompressHeader3(tj, buf, UInt(bytes.count), &width, &height, &subsamp, &colorspace)
+        // A warning while reading the header (extraneous bytes) still gives a usable header, as in PIL.
+        guard headerRC == 0 || (onlyWarned(tj) && width > 0 && height > 0) else {
             throw jpegError(tj, path: path, stage: "header")
         }
-        guard width > 0, height > 0, Int(width) * Int(height) <= 1 << 28 else {
-            throw DataError("\(path): JPEG header gives \(width)×\(height) pixels; the file is damaged: re-create it or pass --skip-bad")
-        }
-        if colorspace == TJCS_CMYK.rawValue || colorspace == TJCS_YCCK.rawValue {
-            throw DataError("\(path): CMYK JPEG, which is not supported; convert it to RGB "
-                + "(e.g. `convert in.jpg -colorspace sRGB out.jpg`) or pass --skip-bad")
-        }
+        try checkDimensions(width: Int(width), height: Int(height), format: "JPEG", path: path)
         let (w, h) = (Int(width), Int(height))
-        var interleaved = [UInt8](repeating: 0, count: w * h * channels)
-        let format = channels == 1 ? TJPF_GRAY : TJPF_RGB
-        // STOPONWARNING: a truncated or corrupt stream stops at once instead of decoding grey filler.
-        let rc = interleaved.withUnsafeMutableBufferPointer { out in
-            tjDecompress2(tj, buf, UInt(bytes.count), out.baseAddress, width, 0, height, Int32(format.rawValue),
-                          TJFLAG_ACCURATEDCT | TJFLAG_STOPONWARNING)
+        // Huffman coding spends at least one bit on each 8×8 block, so the file's size bounds its pixels
+        // (512 per byte; 1024 allowed). Arithmetic coding has no such bound: only the pixel limit applies.
+        if let sof = frameMarker(bytes), sof <= 0xC7, w * h > 1024 * bytes.count + (1 << 20) {
+            throw DataError("\(path): JPEG header gives \(w)×\(h) pixels, but a Huffman-coded JPEG of \(bytes.count) bytes "
+                + "holds at most about \(512 * bytes.count) (one bit per 8×8 block); the header is damaged or the file truncated: "
+                + "re-create or re-download it, remove it, or pass --skip-bad")
         }
-        guard rc == 0 else { throw jpegError(tj, path: path, stage: "data") }
-        return UInt8Image(channels: channels, height: h, width: w, pixels: planar(interleaved, channels: channels, count: w * h))
+        let (format, layout): (TJPF, DecodedPixels.Layout) =
+            colorspace == TJCS_GRAY.rawValue ? (TJPF_GRAY, .gray)
+            : colorspace == TJCS_CMYK.rawValue || colorspace == TJCS_YCCK.rawValue ? (TJPF_CMYK, .adobeCMYK)
+            : (TJPF_RGB, .rgb)
+        var out = [UInt8](repeating: 0, count: w * h * layout.samples)
+        let rc = out.withUnsafeMutableBufferPointer { o in
+            tjDecompress2(tj, buf, UInt(bytes.count), o.baseAddress, width, 0, height, Int32(format.rawValue), TJFLAG_ACCURATEDCT)
+        }
+        // PIL decodes through libjpeg's warnings, except running out of data: a file cut anywhere before its
+        // end-of-image marker is "truncated" for PIL, and an error here.
+        if rc != 0 && (!onlyWarned(tj) || lastMessage(tj).hasPrefix("Premature end of JPEG file")) {
+            throw jpegError(tj, path: path, stage: "data")
+        }
+        return DecodedPixels(layout: layout, height: h, width: w, samples: out)
     }
 
+    /// The frame marker (SOF0…SOF15: 0xC0–0xCF but DHT C4, JPG C8, DAC CC) of a JPEG's header, or nil when
+    /// none comes before the first scan. Segment lengths are untrusted: the walk stops at the end of the bytes.
+    static func frameMarker(_ b: UnsafeRawBufferPointer) -> UInt8? {
+        var i = 2
+        while i + 4 <= b.count {
+            guard b[i] == 0xFF else { i += 1; continue }   // extraneous bytes, skipped as libjpeg does
+            let m = b[i + 1]
+            switch m {
+            case 0xFF: i += 1                                    // fill byte
+            case 0xC0...0xCF where ![0xC4, 0xC8, 0xCC].contains(m): return m
+            case 0x01, 0xD0...0xD8: i += 2                       // markers without a length
+            case 0xD9, 0xDA: return nil                          // end of image, start of scan
+            default: i += 2 + (Int(b[i + 2]) << 8 | Int(b[i + 3]))
+            }
+        }
+        return nil
+    }
+
+    /// libjpeg's warning messages (its JWRN_* table). TurboJPEG's error code says "warning" whenever a warning
+    /// occurred during the call, even when a fatal error followed; the last message tells which came last.
+    static let jpegWarningPrefixes = ["Corrupt JPEG data", "Premature end of JPEG file", "Warning:",
+                                      "Inconsistent progression sequence", "Invalid SOS parameters for sequential JPEG",
+                                      "Application transferred too many scanlines"]
+
+    /// Whether the failed TurboJPEG call on `tj` only met warnings, which PIL ignores (it decodes on).
+    static func onlyWarned(_ tj: tjhandle) -> Bool {
+        let m = lastMessage(tj)
+        return tjGetErrorCode(tj) == Int32(TJERR_WARNING.rawValue) && jpegWarningPrefixes.contains { m.hasPrefix($0) }
+    }
+
+    static func lastMessage(_ tj: tjhandle) -> String { tjGetErrorStr2(tj).map { String(cString: $0) } ?? "unknown error" }
+
     static func jpegError(_ tj: tjhandle, path: String, stage: String) -> DataError {
-        let msg = tjGetErrorStr2(tj).map { String(cString: $0) } ?? "unknown error"
+        let msg = lastMessage(tj)
         let hint = msg.contains("Premature end") || msg.contains("missing SOS") ? " (the file looks truncated)" : ""
         return DataError("\(path): corrupt JPEG \(stage): \(msg)\(hint); re-create or re-download the file, "
             + "remove it, or pass --skip-bad to skip it")
@@ -126,37 +198,7 @@ public enum ImageCodec {
         return Array(UnsafeBufferPointer(start: out, count: Int(size)))
     }
 
-    // MARK: PNG (libpng simplified API)
-
-    static func decodePNG(_ bytes: UnsafeRawBufferPointer, path: String, channels: Int) throws -> UInt8Image {
-        var image = png_image()
-        image.version = UInt32(PNG_IMAGE_VERSION)
-        guard png_image_begin_read_from_memory(&image, bytes.baseAddress, bytes.count) != 0 else {
-            throw pngError(&image, path: path)
-        }
-        // From here on libpng holds memory until finish_read (which frees it) or png_image_free.
-        if image.format & PNG_FORMAT_FLAG_LINEAR != 0 {
-            png_image_free(&image)
-            throw DataError("\(path): 16-bit PNG, which is not supported (8-bit gray, RGB, RGBA and palette are); "
-                + "convert it to 8 bits (e.g. `convert in.png -depth 8 out.png`) or pass --skip-bad")
-        }
-        let (w, h) = (Int(image.width), Int(image.height))
-        guard w > 0, h > 0, w * h <= 1 << 28 else {
-            png_image_free(&image)
-            throw DataError("\(path): PNG header gives \(w)×\(h) pixels; the file is damaged: re-create it or pass --skip-bad")
-        }
-        // Ask for alpha when the file has it and drop it below: libpng would otherwise composite.
-        let hasAlpha = image.format & PNG_FORMAT_FLAG_ALPHA != 0
-        image.format = (channels == 1 ? 0 : PNG_FORMAT_FLAG_COLOR) | (hasAlpha ? PNG_FORMAT_FLAG_ALPHA : 0)
-        let stored = channels + (hasAlpha ? 1 : 0)
-        var interleaved = [UInt8](repeating: 0, count: w * h * stored)
-        let ok = interleaved.withUnsafeMutableBytes { out in
-            png_image_finish_read(&image, nil, out.baseAddress, Int32(w * stored), nil)
-        }
-        guard ok != 0 else { throw pngError(&image, path: path) }
-        return UInt8Image(channels: channels, height: h, width: w,
-                            pixels: planar(interleaved, channels: channels, stride: stored, count: w * h))
-    }
+    // MARK: PNG encoding (libpng simplified API; tests and tools)
 
     static func pngError(_ image: inout png_image, path: String) -> DataError {
         let msg = withUnsafeBytes(of: &image.message) { raw in
@@ -204,7 +246,7 @@ public enum ImageCodec {
         return Array(out.prefix(size))
     }
 
-    /// 16-bit linear gray PNG (tests of the 16-bit rejection).
+    /// 16-bit linear gray PNG (tests of 16-bit reading).
     public static func encodePNG16(gray: [UInt16], height: Int, width: Int) throws -> [UInt8] {
         var png = png_image()
         png.version = UInt32(PNG_IMAGE_VERSION)
@@ -222,23 +264,54 @@ public enum ImageCodec {
         return Array(out.prefix(size))
     }
 
-    // MARK: Layout
+    // MARK: Conversion (one for every container: PIL's convert)
 
-    /// Interleaved (HWC, `stride` bytes per pixel) → planar (CHW) keeping the first `channels`.
-    static func planar(_ src: [UInt8], channels: Int, stride: Int? = nil, count: Int) -> [UInt8] {
-        let s = stride ?? channels
-        if channels == 1 && s == 1 { return src }
-        var out = [UInt8](repeating: 0, count: channels * count)
-        src.withUnsafeBufferPointer { i in
-            out.withUnsafeMutableBufferPointer { o in
-                for c in 0..<channels {
-                    let dst = o.baseAddress! + c * count
-                    var p = i.baseAddress! + c
-                    for k in 0..<count { dst[k] = p.pointee; p += s }
+    /// PIL's luma for `convert("L")` from RGB: ITU-R 601-2 in fixed point,
+    /// L = (19595 R + 38470 G + 7471 B + 2¹⁵) >> 16 (checked against PIL on all 2²⁴ colours).
+    @inline(__always)
+    static func luma(_ r: UInt8, _ g: UInt8, _ b: UInt8) -> UInt8 {
+        let sum: UInt32 = 19595 * UInt32(r) + 38470 * UInt32(g) + 7471 * UInt32(b) + 0x8000
+        return UInt8(sum >> 16)
+    }
+
+    /// One sample of PIL's `convert("RGB")` of a CMYK pixel: with n = 255 − K, n − C·n/255 rounded (its
+    /// MULDIV255). Adobe JPEG samples are stored inverted, so PIL's C is 255 − `stored`, and n = `storedK`.
+    @inline(__always)
+    static func fromAdobeCMYK(_ stored: UInt8, storedK: UInt8) -> UInt8 {
+        let n = UInt32(storedK)
+        let t = (255 - UInt32(stored)) * n + 128
+        return UInt8(n - (((t >> 8) + t) >> 8))
+    }
+
+    /// Decoded samples → a planar image of `channels` (1: PIL's "L", 3: PIL's "RGB"): grey replicated,
+    /// colour through `luma`, alpha dropped.
+    static func convert(_ d: DecodedPixels, channels: Int) -> UInt8Image {
+        let n = d.width * d.height, step = d.layout.samples
+        var out = [UInt8](repeating: 0, count: channels * n)
+        d.samples.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                let o = dst.baseAddress!
+                for k in 0..<n {
+                    let p = src.baseAddress! + k * step
+                    let r: UInt8, g: UInt8, b: UInt8
+                    switch d.layout {
+                    case .gray, .grayAlpha:
+                        (r, g, b) = (p[0], p[0], p[0])
+                    case .rgb, .rgba:
+                        (r, g, b) = (p[0], p[1], p[2])
+                    case .adobeCMYK:
+                        (r, g, b) = (fromAdobeCMYK(p[0], storedK: p[3]), fromAdobeCMYK(p[1], storedK: p[3]),
+                                     fromAdobeCMYK(p[2], storedK: p[3]))
+                    }
+                    if channels == 3 {
+                        o[k] = r; o[n + k] = g; o[2 * n + k] = b
+                    } else {
+                        o[k] = luma(r, g, b)   // grey stays as stored: the weights sum to 2¹⁶, so luma(v, v, v) = v
+                    }
                 }
             }
         }
-        return out
+        return UInt8Image(channels: channels, height: d.height, width: d.width, pixels: out)
     }
 
     /// Planar (CHW) → interleaved (HWC).

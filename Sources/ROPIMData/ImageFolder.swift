@@ -1,6 +1,7 @@
 // Folders of JPEG/PNG files: `root/<class>/…/<image>` (class index = position of the folder name in
-// sorted order) or an unlabelled tree of any depth, with `train/` and `val/` split folders. Images are
-// decoded and stored at size×size: shorter side resized to `size` (antialiased bilinear), centre crop.
+// sorted order) or an unlabelled tree of any depth, with `train/` and `val/` split folders; a val/ or
+// test/ split numbers its classes by train/'s folders. Images are decoded and stored at size×size:
+// shorter side resized to `size` (antialiased bilinear), centre crop.
 
 import Dispatch
 import Foundation
@@ -42,9 +43,31 @@ public enum ImageFolder {
             + "or use data.val_fraction to hold out part of the training images")
     }
 
+    /// Scans the `split` folder of `root` (see `splitRoot`). A split other than train takes its class
+    /// indices from the training split's class folders, so that label k is the same class in every split.
+    public static func scanSplit(_ root: String, split: String, layout: FolderLayout = .auto,
+                                 skipBad: Bool = false) throws -> ImageFolderScan {
+        let dir = try splitRoot(root, split: split)
+        guard split != "train" else { return try scan(dir, layout: layout, skipBad: skipBad) }
+        let trainDir = try splitRoot(root, split: "train")
+        return try scan(dir, layout: layout, skipBad: skipBad, classNames: try classFolders(trainDir, layout: layout),
+                        classesFrom: trainDir)
+    }
+
+    /// The class names a scan of `root` gives (its sorted visible sub-folders), or nil when it is flat;
+    /// lists no images.
+    public static func classFolders(_ root: String, layout: FolderLayout = .auto) throws -> [String]? {
+        guard layout != .flat, isDirectory(root) else { return nil }
+        let dirs = try entries(root).dirs
+        return dirs.isEmpty ? nil : dirs
+    }
+
     /// Lists the images below `root` (JPEG/PNG by extension; hidden entries skipped). Errors: a missing
     /// root, no images, an empty class folder (unless `skipBad`), image files beside class folders.
-    public static func scan(_ root: String, layout: FolderLayout = .auto, skipBad: Bool = false) throws -> ImageFolderScan {
+    /// `classNames` (the training split's classes, from `classesFrom`, for messages) numbers the class
+    /// folders by their position there instead of among `root`'s own folders; a folder not in it is an error.
+    public static func scan(_ root: String, layout: FolderLayout = .auto, skipBad: Bool = false,
+                            classNames: [String]? = nil, classesFrom: String = "the training split") throws -> ImageFolderScan {
         guard FileManager.default.fileExists(atPath: root) else {
             throw DataError("\(root): data folder does not exist; pass --data the folder holding <class>/<image> files")
         }
@@ -66,8 +89,18 @@ public enum ImageFolder {
                 + "to flat for unlabelled pre-training")
         }
         guard !dirs.isEmpty else { throw noImages(root) }
-        var out = ImageFolderScan(root: root, files: [], labels: [], classNames: dirs)
-        for (k, name) in dirs.enumerated() {
+        let names = classNames ?? dirs
+        let index = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        if let unknown = dirs.first(where: { index[$0] == nil }) {
+            let others = dirs.filter { index[$0] == nil }.count - 1
+            throw DataError("\((root as NSString).appendingPathComponent(unknown)): class folder '\(unknown)' is not one of the "
+                + "\(names.count) classes of \(classesFrom)\(others > 0 ? " (nor are \(others) more folders here)" : ""), so it has "
+                + "no class index; add a '\(unknown)' folder of training images to \(classesFrom), rename it to the "
+                + "training class it holds, or remove it")
+        }
+        var out = ImageFolderScan(root: root, files: [], labels: [], classNames: names)
+        for name in dirs {
+            let k = index[name]!
             let dir = (root as NSString).appendingPathComponent(name)
             var found = [String]()
             try collect(dir, depth: 1, into: &found)
@@ -170,7 +203,7 @@ public enum ImageFolder {
     /// Scan + decode: the folder (or its `split` sub-folder) as an in-memory dataset.
     public static func load(_ root: String, split: String = "train", size: Int, channels: Int, layout: FolderLayout = .auto,
                             skipBad: Bool = false, threads: Int = 1) throws -> (dataset: ImageDataset, report: SkipReport) {
-        let s = try scan(try splitRoot(root, split: split), layout: layout, skipBad: skipBad)
+        let s = try scanSplit(root, split: split, layout: layout, skipBad: skipBad)
         return try decodeAll(s, size: size, channels: channels, skipBad: skipBad, threads: threads)
     }
 

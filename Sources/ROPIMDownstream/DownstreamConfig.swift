@@ -3,6 +3,7 @@
 
 import ROPIMData
 import ROPIMNN
+import ROPIMKernels
 import ROPIMTraining
 import ROPIMOptim
 
@@ -74,21 +75,17 @@ public struct FinetuneConfig: Codable, Equatable, Sendable {
         if optim.batchSize % 2 != 0 {
             try fail("optim.batch_size must be even (mixup pairs each image with the batch reversed), got \(optim.batchSize)")
         }
-        if optim.accumSteps != 1 { try fail("optim.accum_steps must be 1 for fine-tuning, got \(optim.accumSteps)") }
-        if method.classes < 0 { try fail("method.classes must be ≥ 0 (0 = from the data), got \(method.classes)") }
-        if !(0..<1).contains(method.labelSmoothing) { try fail("method.label_smoothing must be in [0, 1), got \(method.labelSmoothing)") }
-        if method.mixup < 0 || method.cutmix < 0 { try fail("method.mixup and method.cutmix must be ≥ 0 (0 disables)") }
-        if !(0...1).contains(method.mixupProb) || !(0...1).contains(method.switchProb) {
-            try fail("method.mixup_prob and method.switch_prob must be in [0, 1]")
-        }
-        if data.subset < 0 || data.testSubset < 0 { try fail("data.subset and data.test_subset must be ≥ 0 (0 = all)") }
-        if data.workers < 0 || data.prefetch < 1 {
-            try fail("data.workers must be ≥ 0 (0 = on the training thread) and data.prefetch ≥ 1, got \(data.workers) and \(data.prefetch)")
-        }
-        if !data.normalization.fits(channels: model.inChans) {
-            try fail("data.normalization has \(data.normalization.mean.count) channels but model.in_chans is \(model.inChans)")
-        }
-        try data.augment.validate()
+        try Check.all([
+            Check.int("method.classes", method.classes, 0...1_000_000, " (0 = from the data)"),
+            Check.real("method.label_smoothing", method.labelSmoothing, 0...1, upperOpen: true),
+            Check.real("method.mixup", method.mixup, 0...1e3, " (0 disables)"),
+            Check.real("method.cutmix", method.cutmix, 0...1e3, " (0 disables)"),
+            Check.real("method.mixup_prob", method.mixupProb, 0...1),
+            Check.real("method.switch_prob", method.switchProb, 0...1),
+            Check.real("method.head_init_scale", method.headInitScale, 0...1e3),
+        ], DownstreamError.init)
+        try data.validate(channels: model.inChans)
+        do { try run.validate() } catch { try fail("\(error)") }
     }
 
     /// Peak, warm-up and final learning rates after the scaling rule (base · batch / 512).
@@ -110,6 +107,20 @@ public enum FeatureSource: String, Codable, CaseIterable, Sendable {
     case random
     /// The normalized pixels themselves (a linear model on raw pixels).
     case pixels
+}
+
+extension DownstreamDataConfig {
+    /// Checks every key of this section once; `channels` is the model's input channel count.
+    public func validate(channels: Int) throws {
+        try Check.all([
+            Check.int("data.subset", subset, 0...1_000_000_000, " (0 = all)"),
+            Check.int("data.test_subset", testSubset, 0...1_000_000_000, " (0 = all)"),
+            Check.int("data.synthetic_count", syntheticCount, 1...10_000_000),
+            DataConfig.loaderProblem(workers: workers, prefetch: prefetch),
+        ], DownstreamError.init)
+        if let m = normalization.problem(channels: channels) { throw DownstreamError(m) }
+        try augment.validate()
+    }
 }
 
 /// Linear probing (MAE protocol: frozen encoder, BatchNorm without affine, linear head) and k-NN settings.
@@ -149,9 +160,17 @@ public struct ProbeConfig: Codable, Equatable, Sendable {
         if let depth, block < -1 || block >= depth { try fail("probe.block \(block) is outside −1 (final output) … \(depth - 1) (last block)") }
         if lastBlocks < 1 || (lastBlocks > 1 && block != -1) { try fail("probe.last_blocks must be ≥ 1, and above 1 only with probe.block −1 (it counts back from the last block)") }
         if let depth, lastBlocks > depth { try fail("probe.last_blocks \(lastBlocks) is more than the encoder's \(depth) blocks") }
-        if featureBatch < 1 || batchSize < 2 || epochs < 1 { try fail("probe.feature_batch ≥ 1, probe.batch_size ≥ 2 and probe.epochs ≥ 1 are required") }
-        if baseLR <= 0 || !(0..<1).contains(momentum) || weightDecay < 0 { try fail("probe.base_lr must be positive, probe.momentum in [0, 1), probe.weight_decay ≥ 0") }
-        if k < 1 || temperature <= 0 { try fail("probe.k must be ≥ 1 and probe.temperature positive") }
+        try Check.all([
+            Check.int("probe.feature_batch", featureBatch, 1...65_536),
+            Check.int("probe.batch_size", batchSize, 2...1_000_000),
+            Check.int("probe.epochs", epochs, 1...1_000_000),
+            Check.real("probe.base_lr", baseLR, 0...1e6, lowerOpen: true),
+            Check.real("probe.momentum", momentum, 0...1, upperOpen: true),
+            Check.real("probe.weight_decay", weightDecay, 0...1e6),
+            Check.real("probe.warmup_epochs", warmupEpochs, 0...1e6),
+            Check.int("probe.k", k, 1...100_000),
+            Check.real("probe.temperature", temperature, 0...1e6, lowerOpen: true),
+        ], DownstreamError.init)
     }
 }
 
@@ -165,6 +184,16 @@ public struct FrozenFeaturesConfig: Codable, Equatable, Sendable {
     public var probe = ProbeConfig()
     public var run = RunConfig()
     public init() {}
+
+    /// Checks every section; `checkpointModel` is the checkpoint's architecture when there is one (it
+    /// replaces `model`).
+    public func validate(checkpointModel: ViTConfig?) throws {
+        let vit = checkpointModel ?? model
+        if probe.features != .pixels { try vit.validate() }
+        try probe.validate(depth: probe.features == .pixels ? nil : vit.depth)
+        try data.validate(channels: vit.inChans)
+        do { try run.validate() } catch { throw DownstreamError("\(error)") }
+    }
 }
 
 /// A downstream problem the user can fix: says what, where and how.

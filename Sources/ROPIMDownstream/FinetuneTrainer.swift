@@ -56,9 +56,9 @@ public final class FinetuneTrainer {
             throw DownstreamError("\(d.source) has \(d.channels)-channel images but model.in_chans is \(c.inChans)")
         }
         classes = try DownstreamData.classes(requested: config.method.classes, train: train, test: test)
-        stepsPerEpoch = train.count / config.optim.batchSize
+        stepsPerEpoch = train.count / config.optim.totalBatch
         guard stepsPerEpoch > 0 else {
-            throw DownstreamError("\(train.source) has \(train.count) training images, fewer than one batch of \(config.optim.batchSize); lower --batch-size")
+            throw DownstreamError("\(train.source) has \(train.count) training images, fewer than one optimizer step of \(config.optim.totalBatch) (optim.batch_size \(config.optim.batchSize) × optim.accum_steps \(config.optim.accumSteps)); lower --batch-size")
         }
         classifier = try ViTClassifier(vit: c, classes: classes)
         streams = RunStreams(seed: UInt64(truncatingIfNeeded: config.run.seed))
@@ -110,58 +110,46 @@ public final class FinetuneTrainer {
                                             augment: c.data.augment)
         var orderStream = streams.order
         let loader = try DataLoader(source: train, batchSize: o.batchSize, transform: transform, seed: orderStream.next(),
-                                    batchesPerEpoch: stepsPerEpoch, threads: c.data.workers, prefetch: c.data.prefetch,
+                                    batchesPerEpoch: stepsPerEpoch * o.accumSteps, threads: c.data.workers, prefetch: c.data.prefetch,
                                     compute: compute)
         var mixRNG = streams.corruption   // mixup/cutmix draws
         var dropRNG = streams.corruption.derived(stream: 9)
         let start = Date()
-        var step = 0, best = -1.0, bestEpoch = 0
+        var best = -1.0, bestEpoch = 0
         var last = EvalResult(top1: 0, top5: 0, loss: .nan)
-        var windowStart = Date(), windowImages = 0
-        var epochsDone = 0
-        outer: for epoch in 0..<o.epochs {
-            var epochLoss = 0.0, epochSteps = 0
-            for _ in 0..<stepsPerEpoch {
-                if step >= totalSteps { break }
-                let lr = schedule.lr(at: step)
-                let batch = try loader.next()
-                let images = batch.images
-                Mixup.apply(images: images, labels: batch.labels!.map(Int.init), settings: mix, rng: &mixRNG, targets: targets)
-                classifier.params.zeroGrads()
-                let logits = classifier.forward(images: images, batch: o.batchSize, training: true, rng: &dropRNG, compute: compute)
-                let loss = SoftmaxCrossEntropy.loss(logits: logits.data, targets: targets.data, batch: o.batchSize,
-                                                    classes: classes, dLogits: dLogits.data)
-                guard loss.isFinite else {
-                    throw DownstreamError("loss is \(loss) at epoch \(epoch + 1), step \(step + 1) (lr \(lr)); the run diverged. Lower optim.base_lr (now \(o.baseLR)) or keep optim.clip_grad > 0. Metrics so far: \(runDirectory)/metrics.jsonl")
-                }
-                classifier.backward(dLogits.data, compute: compute)
-                let gradNorm = GradientClipping.clip(classifier.params, maxNorm: o.clipGrad)
-                optimizer.update(lr: Float(lr), compute: compute)
-                step += 1; epochSteps += 1; epochLoss += loss
-                windowImages += o.batchSize
-                let elapsed = Date().timeIntervalSince(windowStart)
-                let ips = Double(windowImages) / Swift.max(elapsed, 1e-9)
-                metrics.write(["step": step, "epoch": epoch + 1, "loss": loss, "lr": lr, "grad_norm": gradNorm,
-                               "images_per_second": ips, "time": Date().timeIntervalSince(start)])
-                progress.update(String(format: "epoch %d/%d  step %d/%d  loss %.4f  lr %.3e  grad %.3f  %.1f img/s",
-                                       epoch + 1, o.epochs, step, totalSteps, loss, lr, gradNorm, ips),
-                                force: step % Swift.max(c.run.logEvery, 1) == 0 || step == totalSteps || step == 1)
-                if elapsed > 5 { windowStart = Date(); windowImages = 0 }
-                onStep?(step, loss)
-            }
-            guard epochSteps > 0 else { break outer }
+        var epochsDone = 0, epochLoss = 0.0, epochSteps = 0
+        var work = TrainLoop.Work(forward: { _ in
+            let batch = try loader.next()
+            let images = batch.images
+            Mixup.apply(images: images, labels: batch.labels!.map(Int.init), settings: mix, rng: &mixRNG, targets: targets)
+            let logits = self.classifier.forward(images: images, batch: o.batchSize, training: true, rng: &dropRNG, compute: self.compute)
+            return SoftmaxCrossEntropy.loss(logits: logits.data, targets: targets.data, batch: o.batchSize,
+                                            classes: self.classes, dLogits: dLogits.data)
+        }, backward: { scale in
+            if scale != 1 { for i in 0..<dLogits.count { dLogits[i] *= scale } }   // accumulation: 1 / accum_steps
+            self.classifier.backward(dLogits.data, compute: self.compute)
+        })
+        work.afterStep = { step, _, _, loss in
+            epochSteps += 1; epochLoss += loss
+            onStep?(step, loss)
+        }
+        work.afterEpoch = { epoch, step, _ in
             epochsDone = epoch + 1
-            last = evaluate()
+            last = self.evaluate()
             metrics.write(["epoch": epoch + 1, "step": step, "train_loss": epochLoss / Double(epochSteps),
                            "test_top1": last.top1, "test_top5": last.top5, "test_loss": last.loss,
                            "time": Date().timeIntervalSince(start)])
             if last.top1 > best {
                 best = last.top1; bestEpoch = epoch + 1
-                try save(to: runDirectory + "/best.safetensors", step: step, epoch: epoch + 1, eval: last)
+                try self.save(to: runDirectory + "/best.safetensors", step: step, epoch: epoch + 1, eval: last)
             }
             progress.message(String(format: "epoch %d: train loss %.4f  test top-1 %.2f%%  top-5 %.2f%%  loss %.4f  (best %.2f%% at epoch %d)",
                                     epoch + 1, epochLoss / Double(epochSteps), last.top1, last.top5, last.loss, best, bestEpoch))
+            epochLoss = 0; epochSteps = 0
         }
+        let loop = TrainLoop(params: classifier.params, optimizer: optimizer, optim: o, compute: compute)
+        let step = try loop.run(schedule: schedule, stepsPerEpoch: stepsPerEpoch, from: (0, 0), totalSteps: totalSteps, metrics: metrics, progress: progress, logEvery: c.run.logEvery,
+                                runDirectory: runDirectory, work: work).step
         try save(to: runDirectory + "/checkpoint.safetensors", step: step, epoch: epochsDone, eval: last)
         return FinetuneSummary(steps: step, epochs: epochsDone, bestTop1: best, bestEpoch: bestEpoch, final: last,
                                seconds: Date().timeIntervalSince(start), runDirectory: runDirectory,

@@ -13,7 +13,7 @@ public enum FrozenEvaluation {
     public static func features(_ c: FrozenFeaturesConfig, checkpoint: PretrainCheckpoint?, compute: ComputeContext,
                                 log: (String) -> Void = { _ in }) throws -> (train: FeatureSet, test: FeatureSet, classes: Int) {
         let vit = checkpoint?.config.model ?? c.model
-        try c.probe.validate(depth: c.probe.features == .pixels ? nil : vit.depth)
+        try c.validate(checkpointModel: checkpoint?.config.model)
         if c.probe.features == .pretrained && checkpoint == nil {
             throw DownstreamError("probe.features pretrained needs a checkpoint: pass --pretrained run/checkpoint.safetensors (or --features random / pixels for the baselines)")
         }

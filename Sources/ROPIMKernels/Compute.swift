@@ -21,7 +21,7 @@ public struct ComputeContext: Sendable, Equatable, CustomStringConvertible {
 
     /// The largest thread count a run may ask for: more than any machine this runs on, small enough that
     /// a typo (`--threads 20000`) is caught rather than spawning thousands of chunks.
-    public static let maxThreads = 1024
+    public static let maxThreads = 4096
 
     /// One thread: loops run in order on the calling thread.
     public static let serial = ComputeContext(threads: 1)
@@ -33,15 +33,20 @@ public struct ComputeContext: Sendable, Equatable, CustomStringConvertible {
         self.threads = threads
     }
 
-    /// The context for a user's thread count (`--threads` / `run.threads`): 0 = every core this process may
-    /// use, 1 … `maxThreads` = that many. Anything else is an error that names the setting and the range.
-    public static func resolve(threads: Int) throws -> ComputeContext {
+    /// The one range check of a user's thread count (`run.threads`, `--threads`): nil when `threads` is
+    /// 0 (all cores) … `maxThreads`, else "KEY must be in 0...4096 (0 = all cores), got N". The setting's
+    /// owner calls it when validating (RunConfig.validate, the CLI's --threads).
+    public static func problem(threads: Int, key: String) -> String? {
+        Check.int(key, threads, 0...maxThreads, " (0 = all cores)")
+    }
+
+    /// The context for a validated thread setting (`problem(threads:key:)` is nil): 0 = every core this
+    /// process may use (at most `maxThreads`), else that many threads. The one place the core count is read.
+    public static func resolve(threads: Int) -> ComputeContext {
+        if let p = problem(threads: threads, key: "threads") { preconditionFailure("unvalidated thread setting: \(p)") }
+        if threads > 0 { return ComputeContext(threads: threads) }
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        if threads == 0 { return ComputeContext(threads: Swift.min(Swift.max(cores, 1), maxThreads)) }
-        guard (1...maxThreads).contains(threads) else {
-            throw ComputeError("--threads / run.threads is \(threads): use 0 for all \(cores) cores, or a thread count from 1 to \(maxThreads)")
-        }
-        return ComputeContext(threads: threads)
+        return ComputeContext(threads: Swift.min(Swift.max(cores, 1), maxThreads))
     }
 
     public var description: String { "\(threads) thread\(threads == 1 ? "" : "s")" }
@@ -64,12 +69,6 @@ public struct ComputeContext: Sendable, Equatable, CustomStringConvertible {
     public func forEach(_ count: Int, minChunk: Int = 1, _ body: (Int) -> Void) {
         forChunks(count, minChunk: minChunk) { r in for i in r { body(i) } }
     }
-}
-
-/// A thread count the user gave that no context can have.
-public struct ComputeError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }
 
 // MARK: matrix products

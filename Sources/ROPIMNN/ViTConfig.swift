@@ -1,5 +1,7 @@
 // The encoder's architecture, as a documented Codable struct (YAML keys are the snake_case names).
 
+import ROPIMKernels
+
 public enum PositionEmbedding: String, Codable, CaseIterable, Sendable {
     case none       // reference ROPIM/SimMIM pre-training
     case learned    // timm `pos_embed`, trunc-normal init
@@ -49,19 +51,39 @@ public struct ViTConfig: Codable, Equatable, Sendable {
 
     public struct Invalid: Error, CustomStringConvertible { public let description: String }
 
-    /// Checks the shape arithmetic; errors say which setting to change.
+    /// The largest token grid and widths accepted: bounds what one image can allocate.
+    public static let maxPatches = 16_384, maxWidth = 16_384, maxHidden = 65_536
+
+    /// Checks every key's range and the shape arithmetic; errors say which setting to change.
     public func validate() throws {
         func fail(_ s: String) throws -> Never { throw Invalid(description: s) }
-        if imgSize < 1 || patchSize < 1 { try fail("model.img_size (\(imgSize)) and model.patch_size (\(patchSize)) must be positive") }
+        try Check.all([
+            Check.int("model.img_size", imgSize, 1...16_384),
+            Check.int("model.patch_size", patchSize, 1...Swift.max(imgSize, 1)),
+            Check.int("model.in_chans", inChans, 1...64),
+            Check.int("model.embed_dim", embedDim, 1...Self.maxWidth),
+            Check.int("model.depth", depth, 1...1024),
+            Check.int("model.num_heads", numHeads, 1...Swift.max(embedDim, 1)),
+            Check.real("model.mlp_ratio", mlpRatio, 0...1024, lowerOpen: true),
+            Check.real("model.layer_scale_init", layerScaleInit, 0...1e6, " (0 disables LayerScale)"),
+            Check.real("model.drop_path_rate", dropPathRate, 0...1, upperOpen: true),
+            // Weights are drawn from a normal truncated to ±2 (timm): above std 1 almost every draw is rejected.
+            Check.real("model.init_std", initStd, 0...1, lowerOpen: true),
+        ], { Invalid(description: $0) })
         if imgSize % patchSize != 0 {
             try fail("model.img_size \(imgSize) is not divisible by model.patch_size \(patchSize); choose a patch size that divides the image size (divisors of \(imgSize): \((1...imgSize).filter { imgSize % $0 == 0 }.map(String.init).joined(separator: ", ")))")
         }
-        if inChans < 1 { try fail("model.in_chans must be at least 1, got \(inChans)") }
-        if embedDim < 1 || depth < 1 || numHeads < 1 { try fail("model.embed_dim, model.depth and model.num_heads must be positive") }
+        if numPatches > Self.maxPatches {
+            try fail("model.img_size \(imgSize) / model.patch_size \(patchSize) gives \(numPatches) tokens per image, more than \(Self.maxPatches); use a larger patch or a smaller image")
+        }
         if embedDim % numHeads != 0 { try fail("model.embed_dim \(embedDim) is not divisible by model.num_heads \(numHeads)") }
         if posEmbed == .sincos && embedDim % 4 != 0 { try fail("model.pos_embed sincos needs model.embed_dim divisible by 4, got \(embedDim)") }
-        if mlpRatio <= 0 { try fail("model.mlp_ratio must be positive, got \(mlpRatio)") }
-        if !(0..<1).contains(dropPathRate) { try fail("model.drop_path_rate must be in [0, 1), got \(dropPathRate)") }
-        if layerScaleInit < 0 { try fail("model.layer_scale_init must be ≥ 0 (0 disables LayerScale), got \(layerScaleInit)") }
+        let hidden = mlpHidden
+        if !(1...Self.maxHidden).contains(hidden) {
+            try fail("model.mlp_ratio \(mlpRatio) × model.embed_dim \(embedDim) gives an MLP hidden width of \(hidden); it must be in 1...\(Self.maxHidden)")
+        }
     }
+
+    /// The MLP hidden width, Int(mlp_ratio · D) as timm computes it.
+    public var mlpHidden: Int { Int(Swift.min(mlpRatio * Double(embedDim), 1e15)) }
 }

@@ -31,6 +31,8 @@ public final class VisionTransformer {
     public let output = Tensor(shape: [0])  // [B·N, D]
     let dx = Tensor(shape: [0]), dTokens = Tensor(shape: [0])
     public private(set) var batch = 0
+    /// The token subset of the last `encode` (nil = every token).
+    public private(set) var subset: TokenSubset?
 
     /// Registers the encoder's parameters under `prefix` (e.g. "encoder." for the SimMIM layout).
     /// `finalNorm: false` leaves out the final LayerNorm (`output` is then the last block's output).
@@ -109,20 +111,42 @@ public final class VisionTransformer {
     // MARK: transformer
 
     /// output [B·N, D] = norm(blocks(cls ⊕ tokens + pos)) (no norm when built without one); tok is [B·K, D].
+    /// With a `subset` (MAE's visible tokens) the encoder runs on cls ⊕ the chosen tokens only: it reads
+    /// rows `subset.indices` of `tok` in place (no gathered copy), adds their own position rows, and
+    /// `output` is [B·(1 + subset.count), D]. Subsets need `rel_pos_bias: none` (the tables assume the full grid).
     @discardableResult
-    public func encode(_ tok: UnsafePointer<Float>, batch: Int, training: Bool, rng: inout RNG, compute: ComputeContext) -> Tensor {
-        let c = config, d = c.embedDim, k = c.numPatches, n = c.numTokens, rows = batch * n
+    public func encode(_ tok: UnsafePointer<Float>, batch: Int, subset: TokenSubset? = nil, training: Bool, rng: inout RNG,
+                       compute: ComputeContext) -> Tensor {
+        let c = config, d = c.embedDim, k = c.numPatches
+        precondition(subset == nil || c.relPosBias == .none, "a token subset needs model.rel_pos_bias none")
+        let n = subset.map { 1 + $0.count } ?? c.numTokens, rows = batch * n
         self.batch = batch
+        self.subset = subset
         x0.resize([rows, d]); output.resize([rows, d])
         normMean.resize([rows]); normRstd.resize([rows])
         let cls = params.value(clsToken), pos = posEmbed.map { UnsafePointer(params.value($0)) }
         let fixedPos = fixedPosEmbed.map { UnsafePointer($0.data) }, x0Data = x0.data
-        compute.forEach(batch) { b in
-            let dst = x0Data + b * n * d
-            dst.update(from: cls, count: d)
-            (dst + d).update(from: tok + b * k * d, count: k * d)
-            if let pos { Vec.add(pos, into: dst, count: n * d) }
-            if let fixedPos { Vec.add(fixedPos, into: dst, count: n * d) }
+        if let subset {
+            compute.forEach(batch) { b in
+                let dst = x0Data + b * n * d
+                dst.update(from: cls, count: d)
+                if let pos { Vec.add(pos, into: dst, count: d) }
+                if let fixedPos { Vec.add(fixedPos, into: dst, count: d) }
+                for j in 0..<subset.count {
+                    let t = Int(subset.indices[b * subset.count + j]), row = dst + (1 + j) * d
+                    row.update(from: tok + (b * k + t) * d, count: d)
+                    if let pos { Vec.add(pos + (1 + t) * d, into: row, count: d) }
+                    if let fixedPos { Vec.add(fixedPos + (1 + t) * d, into: row, count: d) }
+                }
+            }
+        } else {
+            compute.forEach(batch) { b in
+                let dst = x0Data + b * n * d
+                dst.update(from: cls, count: d)
+                (dst + d).update(from: tok + b * k * d, count: k * d)
+                if let pos { Vec.add(pos, into: dst, count: n * d) }
+                if let fixedPos { Vec.add(fixedPos, into: dst, count: n * d) }
+            }
         }
         var bias: UnsafePointer<Float>? = nil
         if let sharedRelPos {
@@ -141,10 +165,11 @@ public final class VisionTransformer {
         return output
     }
 
-    /// dTokens [B·K, D] from dOut [B·N, D]; accumulates every parameter gradient except the patch embedding's.
+    /// dTokens [B·K, D] from dOut [B·N, D] (N = 1 + subset.count with a subset: rows of tokens outside the
+    /// subset get zero); accumulates every parameter gradient except the patch embedding's.
     @discardableResult
     public func backwardEncode(_ dOut: UnsafePointer<Float>, compute: ComputeContext) -> Tensor {
-        let c = config, d = c.embedDim, k = c.numPatches, n = c.numTokens, rows = batch * n
+        let c = config, d = c.embedDim, k = c.numPatches, n = subset.map { 1 + $0.count } ?? c.numTokens, rows = batch * n
         dx.resize([rows, d]); dTokens.resize([batch * k, d])
         let lastOut = blocks.last.map { UnsafePointer($0.output.data) } ?? UnsafePointer(x0.data)
         if let norm {
@@ -170,6 +195,23 @@ public final class VisionTransformer {
         if let sharedRelPos { sharedRelPos.backward(params, dbias: sharedBiasGrad.data) }
         let gcls = params.grad(clsToken), gpos = posEmbed.map { params.grad($0) }, g = cur.data, dTok = dTokens.data
         for b in 0..<batch { Vec.add(g + b * n * d, into: gcls, count: d) }
+        if let subset {
+            dTokens.zero()
+            compute.forEach(batch) { b in
+                for j in 0..<subset.count {
+                    (dTok + (b * k + Int(subset.indices[b * subset.count + j])) * d).update(from: g + (b * n + 1 + j) * d, count: d)
+                }
+            }
+            if let gpos {   // the cls row, then each image's rows into their tokens' rows, images in order
+                for b in 0..<batch {
+                    Vec.add(g + b * n * d, into: gpos, count: d)
+                    for j in 0..<subset.count {
+                        Vec.add(g + (b * n + 1 + j) * d, into: gpos + (1 + Int(subset.indices[b * subset.count + j])) * d, count: d)
+                    }
+                }
+            }
+            return dTokens
+        }
         compute.forEach(batch) { b in (dTok + b * k * d).update(from: g + b * n * d + d, count: k * d) }
         if let gpos {   // each slice of the table summed over the batch in order
             compute.forChunks(n * d, minChunk: 4096) { r in
@@ -205,5 +247,16 @@ public final class VisionTransformer {
             }
         }
         return t
+    }
+}
+
+/// The patch tokens an encoder runs on, per image (MAE's visible tokens): `indices[b·count + j]` is the
+/// j-th kept token of image b, in 0..<K. Every image keeps `count` tokens.
+public struct TokenSubset: Equatable, Sendable {
+    public let count: Int
+    public let indices: [Int32]
+    public init(count: Int, indices: [Int32]) {
+        precondition(count >= 1 && indices.count % count == 0, "\(indices.count) indices are not whole images of \(count)")
+        self.count = count; self.indices = indices
     }
 }

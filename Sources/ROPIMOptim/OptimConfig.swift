@@ -2,6 +2,8 @@
 // linear-scaling rule, warm-up + cosine schedule, clipping and layer-wise LR decay. Pre-training takes the
 // struct's defaults (SimMIM/ROPIM recipe); fine-tuning starts from `OptimConfig.fineTuning` (BEiT recipe).
 
+import ROPIMKernels
+
 public struct OptimConfig: Codable, Equatable, Sendable {
     public var epochs = 100
     /// Images per micro-batch; images per optimizer step = batch_size · accum_steps.
@@ -46,26 +48,21 @@ public struct OptimConfig: Codable, Equatable, Sendable {
 
     /// Checks every key of this section once, here; errors name the key, its range and the value.
     public func validate() throws {
-        func fail(_ s: String) throws -> Never { throw OptimError(s) }
-        func finite(_ key: String, _ v: Double, atLeast lo: Double) throws {
-            if !(v.isFinite && v >= lo) { try fail("optim.\(key) must be a finite number ≥ \(lo), got \(v)") }
-        }
-        if !(1...1_000_000).contains(epochs) { try fail("optim.epochs must be in 1...1000000, got \(epochs)") }
-        if !(1...1_000_000).contains(batchSize) { try fail("optim.batch_size must be in 1...1000000, got \(batchSize)") }
-        if !(1...1_000_000).contains(accumSteps) { try fail("optim.accum_steps must be in 1...1000000, got \(accumSteps)") }
-        if !(baseLR.isFinite && baseLR > 0) { try fail("optim.base_lr must be a positive finite number, got \(baseLR)") }
-        try finite("warmup_lr", warmupLR, atLeast: 0)
-        try finite("min_lr", minLR, atLeast: 0)
-        try finite("warmup_epochs", warmupEpochs, atLeast: 0)
-        if warmupEpochs > Double(epochs) * 1000 { try fail("optim.warmup_epochs must be at most 1000 × optim.epochs, got \(warmupEpochs)") }
-        try finite("weight_decay", weightDecay, atLeast: 0)
-        if betas.count != 2 || !betas.allSatisfy({ (0..<1).contains($0) }) {
-            try fail("optim.betas must be two numbers in [0, 1), got \(betas)")
-        }
-        if !(eps.isFinite && eps > 0) { try fail("optim.eps must be a positive finite number, got \(eps)") }
-        if !(layerDecay > 0 && layerDecay <= 1) { try fail("optim.layer_decay must be in (0, 1], got \(layerDecay)") }
-        try finite("clip_grad", clipGrad, atLeast: 0)
-        if maxSteps < 0 { try fail("optim.max_steps must be ≥ 0 (0 = all epochs), got \(maxSteps)") }
+        try Check.all([
+            Check.int("optim.epochs", epochs, 1...1_000_000),
+            Check.int("optim.batch_size", batchSize, 1...1_000_000),
+            Check.int("optim.accum_steps", accumSteps, 1...1_000_000),
+            Check.real("optim.base_lr", baseLR, 0...1e6, lowerOpen: true),
+            Check.real("optim.warmup_lr", warmupLR, 0...1e6),
+            Check.real("optim.min_lr", minLR, 0...1e6),
+            Check.real("optim.warmup_epochs", warmupEpochs, 0...Double(Swift.max(epochs, 1)) * 1000),
+            Check.real("optim.weight_decay", weightDecay, 0...1e6),
+            betas.count == 2 && betas.allSatisfy({ (0..<1).contains($0) }) ? nil : "optim.betas must be two numbers in [0, 1), got \(betas)",
+            Check.real("optim.eps", eps, 0...1, lowerOpen: true),
+            Check.real("optim.layer_decay", layerDecay, 0...1, lowerOpen: true, " (1 = off)"),
+            Check.real("optim.clip_grad", clipGrad, 0...1e12, " (0 = no clipping)"),
+            Check.int("optim.max_steps", maxSteps, 0...Int(Int32.max), " (0 = all epochs)"),
+        ], OptimError.init)
     }
 }
 

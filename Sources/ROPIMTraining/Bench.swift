@@ -95,19 +95,8 @@ public enum Bench {
     public static func run(config c: PretrainConfig, preset: String, steps: Int, warmup: Int, peakGflops: Double? = nil,
                            compute: ComputeContext) throws -> BenchResult {
         let v = c.model, b = c.optim.batchSize
-        let model = try PretrainModel(vit: v, method: c.method)
-        var rng = RNG(seed: UInt64(truncatingIfNeeded: c.run.seed))
-        model.initialize(rng: &rng)
-        let optimizer = AdamW(params: model.params, config: c.optim, depth: c.model.depth)
-        let images = Tensor(shape: [b, v.inChans, v.imgSize, v.imgSize])
-        for i in 0..<images.count { images[i] = Float(rng.normal()) }
-        func step() {
-            model.params.zeroGrads()
-            _ = model.forward(images: images, batch: b, training: true, rng: &rng, compute: compute)
-            model.backward(compute: compute)
-            GradientClipping.clip(model.params, maxNorm: c.optim.clipGrad)
-            optimizer.update(lr: 1e-4, compute: compute)
-        }
+        let bench = try BenchStep(config: c, compute: compute)
+        func step() { try! bench.step() }   // synthetic, finite data; a non-finite loss here is a bug
         for _ in 0..<warmup { step() }
         Profiler.reset()
         Profiler.enabled = true
@@ -116,7 +105,7 @@ public enum Bench {
         var ops = Profiler.seconds.mapValues { $0 / Double(steps) }
         let stepMedian = stepTimes[steps / 2]
         ops["other"] = Swift.max(0, stepTimes.reduce(0, +) / Double(steps) - ops.values.reduce(0, +))
-        let forwardTimes = (0..<steps).map { _ in time { _ = model.forward(images: images, batch: b, training: true, rng: &rng, compute: compute) } }.sorted()
+        let forwardTimes = (0..<steps).map { _ in time { bench.forward() } }.sorted()
         let peak = peakGflops ?? measurePeak(compute: compute)
         let flops = stepFlops(v) * Double(b)
         return BenchResult(preset: preset, imgSize: v.imgSize, patchSize: v.patchSize, embedDim: v.embedDim, depth: v.depth,
@@ -169,4 +158,38 @@ extension Bench {
                                    seconds: t, gflops: gflops, peakFraction: gflops / peak)
         }
     }
+}
+
+/// The training loop's own step on a fixed synthetic batch [optim.batch_size, C, S, S]: what both
+/// benchmarks (`ropim bench`, `ropim bench-data`) time. Learning rate 1e-4, seeded by `run.seed`.
+public final class BenchStep {
+    public let model: any PretrainingObjective
+    public let loop: TrainLoop
+    let images: Tensor
+    var rng: RNG
+    let batch: Int
+    /// Threads of every step and forward pass.
+    public let compute: ComputeContext
+
+    public init(config c: PretrainConfig, compute: ComputeContext) throws {
+        let v = c.model
+        batch = c.optim.batchSize
+        self.compute = compute
+        model = try Objectives.make(vit: v, method: c.method)
+        rng = RNG(seed: UInt64(truncatingIfNeeded: c.run.seed))
+        model.initialize(rng: &rng)
+        loop = TrainLoop(params: model.params, optimizer: AdamW(params: model.params, config: c.optim, depth: v.depth), optim: c.optim,
+                         compute: compute)
+        images = Tensor(shape: [batch, v.inChans, v.imgSize, v.imgSize])
+        for i in 0..<images.count { images[i] = Float(rng.normal()) }
+    }
+
+    /// One optimizer step (zero grads, forward, backward, clip, AdamW).
+    public func step() throws {
+        _ = try loop.step(lr: 1e-4, forward: { _ in self.forward() }, backward: { self.model.backward(lossScale: $0, compute: self.compute) })
+    }
+
+    /// A forward pass alone; returns its loss.
+    @discardableResult
+    public func forward() -> Double { model.forward(images: images, batch: batch, training: true, rng: &rng, compute: compute) }
 }

@@ -52,7 +52,7 @@ public let ropimLibraryVersion = "0.1.0"
 
 public final class PretrainTrainer {
     public let config: PretrainConfig
-    public let model: PretrainModel
+    public let model: any PretrainingObjective
     public let dataset: any ImageSource
     /// Batches for training: shuffled per epoch, augmented, built ahead on `data.workers` threads.
     public let loader: DataLoader
@@ -64,7 +64,7 @@ public final class PretrainTrainer {
     public var log: (String) -> Void = { print($0) }
     /// Called after epochs that are multiples of `run.knn_every` (when > 0) with the 1-based epoch; the
     /// returned metrics (e.g. knn_top1) go into metrics.jsonl with the epoch and step.
-    public var epochHook: ((Int, PretrainModel) throws -> [String: Any])?
+    public var epochHook: ((Int, any PretrainingObjective) throws -> [String: Any])?
     var streams: RunStreams
     /// The state this trainer resumed from, if any.
     public private(set) var resumed: RunState?
@@ -95,7 +95,7 @@ public final class PretrainTrainer {
         guard stepsPerEpoch > 0 else {
             throw TrainingError(description: "\(dataset.source) has \(dataset.count) images, fewer than one batch of \(config.totalBatch) (optim.batch_size \(config.optim.batchSize) × optim.accum_steps \(config.optim.accumSteps)); lower --batch-size or use more data")
         }
-        model = try PretrainModel(vit: config.model, method: config.method)
+        model = try Objectives.make(vit: config.model, method: config.method)
         streams = RunStreams(seed: UInt64(truncatingIfNeeded: config.run.seed))
         model.initialize(rng: &streams.initialization)
         // The loader's orders and per-sample draws derive from one number of the run's data-order stream.
@@ -121,12 +121,9 @@ public final class PretrainTrainer {
         let c = config, o = c.optim
         let metrics = try MetricsWriter(path: runDirectory + "/metrics.jsonl", keepingStepsUpTo: resumed?.step)
         let totalSteps = o.maxSteps > 0 ? Swift.min(o.maxSteps, o.epochs * stepsPerEpoch) : o.epochs * stepsPerEpoch
-        var losses: [Double] = []
         let start = Date()
-        var step = 0
-        var windowStart = Date(), windowImages = 0
         let first = loader.position
-        step = first.epoch * stepsPerEpoch + first.batch / o.accumSteps
+        var step = first.epoch * stepsPerEpoch + first.batch / o.accumSteps
         var epochSum = 0.0, epochCount = 0
         func save() throws -> String {
             let state = RunState(ropimVersion: ropimLibraryVersion, step: step, adamStep: optimizer.step,
@@ -136,53 +133,39 @@ public final class PretrainTrainer {
             return try RunCheckpoint.save(model: model, optimizer: optimizer, state: state, in: runDirectory,
                                           keepLast: c.run.keepLast, best: best)
         }
-        outer: for epoch in first.epoch..<o.epochs {
-            for s in (epoch == first.epoch ? first.batch / o.accumSteps : 0)..<stepsPerEpoch {
-                if step >= totalSteps { break outer }
-                if StopSignal.requested {
-                    let path = try save()
-                    progress.message("stopped by signal at step \(step); resumable checkpoint \(path) (continue with --resume \(runDirectory))")
-                    return TrainSummary(steps: step, firstLoss: losses.first ?? .nan, lastLoss: losses.last ?? .nan,
-                                        meanLossStart: .nan, meanLossEnd: .nan, seconds: Date().timeIntervalSince(start),
-                                        runDirectory: runDirectory, checkpoint: path, interrupted: true)
-                }
-                let lr = schedule.lr(at: step)
-                model.params.zeroGrads()
-                var loss = 0.0
-                for _ in 0..<o.accumSteps {
-                    let batch = try loader.next()
-                    let l = model.forward(images: batch.images, batch: o.batchSize, training: true, rng: &streams.corruption,
-                                          compute: compute)
-                    guard l.isFinite else {
-                        throw TrainingError(description: "loss is \(l) at epoch \(epoch + 1), step \(step + 1) (lr \(sci(lr))); the run diverged. Lower optim.base_lr (now \(o.baseLR)), keep optim.clip_grad > 0 (now \(o.clipGrad)), or check the data normalization. Metrics so far: \(runDirectory)/metrics.jsonl")
-                    }
-                    model.backward(lossScale: 1 / Float(o.accumSteps), compute: compute)
-                    loss += l / Double(o.accumSteps)
-                }
-                let gradNorm = GradientClipping.clip(model.params, maxNorm: o.clipGrad)
-                optimizer.update(lr: Float(lr), compute: compute)
-                step += 1
-                losses.append(loss)
-                windowImages += c.totalBatch
-                let elapsed = Date().timeIntervalSince(windowStart)
-                let ips = Double(windowImages) / Swift.max(elapsed, 1e-9)
-                metrics.write(["step": step, "epoch": epoch + 1, "loss": loss, "lr": lr, "grad_norm": gradNorm,
-                               "images_per_second": ips, "time": Date().timeIntervalSince(start)])
-                let line = String(format: "epoch %d/%d  step %d/%d  loss %.4f  lr %@  grad %.3f  %.1f img/s",
-                                  epoch + 1, o.epochs, step, totalSteps, loss, sci(lr), gradNorm, ips)
-                progress.update(line, force: step % Swift.max(c.run.logEvery, 1) == 0 || step == totalSteps || step == 1)
-                if elapsed > 5 { windowStart = Date(); windowImages = 0 }
-                epochSum += loss; epochCount += 1
-                if s == stepsPerEpoch - 1 { epochLosses.append(epochSum / Double(epochCount)); epochSum = 0; epochCount = 0 }
-                if (c.run.saveEvery > 0 && step % c.run.saveEvery == 0) || s == stepsPerEpoch - 1 { _ = try save() }
-                onStep?(step, loss)
-            }
-            if let epochHook, c.run.knnEvery > 0, (epoch + 1) % c.run.knnEvery == 0 || epoch + 1 == o.epochs {
-                var record = try epochHook(epoch + 1, model)
-                record["epoch"] = epoch + 1; record["step"] = step; record["time"] = Date().timeIntervalSince(start)
-                metrics.write(record)
-                progress.message(record.keys.sorted().compactMap { k in (record[k] as? Double).map { String(format: "%@ %.3f", k, $0) } }.joined(separator: "  "))
-            }
+        var work = TrainLoop.Work(forward: { _ in
+            let batch = try self.loader.next()
+            return self.model.forward(images: batch.images, batch: o.batchSize, training: true, rng: &self.streams.corruption,
+                                      compute: self.compute)
+        }, backward: { self.model.backward(lossScale: $0, compute: self.compute) })
+        work.stopRequested = { StopSignal.requested }
+        work.afterStep = { done, _, index, loss in
+            step = done
+            epochSum += loss; epochCount += 1
+            if index == self.stepsPerEpoch - 1 { self.epochLosses.append(epochSum / Double(epochCount)); epochSum = 0; epochCount = 0 }
+            if (c.run.saveEvery > 0 && done % c.run.saveEvery == 0) || index == self.stepsPerEpoch - 1 { _ = try save() }
+            onStep?(done, loss)
+        }
+        work.afterEpoch = { epoch, done, complete in
+            guard complete, let epochHook = self.epochHook, c.run.knnEvery > 0,
+                  (epoch + 1) % c.run.knnEvery == 0 || epoch + 1 == o.epochs else { return }
+            var record = try epochHook(epoch + 1, self.model)
+            record["epoch"] = epoch + 1; record["step"] = done; record["time"] = Date().timeIntervalSince(start)
+            metrics.write(record)
+            progress.message(record.keys.sorted().compactMap { k in (record[k] as? Double).map { String(format: "%@ %.3f", k, $0) } }.joined(separator: "  "))
+        }
+        let loop = TrainLoop(params: model.params, optimizer: optimizer, optim: o, compute: compute)
+        let result = try loop.run(schedule: schedule, stepsPerEpoch: stepsPerEpoch, from: (first.epoch, first.batch / o.accumSteps),
+                                  totalSteps: totalSteps, metrics: metrics,
+                                  progress: progress, logEvery: c.run.logEvery, runDirectory: runDirectory, work: work)
+        let losses = result.losses
+        step = result.step
+        if result.stopped {
+            let path = try save()
+            progress.message("stopped by signal at step \(step); resumable checkpoint \(path) (continue with --resume \(runDirectory))")
+            return TrainSummary(steps: step, firstLoss: losses.first ?? .nan, lastLoss: losses.last ?? .nan,
+                                meanLossStart: .nan, meanLossEnd: .nan, seconds: Date().timeIntervalSince(start),
+                                runDirectory: runDirectory, checkpoint: path, interrupted: true)
         }
         // Stopped early by optim.max_steps: leave a resumable checkpoint so the run can be continued.
         if step < o.epochs * stepsPerEpoch && RunCheckpoint.complete(in: runDirectory).last?.hasSuffix(String(format: "%08d", step)) != true {
@@ -203,7 +186,7 @@ public final class PretrainTrainer {
 /// Writes the model's parameters (torch names and shapes) and the resolved config as safetensors.
 /// `dataPosition` (the loader's next batch) is stored as JSON under "data_position" so a resumed run can
 /// continue the same epoch order and augmentation draws.
-public func saveCheckpoint(model: PretrainModel, config: PretrainConfig, step: Int, dataPosition: LoaderPosition? = nil,
+public func saveCheckpoint(model: any PretrainingObjective, config: PretrainConfig, step: Int, dataPosition: LoaderPosition? = nil,
                            to path: String) throws {
     let p = model.params
     let tensors = p.entries.map { e in

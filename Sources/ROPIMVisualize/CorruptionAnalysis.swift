@@ -104,9 +104,7 @@ public struct CorruptionAnalysis {
                            binWidth: Double = 0.05, upper: Double = 2, rng: inout RNG) throws -> CorruptionAnalysis {
         let k = vit.numPatches, pd = vit.patchDim, kp = method.sketchSize
         precondition(patches.count == n * k * pd, "\(patches.count) values for \(n) images × \(k) tokens × \(pd)")
-        guard method.maskPatchSize % vit.patchSize == 0, vit.imgSize % method.maskPatchSize == 0 else {
-            throw VisualizeError("method.mask_patch_size \(method.maskPatchSize) must be a multiple of model.patch_size \(vit.patchSize) and divide model.img_size \(vit.imgSize)")
-        }
+        try SimMIM.validateMaskPatch(method.maskPatchSize, vit: vit)
         let g = vit.imgSize / method.maskPatchSize, g2 = g * g
         let rho = Double(kp) / Double(k)
         let masked = Swift.min(g2 - 1, Swift.max(1, g2 - Int((rho * Double(g2)).rounded())))

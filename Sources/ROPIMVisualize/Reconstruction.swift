@@ -8,43 +8,6 @@ import ROPIMData
 import ROPIMKernels
 import ROPIMNN
 
-/// A linear map along the token axis of a [K, cols] matrix: what a corruption keeps or where the loss looks.
-public enum TokenOperator {
-    /// Π·X (ROPIM's input corruption).
-    case project(CountSketch, ProjectorScale)
-    /// (I − Π)·X (ROPIM's loss view).
-    case complement(CountSketch, ProjectorScale)
-    /// Keeps rows where `keep[i]`, zeroes the others (masking).
-    case rows([Bool])
-    case identity
-
-    /// op·x for x [K, cols] row-major.
-    public func apply(_ x: [Float], cols: Int) -> [Float] {
-        var out = x
-        switch self {
-        case let .project(s, scale), let .complement(s, scale):
-            precondition(x.count == s.tokens * cols, "\(x.count) values for \(s.tokens)×\(cols)")
-            var scratch = [Float](repeating: 0, count: s.buckets * cols)
-            x.withUnsafeBufferPointer { src in
-                out.withUnsafeMutableBufferPointer { dst in
-                    scratch.withUnsafeMutableBufferPointer { sc in
-                        if case .project = self {
-                            s.project(src.baseAddress!, cols: cols, scale: scale, scratch: sc.baseAddress!, into: dst.baseAddress!)
-                        } else {
-                            s.projectComplement(src.baseAddress!, cols: cols, scale: scale, scratch: sc.baseAddress!, into: dst.baseAddress!)
-                        }
-                    }
-                }
-            }
-        case let .rows(keep):
-            precondition(x.count == keep.count * cols, "\(x.count) values for \(keep.count)×\(cols)")
-            for (i, k) in keep.enumerated() where !k { for c in 0..<cols { out[i * cols + c] = 0 } }
-        case .identity: break
-        }
-        return out
-    }
-}
-
 /// The five pictures per image, in pixel values (un-normalized, not yet clamped), [N, C, H, W] each,
 /// plus the error map [N, H, W] in normalized units (mean over channels of |Op(Y − Ŷ)|).
 public struct ReconstructionPanels {
@@ -54,19 +17,10 @@ public struct ReconstructionPanels {
     public var reconstruction: [Float]
     public var pasted: [Float]
     public var error: [Float]
-    public let corruption: CorruptionKind
+    /// Column titles, in drawing order (ASCII: the 5×7 font has no good Π⊥; "Pi" = Π, "y^" = ŷ).
+    public let columnTitles: [String]
     /// Mean |Op(Y − Ŷ)| over the region the loss looks at, per image (normalized units).
     public var meanError: [Double]
-
-    /// Column titles, in drawing order (ASCII: the 5×7 font has no good Π⊥; "Pi" = Π, "y^" = ŷ).
-    public var columnTitles: [String] {
-        switch corruption {
-        case .rop: return ["original x", "input Pi x", "output y^", "Pi x+(I-Pi)y^", "|(I-Pi)(x-y^)|"]
-        case .complementInput: return ["original x", "input (I-Pi)x", "output y^", "(I-Pi)x+Pi y^", "|Pi(x-y^)|"]
-        case .mask: return ["original x", "masked input", "output y^", "visible+y^", "|x-y^| masked"]
-        case .none: return ["original x", "input x", "output y^", "output y^", "|x-y^|"]
-        }
-    }
 }
 
 public enum Reconstructions {
@@ -84,22 +38,9 @@ public enum Reconstructions {
         }
     }
 
-    /// What the encoder was given, as an operator on patch rows, and the operator the loss applies.
-    public static func operators(model: PretrainModel, image b: Int) -> (kept: TokenOperator, loss: TokenOperator) {
-        let scale = model.method.projectorScale
-        switch model.method.corruption {
-        case .rop: return (.project(model.sketches[b], scale), .complement(model.sketches[b], scale))
-        case .complementInput: return (.complement(model.sketches[b], scale), .project(model.sketches[b], scale))
-        case .mask:
-            let m = model.masks[b]
-            return (.rows(m.map { $0 == 0 }), .rows(m.map { $0 > 0 }))
-        case .none: return (.identity, .identity)
-        }
-    }
-
     /// Runs `model` on normalized `images` [N, C, H, W] (eval mode: no drop path) with the corruption drawn
     /// from `rng`, and assembles the pictures.
-    public static func compute(model: PretrainModel, images: Tensor, normalization: Normalization, rng: inout RNG,
+    public static func compute(model: any PretrainingObjective, images: Tensor, normalization: Normalization, rng: inout RNG,
                                compute: ComputeContext) -> ReconstructionPanels {
         let v = model.vit
         let n = images.shape[0], c = v.inChans, s = v.imgSize, k = v.numPatches, pd = v.patchDim, p = v.patchSize
@@ -113,27 +54,16 @@ public enum Reconstructions {
         let grayRow = (0..<pd).map { normalization.normalize(maskGray, channel: $0 / (p * p)) }
         for b in 0..<n {
             let yb = Array(y[(b * k * pd)..<((b + 1) * k * pd)]), hb = Array(yHat[(b * k * pd)..<((b + 1) * k * pd)])
-            let (kept, loss) = operators(model: model, image: b)
-            var input = kept.apply(yb, cols: pd)
-            var paste: [Float]
-            switch model.method.corruption {
-            case .rop, .complementInput:
-                // Π·Y + Π⊥·Ŷ (or the complement-input mirror): the kept subspace from the image, the rest predicted.
-                let predicted = loss.apply(hb, cols: pd)
-                paste = zip(input, predicted).map { $0 + $1 }
-            case .mask:
-                let m = model.masks[b]
-                paste = yb
-                for t in 0..<k where m[t] > 0 {
-                    for j in 0..<pd { paste[t * pd + j] = hb[t * pd + j]; input[t * pd + j] = grayRow[j] }
-                }
-            case .none:
-                paste = hb
+            let views = model.views(image: b)
+            var input = views.kept.apply(yb, cols: pd)
+            // The kept part from the image, the rest from the prediction (Π·Y + Π⊥·Ŷ for ROPIM).
+            let paste = zip(input, views.fill.apply(hb, cols: pd)).map { $0 + $1 }
+            if let hidden = views.hidden {   // tokens replaced by a learned token: shown grey
+                for t in 0..<k where hidden[t] { for j in 0..<pd { input[t * pd + j] = grayRow[j] } }
             }
             let diff = zip(yb, hb).map { $0 - $1 }
-            let e = loss.apply(diff, cols: pd).map { abs($0) }
-            var region = k * pd
-            if case let .rows(keep) = loss { region = keep.filter { $0 }.count * pd }
+            let e = views.loss.apply(diff, cols: pd).map { abs($0) }
+            let region = (views.loss.lossRowCount ?? k) * pd
             meanError.append(region > 0 ? e.reduce(0.0) { $0 + Double($1) } / Double(region) : 0)
             corrupted += input; pasted += paste; errorPatches += e
         }
@@ -156,7 +86,7 @@ public enum Reconstructions {
         var err = [Float](repeating: 0, count: n * s * s)
         for b in 0..<n { for ch in 0..<c { for j in 0..<(s * s) { err[b * s * s + j] += errImages[(b * c + ch) * s * s + j] / Float(c) } } }
         return ReconstructionPanels(count: n, channels: c, size: s, original: original, corrupted: corr, reconstruction: recon,
-                                    pasted: paste, error: err, corruption: model.method.corruption, meanError: meanError)
+                                    pasted: paste, error: err, columnTitles: model.pictureTitles, meanError: meanError)
     }
 
     /// A grid: one row per image, five columns (see `columnTitles`), titles on top, `scale`× nearest upscaling,

@@ -21,11 +21,17 @@ struct AnalyzeCorruption: ParsableCommand {
         commandName: "corruption",
         abstract: "Per-token kept energy and pattern counts of ROPIM vs masking at the same ratio (paper Fig. 7a).",
         discussion: """
-        For N images of the dataset, draws one count sketch and one SimMIM mask per image and records, per token, the fraction of its energy the corruption keeps, ‖(Op·X)_i‖² / ‖X_i‖², with X the normalized pixel patches [K, p·p·C] (the decoder's target; the patch embedding is linear in them). Masking uses the same nominal ratio: ρ = K'/K kept ⇒ round((1 − ρ)·G²) of the G² mask patches hidden. Masking leaves every token either untouched (1) or gone (0); ROPIM keeps part of nearly every token.
+        For N images of the dataset, draws one count sketch and one SimMIM mask per image and records, per \
+        token, the fraction of its energy the corruption keeps, ‖(Op·X)_i‖² / ‖X_i‖², with X the normalized \
+        pixel patches [K, p·p·C] (the decoder's target; the patch embedding is linear in them). Masking uses \
+        the same nominal ratio: ρ = K'/K kept ⇒ round((1 − ρ)·G²) of the G² mask patches hidden. Masking \
+        leaves every token either untouched (1) or gone (0); ROPIM keeps part of nearly every token.
 
-        Also counts corruption patterns: analytically (log10) for each sampler, and the distinct ones seen in the N draws.
+        Also counts corruption patterns: analytically (log10) for each sampler, and the distinct ones seen in \
+        the N draws.
 
-        Writes to --output DIR: kept_energy.csv (histogram), tokens.csv (every token), patterns.csv, summary.txt, kept_energy.png and kept_energy.svg.
+        Writes to --output DIR: kept_energy.csv (histogram), tokens.csv (every token), patterns.csv, \
+        summary.txt, kept_energy.png and kept_energy.svg.
 
         Settings resolve as in pretrain: --preset → --config → --set → flags.
 
@@ -35,39 +41,34 @@ struct AnalyzeCorruption: ParsableCommand {
           ropim analyze corruption --preset cifar --dataset synthetic --output /tmp/cifar
         """)
 
-    @Option(help: "Preset to start from: \(Preset.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var preset = Preset.fmnist.rawValue
-    @Option(help: "YAML config file overriding the preset.") var config: String?
-    @Option(name: .customLong("set"), help: "Override one key, e.g. --set method.sketch_size=1 (repeatable).") var overrides: [String] = []
-    @Option(help: "Dataset folder (IDX files).") var data: String?
-    @Option(help: "Dataset kind.") var dataset: DatasetKind?
-    @Option(help: "Sketch size K'.") var sketchSize: Int?
-    @Option(help: "Count-sketch sampler.") var sampler: SketchSampler?
+    @OptionGroup(title: "Config") var source: PresetOptions
+    @OptionGroup(title: "Data") var data: DataOptions
+    @OptionGroup(title: "Method") var sketch: SketchOptions
     @Option(help: "Seed for the choice of images and the corruptions.") var seed = 0
     @Option(help: "Images to analyse (one sketch and one mask each).") var count = 1000
-    @Option(help: "Histogram bin width.") var binWidth = 0.05
+    @Option(help: "Histogram bin width, in [0.0001, 1].") var binWidth = 0.05
     @Option(help: "Output directory.") var output = "corruption-analysis"
+    @OptionGroup var threadFlags: ThreadOptions
 
     func validate() throws {
         if count < 1 { throw ValidationError("--count must be at least 1, got \(count)") }
-        if !(binWidth > 0 && binWidth <= 1) { throw ValidationError("--bin-width must be in (0, 1], got \(binWidth)") }
+        // The histogram spans kept fractions 0…2: 20,000 bins at most.
+        if !(binWidth >= 1e-4 && binWidth <= 1) { throw ValidationError("--bin-width must be in [0.0001, 1], got \(binWidth)") }
+    }
+
+    /// preset → --config → --set → flags, validated; the corruption is always ROPIM (compared with masking).
+    func resolve() throws -> PretrainConfig {
+        var c = try source.resolve()
+        data.apply(path: &c.data.path, kind: &c.data.dataset)
+        sketch.apply(to: &c.method)
+        c.method.corruption = .rop   // the analysis compares rop with masking whatever the config trains
+        try c.validate()
+        return c
     }
 
     func run() throws {
-        guard let base = Preset(rawValue: preset) else {
-            throw ValidationError("unknown preset '\(preset)'; choose one of: \(Preset.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        var c = base.config
-        if let config { c = try ConfigLoader.load(PretrainConfig.self, path: config, defaults: c) }
-        if !overrides.isEmpty { c = try ConfigLoader.apply(overrides, to: c, origin: "--set") }
-        if let data { c.data.path = data; if dataset == nil { c.data.dataset = .idx } }
-        if let dataset { c.data.dataset = dataset }
-        if let sketchSize { c.method.sketchSize = sketchSize }
-        if let sampler { c.method.sampler = sampler }
-        c.method.corruption = .rop   // the analysis compares rop with masking whatever the config trains
-        try c.validate()
-        let compute = try resolveCompute(threads: 0)   // all cores: analyze has no --threads
-
+        let c = try resolve()
+        let compute = threadFlags.context()
         let ds = try c.loadDataset(compute: compute)
         let indices = PictureImages.choose(ds, count: count, seed: UInt64(truncatingIfNeeded: seed))
         let images = try PictureImages.batch(ds, indices: indices, model: c.model, normalization: c.data.normalization,

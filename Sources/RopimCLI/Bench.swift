@@ -9,7 +9,9 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time the pre-training step (and forward, and each op family) on a synthetic batch.",
         discussion: """
-        Reports images/s, achieved GFLOP/s (analytic count of the matrix products), the fraction of this machine's FMA peak (measured by a small probe), peak RSS, and seconds per step by op family. Median of --steps timed steps after --warmup steps.
+        Reports images/s, achieved GFLOP/s (analytic count of the matrix products), the fraction of this \
+        machine's FMA peak (measured by a small probe), peak RSS, and seconds per step by op family. Median of \
+        --steps timed steps after --warmup steps.
 
         Examples:
           ropim bench                                           # fmnist preset, batch 128
@@ -18,18 +20,35 @@ struct Bench: ParsableCommand {
           ropim bench --preset vit-tiny --batch-size 64 --gemm  # GFLOP/s of each matrix product
         """)
 
-    @OptionGroup var options: ConfigOptions
+    @OptionGroup(title: "Config") var source: PresetOptions
+    @OptionGroup var threadFlags: ThreadOptions
+    @Option(help: "Images per step (optim.batch_size).") var batchSize: Int?
+    @OptionGroup(title: "Model and method") var step: ModelMethodOptions
     @Option(help: "Timed steps (median reported).") var steps = 5
     @Option(help: "Untimed warm-up steps.") var warmup = 2
     @Flag(help: "Print one JSON object instead of the table.") var json = false
     @Flag(help: "Instead of the step, time each linear layer's matrix product (forward, dX, dW) on its own.") var gemm = false
 
+    func validate() throws {
+        if steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        if warmup < 0 { throw ValidationError("--warmup must be ≥ 0, got \(warmup)") }
+    }
+
+    /// preset → --config → --set → flags, validated.
+    func resolve() throws -> PretrainConfig {
+        var c = try source.resolve()
+        override(&c.optim.batchSize, with: batchSize)
+        override(&c.run.threads, with: threadFlags.threads)
+        step.apply(to: &c)
+        try c.validate()
+        return c
+    }
+
     func run() throws {
-        let (c, preset) = try options.resolve()
-        let compute = try resolveCompute(threads: c.run.threads)
-        guard steps >= 1, warmup >= 0 else { throw ValidationError("--steps must be ≥ 1 and --warmup ≥ 0") }
+        let c = try resolve()
+        let compute = ThreadOptions.context(c.run.threads)
         if gemm { return try printGEMMShapes(c, compute: compute) }
-        let r = try ROPIMTraining.Bench.run(config: c, preset: preset.rawValue, steps: steps, warmup: warmup, compute: compute)
+        let r = try ROPIMTraining.Bench.run(config: c, preset: source.preset.rawValue, steps: steps, warmup: warmup, compute: compute)
         if json { return try printJSON(r) }
         print(String(format: "%@ %dpx/p%d ViT %d×%d (K=%d), batch %d, %d threads, %@",
                      r.preset, r.imgSize, r.patchSize, r.embedDim, r.depth, r.tokens, r.batchSize, r.threads, r.corruption))

@@ -13,31 +13,24 @@ import ROPIMConfig
 
 /// Options shared by finetune, linprobe and knn.
 struct DownstreamOptions: ParsableArguments {
-    @Option(help: "Pre-training checkpoint: a run's checkpoint.safetensors, or an exported/imported encoder file with its sidecar.") var pretrained: String?
-    @Option(help: "YAML config file (only the keys it changes); repeat to layer files (later ones win).") var config: [String] = []
-    @Option(name: .customLong("set"), help: "Override one key, e.g. --set optim.epochs=3 (finetune) or --set probe.epochs=3 (linprobe, knn); repeatable.") var overrides: [String] = []
-    @Option(help: "Dataset folder with train and test splits (IDX, CIFAR, or an image folder with train/ and val/). Default: the checkpoint's, else /usr/share/datasets/fashion-mnist.") var data: String?
-    @Option(help: "Dataset kind (auto detects it from --data).") var dataset: DatasetKind?
-    @Option(help: "Use the first N training images of a seeded shuffle.") var subset: Int?
-    @Option(help: "Use the first N test images of a seeded shuffle.") var testSubset: Int?
-    @Option(help: "Run directory (default runs/<command>-<source>-<time>).") var output: String?
-    @Option(help: "Threads for kernels and GEMM (0 = all cores).") var threads: Int?
-    @Option(help: "Seed for every random stream of the run.") var seed: Int?
+    @Option(help: ArgumentHelp("Pre-training checkpoint. " + CheckpointArgument.accepted)) var pretrained: CheckpointArgument?
+    @OptionGroup(title: "Config") var files: ConfigFileOptions
+    @OptionGroup(title: "Data") var data: DataOptions
+    @Option(help: "Use the first N training images of a seeded shuffle (data.subset).") var subset: Int?
+    @Option(help: "Use the first N test images of a seeded shuffle (data.test_subset).") var testSubset: Int?
+    @OptionGroup(title: "Run") var run: RunOptions
     @Flag(help: "Print the resolved config as YAML and exit.") var printConfig = false
 
     func checkpoint() throws -> PretrainCheckpoint? {
-        guard let pretrained else { return nil }
-        return try PretrainCheckpoint(path: pretrained)
+        try pretrained.map { try PretrainCheckpoint(path: $0.path) }
     }
 
-    func apply(to data: inout DownstreamDataConfig, run: inout RunConfig) {
-        if let d = self.data { data.path = d; if dataset == nil { data.dataset = .idx } }
-        if let dataset { data.dataset = dataset }
-        if let subset { data.subset = subset }
-        if let testSubset { data.testSubset = testSubset }
-        if let output { run.output = output }
-        if let threads { run.threads = threads }
-        if let seed { run.seed = seed }
+    /// The flags, after the checkpoint's settings and the config files.
+    func apply(to d: inout DownstreamDataConfig, run r: inout RunConfig) {
+        data.apply(path: &d.path, kind: &d.dataset)
+        override(&d.subset, with: subset)
+        override(&d.testSubset, with: testSubset)
+        run.apply(to: &r)
     }
 }
 
@@ -48,13 +41,16 @@ func inheritData(_ ckpt: PretrainCheckpoint, into d: inout DownstreamDataConfig)
     d.normalization = ckpt.config.data.normalization
 }
 
-func prepareRun(_ run: inout RunConfig, command: String, source: String) throws -> ComputeContext {
-    let compute = try resolveCompute(threads: run.threads)
-    if run.output.isEmpty {
-        let f = DateFormatter(); f.dateFormat = "yyyyMMdd-HHmmss"
-        run.output = "runs/\(command)-\(source)-\(f.string(from: Date()))"
-    }
-    return compute
+/// `runs/<name>-<time>`: where a run goes without --output.
+func defaultRunDirectory(_ name: String) -> String {
+    let f = DateFormatter(); f.dateFormat = "yyyyMMdd-HHmmss"
+    return "runs/\(name)-\(f.string(from: Date()))"
+}
+
+/// Names the run directory when --output did not; returns the run's compute context (run.threads).
+func prepareRun(_ run: inout RunConfig, command: String, source: String) -> ComputeContext {
+    if run.output.isEmpty { run.output = defaultRunDirectory("\(command)-\(source)") }
+    return ThreadOptions.context(run.threads)
 }
 
 /// Creates a run directory for a downstream command (refuses one holding a summary.json or checkpoint).
@@ -69,7 +65,11 @@ struct Finetune: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fine-tune a pre-trained ViT (or train it from scratch) as a classifier.",
         discussion: """
-        The reference recipe (docs/METHOD.md §4–5): the encoder without corruption, mean pooling of patch tokens, fc_norm and a linear head (weights × 0.001); per-block relative position bias initialized from the pre-trained shared table; AdamW (0.9, 0.999) with layer-wise LR decay, warm-up + cosine, label smoothing 0.1, Mixup 0.8 / CutMix 1.0 (switch 0.5), drop path 0.1. Evaluates on the test split after every epoch; keeps best.safetensors (best top-1) and checkpoint.safetensors (last).
+        The reference recipe (docs/METHOD.md §4–5): the encoder without corruption, mean pooling of patch \
+        tokens, fc_norm and a linear head (weights × 0.001); per-block relative position bias initialized from \
+        the pre-trained shared table; AdamW (0.9, 0.999) with layer-wise LR decay, warm-up + cosine, label \
+        smoothing 0.1, Mixup 0.8 / CutMix 1.0 (switch 0.5), drop path 0.1. Evaluates on the test split after \
+        every epoch; keeps best.safetensors (best top-1) and checkpoint.safetensors (last).
 
         Without --pretrained the same classifier trains from a random initialization (the baseline).
 
@@ -81,32 +81,26 @@ struct Finetune: ParsableCommand {
         """)
 
     @OptionGroup var common: DownstreamOptions
-    @Option(help: "Number of classes (default: from the data). Labels must lie in 0..<N.") var classes: Int?
-    @Option(help: "Training epochs.") var epochs: Int?
-    @Option(help: "Images per step (even).") var batchSize: Int?
-    @Option(help: "Base learning rate for a batch of 512 (scaled by batch/512).") var lr: Double?
-    @Option(help: "Layer-wise LR decay (1 = off).") var layerDecay: Double?
-    @Option(help: "Stop after N optimizer steps.") var maxSteps: Int?
+    @OptionGroup(title: "Optimization") var optim: OptimOptions
+    @Option(help: "Layer-wise LR decay (optim.layer_decay; 1 = off).") var layerDecay: Double?
+    @Option(help: "Number of classes (method.classes; default: from the data). Labels must lie in 0..<N.") var classes: Int?
 
+    /// Defaults → the checkpoint's model and data → --config → --set → flags, validated.
     func resolve(_ ckpt: PretrainCheckpoint?) throws -> FinetuneConfig {
         var c = FinetuneConfig()
         if let ckpt {
-            c.pretrained = common.pretrained!
+            c.pretrained = ckpt.path
             var m = ckpt.config.model
             if m.relPosBias == .shared { m.relPosBias = .perBlock }
             m.dropPathRate = ViTConfig().dropPathRate
             c.model = m
             inheritData(ckpt, into: &c.data)
         }
-        for path in common.config { c = try ConfigLoader.load(FinetuneConfig.self, path: path, defaults: c) }
-        if !common.overrides.isEmpty { c = try ConfigLoader.apply(common.overrides, to: c, origin: "--set") }
+        c = try common.files.apply(to: c)
         common.apply(to: &c.data, run: &c.run)
-        if let classes { c.method.classes = classes }
-        if let epochs { c.optim.epochs = epochs }
-        if let batchSize { c.optim.batchSize = batchSize }
-        if let lr { c.optim.baseLR = lr }
-        if let layerDecay { c.optim.layerDecay = layerDecay }
-        if let maxSteps { c.optim.maxSteps = maxSteps }
+        optim.apply(to: &c.optim)
+        override(&c.optim.layerDecay, with: layerDecay)
+        override(&c.method.classes, with: classes)
         if let ckpt { try ViTClassifier.checkCompatible(pretrained: ckpt.config.model, finetune: c.model, source: c.pretrained) }
         try c.validate()
         return c
@@ -115,8 +109,9 @@ struct Finetune: ParsableCommand {
     func run() throws {
         let ckpt = try common.checkpoint()
         var c = try resolve(ckpt)
+        if let note = ckpt?.note { print("checkpoint: \(note)") }
         if common.printConfig { print(try ConfigLoader.yaml(c), terminator: ""); return }
-        let compute = try prepareRun(&c.run, command: "finetune", source: ckpt == nil ? "scratch" : "pretrained")
+        let compute = prepareRun(&c.run, command: "finetune", source: ckpt == nil ? "scratch" : "pretrained")
         let (train, test) = try DownstreamData.load(c.data, channels: c.model.inChans, imgSize: c.model.imgSize, seed: c.run.seed, compute: compute)
         let trainer = try FinetuneTrainer(config: c, train: train, test: test, pretrained: ckpt, compute: compute)
         let dir = c.run.output

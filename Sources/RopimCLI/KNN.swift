@@ -12,7 +12,9 @@ struct KNNCommand: ParsableCommand {
         commandName: "knn",
         abstract: "Weighted k-NN accuracy on frozen features (cosine similarity, votes exp(sim/T)).",
         discussion: """
-        The train split is the memory bank, the test split the queries. During pre-training the same measure runs every N epochs with `ropim pretrain --knn-every N` (on run.knn_train_subset / run.knn_test_subset images).
+        The train split is the memory bank, the test split the queries. During pre-training the same measure \
+        runs every N epochs with `ropim pretrain --knn-every N` (on run.knn_train_subset / \
+        run.knn_test_subset images).
 
         Examples:
           ropim knn --pretrained runs/x/checkpoint.safetensors
@@ -21,21 +23,20 @@ struct KNNCommand: ParsableCommand {
 
     @OptionGroup var common: DownstreamOptions
     @OptionGroup var feature: FeatureOptions
-    @Option(help: "Neighbours (default 20).") var k: Int?
-    @Option(help: "Temperature of the vote weights exp(sim/T) (default 0.07).") var temperature: Double?
+    @Option(help: "Neighbours (probe.k; default 20).") var k: Int?
+    @Option(help: "Temperature of the vote weights exp(sim/T) (probe.temperature; default 0.07).") var temperature: Double?
+
+    func resolve() throws -> (FrozenFeaturesConfig, PretrainCheckpoint?) {
+        try resolveFrozen(common, feature) { c in
+            override(&c.probe.k, with: k)
+            override(&c.probe.temperature, with: temperature)
+        }
+    }
 
     func run() throws {
-        let ckpt = try common.checkpoint()
-        var c = try resolveFrozen(common, feature, ckpt: ckpt) { c in
-            if let k { c.probe.k = k }
-            if let temperature { c.probe.temperature = temperature }
-        }
-        if common.printConfig { print(try ConfigLoader.yaml(c), terminator: ""); return }
-        let compute = try prepareRun(&c.run, command: "knn", source: c.probe.features.rawValue)
-        try createRunDirectory(c.run.output)
-        try AtomicFile.write(try ConfigLoader.yaml(c), to: c.run.output + "/config.yaml")
-        print("ropim \(ropimVersion): \(c.probe.k)-NN (T = \(c.probe.temperature)) on \(c.probe.features.rawValue) features (\(c.probe.blocksDescription), \(c.probe.pooling.rawValue) pooling), \(compute.threads) threads; run directory \(c.run.output)")
-        let record = try FrozenEvaluation.knn(c, checkpoint: ckpt, runDirectory: c.run.output, compute: compute) { print($0) }
-        print(try writeSummary(record, command: "knn", runDirectory: c.run.output))
+        let (c, ckpt) = try resolve()
+        try runFrozen(common, c, ckpt: ckpt, command: "knn", describe: { threads in
+            "\(c.probe.k)-NN (T = \(c.probe.temperature)) on \(c.probe.features.rawValue) features (\(c.probe.blocksDescription), \(c.probe.pooling.rawValue) pooling), \(threads) threads"
+        }) { c, ckpt, dir, compute in try FrozenEvaluation.knn(c, checkpoint: ckpt, runDirectory: dir, compute: compute) { print($0) } }
     }
 }

@@ -10,7 +10,9 @@ struct Plot: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Plot loss, learning rate, gradient norm (and k-NN/probe accuracy when logged) against step.",
         discussion: """
-        Reads each run directory's metrics.jsonl and overlays the runs, one panel per metric, with the run directory names as the legend. Accuracy-like keys (containing top1, top5 or acc) get panels of their own when present.
+        Reads each run directory's metrics.jsonl and overlays the runs, one panel per metric, with the run \
+        directory names as the legend. Accuracy-like keys (containing top1, top5 or acc) get panels of their \
+        own when present.
 
         --output PATH writes PATH as SVG or PNG by its extension; without .svg/.png both PATH.svg and PATH.png are written.
 

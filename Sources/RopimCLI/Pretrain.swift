@@ -14,9 +14,11 @@ struct Pretrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Pre-train a ViT with ROPIM (default) or SimMIM-style masking.",
         discussion: """
-        Settings come from a preset (--preset, default fmnist), then a YAML file (--config) that lists only what it changes, then --set key=value, then the flags below. See every key with --print-config.
+        Settings come from a preset (--preset, default fmnist), then a YAML file (--config) that lists only \
+        what it changes, then --set key=value, then the flags below. See every key with --print-config.
 
-        The run directory gets config.yaml (resolved), metrics.jsonl (one JSON line per step) and checkpoint.safetensors (weights with timm/SimMIM names).
+        The run directory gets config.yaml (resolved), metrics.jsonl (one JSON line per step) and \
+        checkpoint.safetensors (weights with timm/SimMIM names).
 
         Examples:
           ropim pretrain                                  # Fashion-MNIST, ROPIM, 20 epochs
@@ -27,51 +29,82 @@ struct Pretrain: ParsableCommand {
           ropim pretrain --preset cifar --data ~/cifar-10-batches-bin
         """)
 
-    @OptionGroup var options: ConfigOptions
-    @Option(help: "Resume from a run directory (its newest checkpoint) or a ckpt-*/ directory. A run directory given with --output that holds checkpoints but no final one is resumed automatically.")
-    var resume: String?
-    @Option(help: "Every N epochs (and after the last), k-NN top-1 of the encoder's features on run.knn_train_subset/run.knn_test_subset labelled images, logged as knn_top1 in metrics.jsonl (0 = off).")
+    @OptionGroup(title: "Config") var source: PresetOptions
+    @OptionGroup(title: "Data") var data: DataOptions
+    @Option(help: "Use the first N images of a seeded shuffle (data.subset).") var subset: Int?
+    @Flag(help: "Skip unreadable images and empty class folders, and list them at the end, instead of stopping (data.skip_bad).")
+    var skipBad = false
+    @OptionGroup(title: "Run") var runFlags: RunOptions
+    @OptionGroup(title: "Optimization") var optim: OptimOptions
+    @Option(help: "Micro-batches per optimizer step (optim.accum_steps, gradient accumulation).") var accumSteps: Int?
+    @OptionGroup(title: "Model and method") var step: ModelMethodOptions
+    @Option(help: """
+        Resume from a run directory (its newest ckpt-*/) or a ckpt-*/ directory. A run directory given with \
+        --output that holds checkpoints but no final one is resumed automatically.
+        """)
+    var resume: CheckpointArgument?
+    @Option(help: """
+        Every N epochs (and after the last), k-NN top-1 of the encoder's features on run.knn_train_subset / \
+        run.knn_test_subset labelled images, logged as knn_top1 in metrics.jsonl (run.knn_every; 0 = off).
+        """)
     var knnEvery: Int?
     @Flag(help: "Print the resolved config as YAML and exit.") var printConfig = false
 
+    /// What the flags resolve to: the config, the preset it started from, and the checkpoint to resume.
+    struct Resolved {
+        var config: PretrainConfig
+        var preset: Preset
+        var resume: String?
+        var state: RunState?
+    }
+
+    /// preset → --config → --set → flags, validated; or, when resuming, the run's own saved config with
+    /// only how long and how it runs changed.
+    func resolve() throws -> Resolved {
+        var c = try source.resolve()
+        data.apply(path: &c.data.path, kind: &c.data.dataset)
+        override(&c.data.subset, with: subset)
+        if skipBad { c.data.skipBad = true }
+        runFlags.apply(to: &c.run)
+        optim.apply(to: &c.optim)
+        override(&c.optim.accumSteps, with: accumSteps)
+        step.apply(to: &c)
+        override(&c.run.knnEvery, with: knnEvery)
+        try c.validate()
+        guard let ckpt = try resumeCheckpoint(c) else { return Resolved(config: c, preset: source.preset) }
+        let state = try RunCheckpoint.state(at: ckpt)
+        var saved = try ConfigLoader.load(PretrainConfig.self, yaml: state.config, file: ckpt + "/state.json", defaults: PretrainConfig())
+        saved.run.output = URL(fileURLWithPath: ckpt).deletingLastPathComponent().path
+        override(&saved.optim.maxSteps, with: optim.maxSteps)
+        override(&saved.run.threads, with: runFlags.threadFlags.threads)
+        try saved.validate()
+        return Resolved(config: saved, preset: source.preset, resume: ckpt, state: state)
+    }
+
     /// The checkpoint to resume from: --resume, or the newest one in an unfinished --output directory.
     func resumeCheckpoint(_ c: PretrainConfig) throws -> String? {
-        if let resume { return try RunCheckpoint.resolve(resume) }
-        let dir = c.run.output
-        guard !dir.isEmpty, !FileManager.default.fileExists(atPath: dir + "/checkpoint.safetensors") else { return nil }
-        return RunCheckpoint.complete(in: dir).last
+        if let resume { return try CheckpointPath.resumable(resume.path) }
+        guard !c.run.output.isEmpty, let p = try? CheckpointPath.resolve(c.run.output), p.kind == .unfinishedRun else { return nil }
+        return p.resumable
     }
 
     func run() throws {
-        var (c, base) = try options.resolve()
-        if let knnEvery { c.run.knnEvery = knnEvery }
-        let ckpt = try resumeCheckpoint(c)
-        let state = try ckpt.map { try RunCheckpoint.state(at: $0) }
-        if let ckpt, let state {
-            // The run continues with its own saved config; only how long and how it runs may change.
-            var saved = try ConfigLoader.load(PretrainConfig.self, yaml: state.config, file: ckpt + "/state.json", defaults: PretrainConfig())
-            saved.run.output = URL(fileURLWithPath: ckpt).deletingLastPathComponent().path
-            if let m = options.maxSteps { saved.optim.maxSteps = m }
-            if let t = options.threads { saved.run.threads = t }
-            c = saved
-        }
-        let compute = try resolveCompute(threads: c.run.threads)
-        if let ckpt, let state {
+        let r = try resolve()
+        var c = r.config
+        let compute = ThreadOptions.context(c.run.threads)
+        if let ckpt = r.resume, let state = r.state {
             let threads = compute.threads
             print("resuming \(ckpt) at step \(state.step)\(threads != state.threads ? " (written with \(state.threads) threads, now \(threads): losses will differ in the last bits)" : "")")
         }
         if printConfig { print(try ConfigLoader.yaml(c), terminator: ""); return }
-        if c.run.output.isEmpty {
-            let f = DateFormatter(); f.dateFormat = "yyyyMMdd-HHmmss"
-            c.run.output = "runs/\(base.rawValue)-\(c.method.corruption.rawValue)-\(f.string(from: Date()))"
-        }
+        if c.run.output.isEmpty { c.run.output = defaultRunDirectory("\(r.preset.rawValue)-\(c.method.corruption.rawValue)") }
         let dir = c.run.output
         // Everything that can fail on bad input happens before the run directory is created.
         let loaded = try c.loadData(compute: compute)
         let dataset = loaded.source
-        let trainer = try ckpt.map { try PretrainTrainer(config: c, dataset: dataset, compute: compute, resume: $0) }
+        let trainer = try r.resume.map { try PretrainTrainer(config: c, dataset: dataset, compute: compute, resume: $0) }
             ?? PretrainTrainer(config: c, dataset: dataset, compute: compute)
-        if ckpt == nil { try RunDirectory.create(dir) }
+        if r.resume == nil { try RunDirectory.create(dir) }
         if c.run.knnEvery > 0 {
             let monitor = try KNNMonitor(config: c, compute: compute)
             trainer.epochHook = { _, model in try monitor.evaluate(encoder: model.encoder, compute: compute) }
@@ -81,7 +114,7 @@ struct Pretrain: ParsableCommand {
         let lr = c.scaledLR
         print("ropim \(ropimVersion): pre-training \(c.model.embedDim)×\(c.model.depth) ViT (\(trainer.model.params.count) parameters), \(c.method.corruption.rawValue) \(c.method.corruption == .rop ? "K=\(c.model.numPatches) K'=\(c.method.sketchSize) " : "")\(c.method.loss.rawValue) loss")
         let shape = (try? dataset.withImage(0) { "\($0.channels)×\($0.height)×\($0.width)" }) ?? "\(dataset.channels) channels"
-        print("data: \(loaded.kind.rawValue) \(dataset.source), \(dataset.count) images \(shape)\(dataset.classes.map { ", \($0) classes" } ?? "") → \(c.model.inChans)×\(c.model.imgSize)×\(c.model.imgSize)\(loaded.builtCache ? "; packed cache written to \(c.data.cache)" : "")")
+        print("data: \(loaded.kind.rawValue) \(dataset.source), \(dataset.count) images \(shape)\(dataset.classes.map { ", \($0) classes" } ?? "") → \(c.model.inChans)×\(c.model.imgSize)×\(c.model.imgSize)\(loaded.cacheReason.map { "; packed cache \($0)" } ?? "")")
         if !loaded.report.isEmpty { print(loaded.report.summary(limit: 5)) }
         print("lr = base \(c.optim.baseLR) × total batch \(c.totalBatch) / 512 = \(String(format: "%.3e", lr.peak)) (warm-up from \(String(format: "%.2e", lr.warmup)) over \(trainer.schedule.warmupSteps) steps, cosine to \(String(format: "%.2e", lr.min)))")
         if let w = trainer.schedule.warning { print(w) }

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import ROPIMKernels
+import ROPIMData
 import ROPIMTraining
 import ROPIMVisualize
 
@@ -12,43 +13,58 @@ struct Visualize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Draw what a pre-training checkpoint reconstructs, one row per image.",
         discussion: """
-        Columns: the original; the corrupted input in pixel space (ROPIM: the same Π applied to the normalized pixel patches along the token axis; masking: masked patches grey); the decoder output; the output with the kept part pasted back (ROPIM: Π·x + Π⊥·ŷ; masking: visible patches from the original); and |Π⊥(x − ŷ)|, the error where the loss looks, as a heat map (normalized units; the scale is printed under it).
+        Columns: the original; the corrupted input in pixel space (ROPIM: the same Π applied to the normalized \
+        pixel patches along the token axis; masking: masked patches grey); the decoder output; the output with \
+        the kept part pasted back (ROPIM: Π·x + Π⊥·ŷ; masking: visible patches from the original); and \
+        |Π⊥(x − ŷ)|, the error where the loss looks, as a heat map (normalized units; the scale is printed \
+        under it).
 
-        Images are un-normalized with the checkpoint's data.normalization, clamped to [0, 1], and enlarged (nearest neighbour) so a 28 px image is 112 px.
+        Images are un-normalized with the checkpoint's data.normalization, clamped to [0, 1], and enlarged \
+        (nearest neighbour) so a 28 px image is 112 px.
 
         Examples:
           ropim visualize --checkpoint runs/fmnist-rop-20250101-120000 --count 8
           ropim visualize --checkpoint run/checkpoint.safetensors --split train --seed 3 --output grid.png
         """)
 
-    @Option(help: "checkpoint.safetensors, or a run directory holding one.") var checkpoint: String
-    @Option(help: "Dataset folder (default: the checkpoint config's data.path).") var data: String?
+    @Option(help: ArgumentHelp("The pre-training checkpoint (with its decoder). " + CheckpointArgument.accepted))
+    var checkpoint: CheckpointArgument
+    @OptionGroup(title: "Data (default: the checkpoint's)") var data: DataOptions
     @Option(help: "Which split to draw images from: train or test (synthetic data has one set).") var split = ImageSplit.test
     @Option(help: "Images (rows).") var count = 8
     @Option(help: "Seed for the choice of images and the corruption drawn.") var seed = 0
     @Option(help: "Pixel enlargement factor (default: about 112 px per image).") var scale: Int?
-    @Option(help: "Top of the error heat-map scale in normalized units (default: the largest error shown); fix it to compare grids.")
+    @Option(help: """
+        Top of the error heat-map scale in normalized units (default: the largest error shown); fix it to \
+        compare grids.
+        """)
     var errorMax: Double?
     @Option(help: "Output PNG (default: reconstructions.png next to the checkpoint).") var output: String?
-    @Option(help: "Threads (0 = all cores).") var threads = 0
+    @OptionGroup var threadFlags: ThreadOptions
 
     func validate() throws {
         if count < 1 { throw ValidationError("--count must be at least 1, got \(count)") }
-        if let errorMax, !(errorMax > 0) { throw ValidationError("--error-max must be positive, got \(errorMax)") }
+        if let errorMax, !(errorMax > 0 && errorMax.isFinite) { throw ValidationError("--error-max must be a positive number, got \(errorMax)") }
         if let scale, scale < 1 || scale > 64 { throw ValidationError("--scale must be between 1 and 64, got \(scale)") }
     }
 
-    func run() throws {
-        let compute = try resolveCompute(threads: threads)
-        var isDir: ObjCBool = false
-        let path = FileManager.default.fileExists(atPath: checkpoint, isDirectory: &isDir) && isDir.boolValue
-            ? (checkpoint as NSString).appendingPathComponent("checkpoint.safetensors") : checkpoint
-        let ckpt = try PretrainCheckpoint(path: path)
+    /// The checkpoint and the data config its pictures use (the checkpoint's, then --data/--dataset).
+    func resolve() throws -> (PretrainCheckpoint, DataConfig) {
+        let ckpt = try PretrainCheckpoint(path: checkpoint.path)
         guard ckpt.hasDecoder else {
-            throw ValidationError("\(path) holds an encoder only (an export or import); reconstructions need the pre-training checkpoint with its decoder")
+            throw ValidationError("\(ckpt.path) holds an encoder only (an export, import or fine-tuned classifier); reconstructions need a pre-training checkpoint with its decoder: pass the pre-training run directory, a ckpt-*/ directory or its checkpoint.safetensors")
         }
+        var d = ckpt.config.data
+        data.apply(path: &d.path, kind: &d.dataset)
+        return (ckpt, d)
+    }
+
+    func run() throws {
+        let (ckpt, d) = try resolve()
+        let compute = threadFlags.context()
+        let path = ckpt.path
         var c = ckpt.config
-        if let data { c.data.path = data; c.data.dataset = .auto }
+        c.data = d
         let dataset = try PictureImages.load(c.data, model: c.model, split: split, compute: compute)
         let indices = PictureImages.choose(dataset, count: count, seed: UInt64(truncatingIfNeeded: seed))
         let images = try PictureImages.batch(dataset, indices: indices, model: c.model, normalization: c.data.normalization,

@@ -6,13 +6,6 @@ import XCTest
 @testable import ROPIMKernels
 @testable import ROPIMData
 
-/// A fresh temporary folder per test, removed afterwards.
-private func temporaryFolder() -> String {
-    let dir = (NSTemporaryDirectory() as NSString).appendingPathComponent("ropim-data-\(UUID().uuidString)")
-    try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}
-
 /// Small gray dataset with random pixels and labels 0..<classes (every class present).
 private func randomGray(count: Int, height: Int, width: Int, classes: Int, seed: UInt64) -> ImageDataset {
     var rng = RNG(seed: seed)
@@ -22,26 +15,11 @@ private func randomGray(count: Int, height: Int, width: Int, classes: Int, seed:
                         labels: labels, classes: classes, source: "test")
 }
 
-/// Asserts that `body` throws a DataError whose description contains every string in `parts`.
-private func assertDataError(_ parts: [String], file: StaticString = #filePath, line: UInt = #line,
-                             _ body: () throws -> Void) {
-    do {
-        try body()
-        XCTFail("expected a DataError containing \(parts)", file: file, line: line)
-    } catch let e as DataError {
-        for p in parts {
-            XCTAssertTrue(e.description.contains(p), "«\(e.description)» lacks «\(p)»", file: file, line: line)
-        }
-    } catch {
-        XCTFail("expected DataError, got \(error)", file: file, line: line)
-    }
-}
-
 final class IDXTests: XCTestCase {
     func testRoundTripGzipAndRawAndFindsBothNames() throws {
         let data = randomGray(count: 5, height: 7, width: 4, classes: 3, seed: 11)
         for gzip in [true, false] {
-            let dir = temporaryFolder()
+            let dir = scratchFolder("data")
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let paths = try IDX.write(data, split: .train, to: dir, gzip: gzip)
             XCTAssertEqual(paths.images.hasSuffix(".gz"), gzip)
@@ -64,7 +42,7 @@ final class IDXTests: XCTestCase {
             XCTAssertEqual(loaded.source, paths.images)
             assertDataError([dir, "t10k-images-idx3-ubyte"]) { _ = try IDX.loadFolder(dir, split: .test) }
         }
-        let dir = temporaryFolder()
+        let dir = scratchFolder("data")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try IDX.write(data, split: .test, to: dir, gzip: false)
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/t10k-images-idx3-ubyte"))
@@ -72,7 +50,7 @@ final class IDXTests: XCTestCase {
     }
 
     func testTruncatedFilesNameTheFileAndTheShortfall() throws {
-        let dir = temporaryFolder()
+        let dir = scratchFolder("data")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = randomGray(count: 6, height: 5, width: 5, classes: 2, seed: 3)
         let full = IDX.encodeImages(data.pixels, count: 6, height: 5, width: 5)
@@ -94,7 +72,7 @@ final class IDXTests: XCTestCase {
     }
 
     func testWrongMagicTrailingBytesAndCorruptGzip() throws {
-        let dir = temporaryFolder()
+        let dir = scratchFolder("data")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let labels = IDX.encodeLabels([0, 1, 2])
         let path = dir + "/train-images-idx3-ubyte"
@@ -126,7 +104,7 @@ final class IDXTests: XCTestCase {
     }
 
     func testLabelCountMismatchAndMissingFilesAndFolders() throws {
-        let dir = temporaryFolder()
+        let dir = scratchFolder("data")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let data = randomGray(count: 5, height: 4, width: 4, classes: 5, seed: 5)
         try IDX.writeFile(IDX.encodeImages(data.pixels, count: 5, height: 4, width: 4),
@@ -149,7 +127,7 @@ final class IDXTests: XCTestCase {
             _ = try IDX.loadFolder(missing, split: .train)
         }
         assertDataError([labelsPath, "is a file"]) { _ = try IDX.loadFolder(labelsPath, split: .train) }
-        let empty = temporaryFolder()
+        let empty = scratchFolder("data")
         defer { try? FileManager.default.removeItem(atPath: empty) }
         assertDataError([empty, "t10k-images-idx3-ubyte[.gz]", "apt-get install dataset-fashion-mnist"]) {
             _ = try IDX.loadFolder(empty, split: .test)

@@ -7,17 +7,6 @@ import XCTest
 @testable import ROPIMKernels
 @testable import ROPIMData
 
-private func tempDir() -> String {
-    let dir = (NSTemporaryDirectory() as NSString).appendingPathComponent("ropim-img-\(UUID().uuidString)")
-    try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}
-
-private func write(_ bytes: [UInt8], _ path: String) {
-    try! FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-    try! Data(bytes).write(to: URL(fileURLWithPath: path))
-}
-
 /// A smooth colour image (JPEG-friendly), channel-first.
 private func gradient(channels: Int, height: Int, width: Int, phase: Int = 0) -> UInt8Image {
     var px = [UInt8](repeating: 0, count: channels * height * width)
@@ -33,23 +22,12 @@ private func noise(channels: Int, height: Int, width: Int, seed: UInt64) -> UInt
                       pixels: (0..<channels * height * width).map { _ in UInt8(rng.int(below: 256)) })
 }
 
-private func assertDataError(_ parts: [String], file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> Void) {
-    do {
-        try body()
-        XCTFail("expected a DataError containing \(parts)", file: file, line: line)
-    } catch let e as DataError {
-        for p in parts { XCTAssertTrue(e.description.contains(p), "«\(e.description)» lacks «\(p)»", file: file, line: line) }
-    } catch {
-        XCTFail("expected DataError, got \(error)", file: file, line: line)
-    }
-}
-
 private func image(_ d: ImageDataset, _ i: Int) -> [UInt8] { Array(d.pixels[i * d.imageSize..<(i + 1) * d.imageSize]) }
 
 final class ImageFormatTests: XCTestCase {
     /// Gray, RGB, RGBA and palette PNGs exact; RGB and gray JPEGs within tolerance; classes in sorted order.
     func testImageFolderReadsEveryKindWithLabelsInSortedClassOrder() throws {
-        let root = tempDir()
+        let root = scratchFolder("img")
         defer { try? FileManager.default.removeItem(atPath: root) }
         let (h, w) = (12, 12)
         let rgb = noise(channels: 3, height: h, width: w, seed: 1)
@@ -61,13 +39,13 @@ final class ImageFormatTests: XCTestCase {
         let smooth = gradient(channels: 3, height: h, width: w)
         let smoothGray = gradient(channels: 1, height: h, width: w, phase: 7)
         // Folder names out of order on purpose: "zebra" < "Ant"? No: uppercase sorts first (code points).
-        write(try ImageCodec.encodePNG(gray), root + "/zebra/g.png")
-        write(try ImageCodec.encodePNG(rgb), root + "/ant/rgb.PNG")
-        write(try ImageCodec.encodePNG(rgba), root + "/ant/sub/rgba.png")
-        write(try ImageCodec.encodePNG(indices, palette: palette), root + "/moth/pal.png")
-        write(try ImageCodec.encodeJPEG(smooth, quality: 95), root + "/moth/photo.jpg")
-        write(try ImageCodec.encodeJPEG(smoothGray, quality: 95), root + "/zebra/gray.jpeg")
-        write(Array("not an image".utf8), root + "/moth/notes.txt")   // ignored: not an image name
+        writeBytes(try ImageCodec.encodePNG(gray), root + "/zebra/g.png")
+        writeBytes(try ImageCodec.encodePNG(rgb), root + "/ant/rgb.PNG")
+        writeBytes(try ImageCodec.encodePNG(rgba), root + "/ant/sub/rgba.png")
+        writeBytes(try ImageCodec.encodePNG(indices, palette: palette), root + "/moth/pal.png")
+        writeBytes(try ImageCodec.encodeJPEG(smooth, quality: 95), root + "/moth/photo.jpg")
+        writeBytes(try ImageCodec.encodeJPEG(smoothGray, quality: 95), root + "/zebra/gray.jpeg")
+        writeBytes(Array("not an image".utf8), root + "/moth/notes.txt")   // ignored: not an image name
 
         let scan = try ImageFolder.scan(root)
         XCTAssertEqual(scan.classNames, ["ant", "moth", "zebra"])
@@ -93,7 +71,7 @@ final class ImageFormatTests: XCTestCase {
         // One channel: gray PNG exact.
         let g1 = try ImageCodec.decode(file: root + "/zebra/g.png", channels: 1)
         XCTAssertEqual(g1.pixels, gray.pixels)
-        let dir = tempDir()
+        let dir = scratchFolder("img")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try ImageFolder.writeClasses(d.classNames!, to: dir + "/classes.txt")
         XCTAssertEqual(try String(contentsOfFile: dir + "/classes.txt", encoding: .utf8), "ant\nmoth\nzebra\n")
@@ -103,9 +81,9 @@ final class ImageFormatTests: XCTestCase {
         // 8 rows × 16 columns: 0 at the sides, 200 in columns 2..<14. The centre 8×8 (and the pixel each side
         // that the antialiasing filter reaches) is 200; a straight resize would mix in the zeros.
         let px = (0..<8 * 16).map { k -> UInt8 in (2..<14).contains(k % 16) ? 200 : 0 }
-        let root = tempDir()
+        let root = scratchFolder("img")
         defer { try? FileManager.default.removeItem(atPath: root) }
-        write(try ImageCodec.encodePNG(UInt8Image(channels: 1, height: 8, width: 16, pixels: px)), root + "/a.png")
+        writeBytes(try ImageCodec.encodePNG(UInt8Image(channels: 1, height: 8, width: 16, pixels: px)), root + "/a.png")
         let (d, _) = try ImageFolder.load(root, size: 4, channels: 1)
         XCTAssertNil(d.labels, "image files at the top: a flat, unlabelled folder")
         XCTAssertEqual(d.pixels, [UInt8](repeating: 200, count: 16))
@@ -120,10 +98,10 @@ final class ImageFormatTests: XCTestCase {
     }
 
     func testFlatFolderAnyDepthSplitsAndHoldOut() throws {
-        let root = tempDir()
+        let root = scratchFolder("img")
         defer { try? FileManager.default.removeItem(atPath: root) }
         for (k, p) in ["train/a/x.png", "train/b/deep/er/y.png", "train/b/z.png", "val/a/v.png", "val/b/w.png"].enumerated() {
-            write(try ImageCodec.encodePNG(gradient(channels: 1, height: 4, width: 4, phase: k)), root + "/" + p)
+            writeBytes(try ImageCodec.encodePNG(gradient(channels: 1, height: 4, width: 4, phase: k)), root + "/" + p)
         }
         let train = try ImageFolder.load(root, split: "train", size: 4, channels: 1).dataset
         XCTAssertEqual(train.labels, [0, 1, 1])
@@ -143,7 +121,7 @@ final class ImageFormatTests: XCTestCase {
     }
 
     func testCIFAR10And100() throws {
-        let dir = tempDir()
+        let dir = scratchFolder("img")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var rng = RNG(seed: 5)
         var all = [UInt8](), labels10 = [Int32]()
@@ -151,10 +129,10 @@ final class ImageFormatTests: XCTestCase {
         for f in CIFAR.trainFiles10 + ["test_batch.bin"] {
             let px = (0..<2 * 3072).map { _ in UInt8(rng.int(below: 256)) }
             let l = [UInt8(rng.int(below: 10)), UInt8(rng.int(below: 10))]
-            write(CIFAR.encode(pixels: px, labels: l.map { [$0] }), bin + "/" + f)
+            writeBytes(CIFAR.encode(pixels: px, labels: l.map { [$0] }), bin + "/" + f)
             if f != "test_batch.bin" { all += px; labels10 += l.map { Int32($0) } }
         }
-        write(Array("airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n".utf8), bin + "/batches.meta.txt")
+        writeBytes(Array("airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n".utf8), bin + "/batches.meta.txt")
         XCTAssertEqual(CIFAR.detect(dir), 10)
         let d = try CIFAR.load10(dir)
         XCTAssertEqual(d.count, 10); XCTAssertEqual(d.channels, 3); XCTAssertEqual(d.height, 32)
@@ -163,7 +141,7 @@ final class ImageFormatTests: XCTestCase {
         XCTAssertEqual(try CIFAR.load10(dir, split: "test").count, 2)
 
         let px = (0..<3 * 3072).map { _ in UInt8(rng.int(below: 256)) }
-        write(CIFAR.encode(pixels: px, labels: [[3, 71], [19, 99], [0, 5]]), dir + "/c100/train.bin")
+        writeBytes(CIFAR.encode(pixels: px, labels: [[3, 71], [19, 99], [0, 5]]), dir + "/c100/train.bin")
         XCTAssertEqual(CIFAR.detect(dir + "/c100"), 100)
         let fine = try CIFAR.load100(dir + "/c100")
         XCTAssertEqual(fine.labels, [71, 99, 5]); XCTAssertEqual(fine.classes, 100); XCTAssertEqual(fine.pixels, px)
@@ -172,26 +150,26 @@ final class ImageFormatTests: XCTestCase {
     }
 
     func testPackedCacheMatchesDecodedFolderAndRebuildsWhenStale() throws {
-        let root = tempDir(), out = tempDir()
+        let root = scratchFolder("img"), out = scratchFolder("img")
         defer { try? FileManager.default.removeItem(atPath: root); try? FileManager.default.removeItem(atPath: out) }
         for k in 0..<5 {
-            write(try ImageCodec.encodePNG(noise(channels: 3, height: 10, width: 14, seed: UInt64(k))), root + "/c\(k % 2)/\(k).png")
+            writeBytes(try ImageCodec.encodePNG(noise(channels: 3, height: 10, width: 14, seed: UInt64(k))), root + "/c\(k % 2)/\(k).png")
         }
         let scan = try ImageFolder.scan(root)
         let (mem, _) = try ImageFolder.decodeAll(scan, size: 8, channels: 3)
         let path = out + "/cache.pack"
-        let (cache, _, built) = try PackedCache.openOrBuild(scan, size: 8, channels: 3, path: path, threads: 2)
-        XCTAssertTrue(built)
+        let first = try PackedCache.prepare(scan, size: 8, channels: 3, path: path, threads: 2), cache = first.cache
+        XCTAssertTrue(first.built)
         XCTAssertEqual(cache.count, 5)
         XCTAssertEqual(cache.meta.classNames, ["c0", "c1"])
         for i in 0..<5 {
             XCTAssertEqual(try cache.withImage(i) { Array(UnsafeBufferPointer(start: $0.pixels, count: 3 * 64)) }, image(mem, i))
             XCTAssertEqual(cache.label(i), mem.labels![i])
         }
-        XCTAssertFalse(try PackedCache.openOrBuild(scan, size: 8, channels: 3, path: path).built, "reused")
-        write(try ImageCodec.encodePNG(noise(channels: 3, height: 9, width: 9, seed: 9)), root + "/c1/new.png")
+        XCTAssertFalse(try PackedCache.prepare(scan, size: 8, channels: 3, path: path).built, "reused")
+        writeBytes(try ImageCodec.encodePNG(noise(channels: 3, height: 9, width: 9, seed: 9)), root + "/c1/new.png")
         let rescan = try ImageFolder.scan(root)
-        let again = try PackedCache.openOrBuild(rescan, size: 8, channels: 3, path: path)
+        let again = try PackedCache.prepare(rescan, size: 8, channels: 3, path: path)
         XCTAssertTrue(again.built, "a changed folder rebuilds the cache")
         XCTAssertEqual(again.cache.count, 6)
         // A truncated cache is an error that says to delete it.
@@ -203,52 +181,53 @@ final class ImageFormatTests: XCTestCase {
 
 final class BadInputTests: XCTestCase {
     func testCorruptFilesGiveErrorsNamingTheFile() throws {
-        let dir = tempDir()
+        let dir = scratchFolder("img")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let jpeg = try ImageCodec.encodeJPEG(noise(channels: 3, height: 64, width: 64, seed: 1), quality: 90)
-        write(Array(jpeg.prefix(jpeg.count * 3 / 4)), dir + "/cut.jpg")
+        writeBytes(Array(jpeg.prefix(jpeg.count * 3 / 4)), dir + "/cut.jpg")
         assertDataError([dir + "/cut.jpg", "corrupt JPEG", "truncated", "--skip-bad"]) {
             _ = try ImageCodec.decode(file: dir + "/cut.jpg", channels: 3)
         }
         var garbled = jpeg
         for k in jpeg.count / 2..<jpeg.count / 2 + 64 { garbled[k] = UInt8(k % 7 == 0 ? 0xFF : k % 251) }
-        write(garbled, dir + "/garbled.jpg")
+        writeBytes(garbled, dir + "/garbled.jpg")
         assertDataError([dir + "/garbled.jpg", "corrupt JPEG"]) { _ = try ImageCodec.decode(file: dir + "/garbled.jpg", channels: 3) }
 
         let png = try ImageCodec.encodePNG(noise(channels: 3, height: 8, width: 8, seed: 1))
-        write(Array(png.prefix(png.count - 30)), dir + "/cut.png")
+        writeBytes(Array(png.prefix(png.count - 30)), dir + "/cut.png")
         assertDataError([dir + "/cut.png", "corrupt PNG"]) { _ = try ImageCodec.decode(file: dir + "/cut.png", channels: 3) }
         var flipped = png
         flipped[png.count - 20] ^= 0x55   // inside the data: the CRC no longer matches
-        write(flipped, dir + "/crc.png")
+        writeBytes(flipped, dir + "/crc.png")
         assertDataError([dir + "/crc.png", "corrupt PNG"]) { _ = try ImageCodec.decode(file: dir + "/crc.png", channels: 3) }
 
         // A PNG named .jpg decodes by its magic bytes; a GIF named .jpg and an empty file do not.
-        write(png, dir + "/really-png.jpg")
+        writeBytes(png, dir + "/really-png.jpg")
         XCTAssertEqual(try ImageCodec.decode(file: dir + "/really-png.jpg", channels: 3).pixels,
                        try ImageCodec.decode(png.withUnsafeBytes { Array($0) }.withUnsafeBytes { $0 }, path: "x", channels: 3).pixels)
-        write(Array("GIF89a......".utf8), dir + "/gif.jpg")
+        writeBytes(Array("GIF89a......".utf8), dir + "/gif.jpg")
         assertDataError([dir + "/gif.jpg", "not a JPEG or PNG", "GIF"]) { _ = try ImageCodec.decode(file: dir + "/gif.jpg", channels: 3) }
-        write([], dir + "/empty.png")
+        writeBytes([], dir + "/empty.png")
         assertDataError([dir + "/empty.png", "empty"]) { _ = try ImageCodec.decode(file: dir + "/empty.png", channels: 3) }
 
-        write(try ImageCodec.encodePNG16(gray: (0..<16).map { UInt16($0 * 4000) }, height: 4, width: 4), dir + "/deep.png")
-        assertDataError([dir + "/deep.png", "16-bit PNG", "-depth 8"]) { _ = try ImageCodec.decode(file: dir + "/deep.png", channels: 1) }
+        // A 16-bit grey PNG reads as PIL reads it ("I;16"), and converts as PIL's convert("L"): clipped at 255.
+        writeBytes(try ImageCodec.encodePNG16(gray: [0, 1, 254, 255, 256, 4000, 40000, 65535], height: 2, width: 4), dir + "/deep.png")
+        XCTAssertEqual(try ImageCodec.decode(file: dir + "/deep.png", channels: 1).pixels, [0, 1, 254, 255, 255, 255, 255, 255])
     }
 
     func testFolderProblemsAndSkipBadCounting() throws {
-        let root = tempDir()
+        let root = scratchFolder("img")
         defer { try? FileManager.default.removeItem(atPath: root) }
         assertDataError([root, "no images found"]) { _ = try ImageFolder.scan(root) }
         assertDataError([root + "/missing", "does not exist"]) { _ = try ImageFolder.scan(root + "/missing") }
         let good = try ImageCodec.encodePNG(noise(channels: 3, height: 6, width: 6, seed: 4))
-        write(good, root + "/a/1.png"); write(good, root + "/c/2.png"); write(good, root + "/c/4.png")
+        writeBytes(good, root + "/a/1.png"); writeBytes(good, root + "/c/2.png"); writeBytes(good, root + "/c/4.png")
         try FileManager.default.createDirectory(atPath: root + "/b", withIntermediateDirectories: true)
         assertDataError([root + "/b", "class folder 'b' (class 1)", "--skip-bad"]) { _ = try ImageFolder.scan(root) }
-        write(Array(good.prefix(40)), root + "/c/3.png")
-        write(Array("<html>".utf8), root + "/a/0.jpg")
+        writeBytes(Array(good.prefix(40)), root + "/c/3.png")
+        writeBytes(Array("<html>".utf8), root + "/a/0.jpg")
         // Without --skip-bad: the empty folder stops the scan; with an image there the first bad file stops the decode.
-        write(good, root + "/b/x.png")
+        writeBytes(good, root + "/b/x.png")
         assertDataError([root + "/a/0.jpg", "not a JPEG or PNG", "and 1 more bad file"]) {
             _ = try ImageFolder.load(root, size: 6, channels: 3)
         }
@@ -261,31 +240,31 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(Set(report.skipped.map(\.path)), [root + "/b", root + "/a/0.jpg", root + "/c/3.png"])
         XCTAssertTrue(report.summary().contains("skipped 3 bad files"))
         // Image files beside class folders: ambiguous labels.
-        write(good, root + "/stray.png")
+        writeBytes(good, root + "/stray.png")
         assertDataError([root, "beside class folders", "flat"]) { _ = try ImageFolder.scan(root, skipBad: true) }
     }
 
     func testCIFARWrongSizeBadLabelAndMissingFiles() throws {
-        let dir = tempDir()
+        let dir = scratchFolder("img")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         assertDataError([dir, "data_batch_1.bin"]) { _ = try CIFAR.load10(dir) }
         let rec = CIFAR.encode(pixels: [UInt8](repeating: 1, count: 3072), labels: [[2]])
-        write(rec + rec.prefix(100), dir + "/data_batch_1.bin")
+        writeBytes(rec + rec.prefix(100), dir + "/data_batch_1.bin")
         assertDataError([dir, "data_batch_2.bin", "missing"]) { _ = try CIFAR.load10(dir) }
-        for k in 2...5 { write(rec, dir + "/data_batch_\(k).bin") }
+        for k in 2...5 { writeBytes(rec, dir + "/data_batch_\(k).bin") }
         assertDataError([dir + "/data_batch_1.bin", "3173 bytes", "3073-byte CIFAR-10 records"]) { _ = try CIFAR.load10(dir) }
-        write(CIFAR.encode(pixels: [UInt8](repeating: 1, count: 3072), labels: [[12]]), dir + "/data_batch_1.bin")
+        writeBytes(CIFAR.encode(pixels: [UInt8](repeating: 1, count: 3072), labels: [[12]]), dir + "/data_batch_1.bin")
         assertDataError([dir + "/data_batch_1.bin", "label 12", "0…9"]) { _ = try CIFAR.load10(dir) }
         // A CIFAR-100 file read as CIFAR-10 says which it is.
-        write(CIFAR.encode(pixels: [UInt8](repeating: 1, count: 3 * 3072), labels: [[1, 2], [1, 2], [1, 2]]), dir + "/data_batch_1.bin")
+        writeBytes(CIFAR.encode(pixels: [UInt8](repeating: 1, count: 3 * 3072), labels: [[1, 2], [1, 2], [1, 2]]), dir + "/data_batch_1.bin")
         assertDataError(["3074-byte CIFAR-100 records"]) { _ = try CIFAR.load10(dir) }
     }
 
     func testLoaderSkipsBadFilesDecodedOnTheFly() throws {
-        let root = tempDir()
+        let root = scratchFolder("img")
         defer { try? FileManager.default.removeItem(atPath: root) }
-        for k in 0..<6 { write(try ImageCodec.encodePNG(noise(channels: 3, height: 8, width: 8, seed: UInt64(k))), root + "/c/\(k).png") }
-        write(Array("junk".utf8), root + "/c/9.png")
+        for k in 0..<6 { writeBytes(try ImageCodec.encodePNG(noise(channels: 3, height: 8, width: 8, seed: UInt64(k))), root + "/c/\(k).png") }
+        writeBytes(Array("junk".utf8), root + "/c/9.png")
         let files = ImageFolderFiles(try ImageFolder.scan(root), channels: 3)
         let t = try SampleTransform(size: 8, outChannels: 3, normalization: .imagenet, augment: nil)
         let strict = try DataLoader(source: files, batchSize: 7, transform: t, seed: 1, compute: .serial)

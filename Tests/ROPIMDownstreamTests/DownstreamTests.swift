@@ -24,13 +24,13 @@ func tempDir() -> String {
 }
 
 /// A tiny pre-training checkpoint with random (non-zero everywhere) weights, written to a temp file.
-func tinyCheckpoint(model: ViTConfig = tinyViT()) throws -> (path: String, model: PretrainModel, config: PretrainConfig) {
+func tinyCheckpoint(model: ViTConfig = tinyViT()) throws -> (path: String, model: any PretrainingObjective, config: PretrainConfig) {
     var c = PretrainConfig()
     c.model = model
     c.method.sketchSize = 4; c.method.maskPatchSize = 4
     c.data.dataset = .synthetic; c.data.syntheticCount = 64
     c.data.normalization = Normalization(mean: [0.5], std: [0.25])
-    let m = try PretrainModel(vit: c.model, method: c.method)
+    let m = try Objectives.make(vit: c.model, method: c.method)
     var rng = RNG(seed: 5)
     m.initialize(rng: &rng)
     for i in 0..<m.params.count { m.params.values[i] += Float(rng.normal()) * 0.05 }   // relative tables too
@@ -435,6 +435,20 @@ final class FinetuneTests: XCTestCase {
         bad.data.prefetch = 0
         assertThrows(try bad.validate(), containing: "data.prefetch")
     }
+
+    /// Fine-tuning shares the training loop, gradient accumulation included: batch 8 × 2 micro-batches
+    /// takes 64 / 16 optimizer steps per epoch.
+    func testFinetuneWithGradientAccumulation() throws {
+        var c = tinyFinetuneConfig()
+        c.optim.batchSize = 8; c.optim.accumSteps = 2; c.optim.epochs = 1
+        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0, compute: .serial)
+        let t = try FinetuneTrainer(config: c, train: train, test: test, compute: .serial)
+        XCTAssertEqual(t.stepsPerEpoch, 4)
+        var losses: [Double] = []
+        let s = try t.run(runDirectory: tempDir(), progress: Progress(interactive: false)) { losses.append($1) }
+        XCTAssertEqual(s.steps, 4)
+        XCTAssertTrue(losses.allSatisfy(\.isFinite))
+    }
 }
 
 final class ProbeTests: XCTestCase {
@@ -649,5 +663,29 @@ final class PositionResizeTests: XCTestCase {
             let z = t.classifier.forward(images: imgs, batch: 2, training: false, rng: &rng, compute: .serial)
             XCTAssertTrue((0..<z.count).allSatisfy { z[$0].isFinite })
         }
+    }
+}
+
+final class DownstreamConfigTests: XCTestCase {
+    /// NaN passed `x <= 0` checks before (linprobe --lr nan trained, then failed writing JSON): every
+    /// probe, fine-tuning and data key is range-checked by its owner with the key in the message.
+    func testNaNAndOutOfRangeSettingsNameTheKey() {
+        func probe(_ key: String, _ change: (inout ProbeConfig) -> Void) {
+            var p = ProbeConfig(); change(&p)
+            XCTAssertThrowsError(try p.validate(depth: 2)) { XCTAssertTrue("\($0)".contains(key), "\($0)") }
+        }
+        probe("probe.base_lr") { $0.baseLR = .nan }
+        probe("probe.temperature") { $0.temperature = .nan }
+        probe("probe.weight_decay") { $0.weightDecay = .infinity }
+        probe("probe.warmup_epochs") { $0.warmupEpochs = -1 }
+        var f = tinyFinetuneConfig(); f.method.mixup = .nan
+        XCTAssertThrowsError(try f.validate()) { XCTAssertTrue("\($0)".contains("method.mixup"), "\($0)") }
+        f = tinyFinetuneConfig(); f.method.headInitScale = .nan
+        XCTAssertThrowsError(try f.validate()) { XCTAssertTrue("\($0)".contains("method.head_init_scale"), "\($0)") }
+        f = tinyFinetuneConfig(); f.data.normalization.std = [0]
+        XCTAssertThrowsError(try f.validate()) { XCTAssertTrue("\($0)".contains("data.normalization"), "\($0)") }
+        f = tinyFinetuneConfig(); f.data.syntheticCount = -1
+        XCTAssertThrowsError(try f.validate()) { XCTAssertTrue("\($0)".contains("data.synthetic_count"), "\($0)") }
+        XCTAssertNoThrow(try tinyFinetuneConfig().validate())
     }
 }

@@ -79,12 +79,12 @@ final class ParityTests: XCTestCase {
     func testExportRoundTrip() throws {
         var c = PretrainConfig()
         c.model = config(relPos: .shared)
-        let model = try PretrainModel(vit: c.model, method: c.method.with(sketchSize: 4))
+        let model = try Objectives.make(vit: c.model, method: c.method.with(sketchSize: 4))
         var rng = RNG(seed: 3)
         model.initialize(rng: &rng)
         for (format, relPos) in [(ExportFormat.beit, RelativePositionMode.shared), (.timmVit, .none)] {
             var cc = c; cc.model.relPosBias = relPos
-            let m = try PretrainModel(vit: cc.model, method: cc.method.with(sketchSize: 4))
+            let m = try Objectives.make(vit: cc.model, method: cc.method.with(sketchSize: 4))
             m.initialize(rng: &rng)
             for i in 0..<m.params.count { m.params.values[i] += Float(rng.normal()) * 0.1 }
             let tensors = try Interchange.exportTensors(m.params, config: cc.model, prefix: "encoder.", format: format)

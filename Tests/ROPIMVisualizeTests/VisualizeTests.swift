@@ -60,7 +60,7 @@ final class PixelCorruptionTests: XCTestCase {
         var method = MethodConfig()
         method.sketchSize = 4
         let vit = tinyViT()
-        let model = try PretrainModel(vit: vit, method: method)
+        let model = try Objectives.make(vit: vit, method: method)
         var rng = RNG(seed: 7)
         model.initialize(rng: &rng)
         let n = 3, k = vit.numPatches, pd = vit.patchDim, s = vit.imgSize
@@ -101,7 +101,7 @@ final class PixelCorruptionTests: XCTestCase {
         method.corruption = .mask
         method.maskPatchSize = 4
         let vit = tinyViT()
-        let model = try PretrainModel(vit: vit, method: method)
+        let model = try Objectives.make(vit: vit, method: method)
         var rng = RNG(seed: 3)
         model.initialize(rng: &rng)
         let s = vit.imgSize, p = vit.patchSize, g = s / p
@@ -329,4 +329,11 @@ final class FileFormatTests: XCTestCase {
         XCTAssertEqual(c[0, 0], .white)
         XCTAssertEqual(BitmapFont.width(of: "ab"), 11)
     }
+}
+
+/// The per-image draws of the built-in objectives, for tests that check them against dense forms.
+private extension PretrainingObjective {
+    var sketches: [CountSketch] { (self as? ReconstructionModel<ROPIM>)?.corruption.sketches ?? [] }
+    var masks: [[Float]] { (self as? ReconstructionModel<SimMIM>)?.corruption.masks ?? [] }
+    var maskToken: ParamRef? { (self as? ReconstructionModel<SimMIM>)?.corruption.maskToken }
 }

@@ -1,4 +1,4 @@
-// Loading weights back: a run checkpoint into a PretrainModel, or any named tensors into a
+// Loading weights back: a run checkpoint into its pre-training objective, or any named tensors into a
 // ParameterStore by name (with a prefix mapping), reporting missing, unexpected and mis-shaped keys.
 
 import Foundation
@@ -53,38 +53,38 @@ extension ParameterStore {
 }
 
 /// A pre-training checkpoint written by `saveCheckpoint`: its config, step and a model holding its weights.
-/// An exported or foreign encoder file (timm BEiT/ViT with its sidecar) also loads: its encoder weights
-/// in a model whose decoder is freshly initialized (`hasDecoder` false).
+/// Any path `CheckpointPath` resolves loads: a run or ckpt-*/ directory, a fine-tuning run's
+/// best.safetensors (its encoder), or an exported or foreign encoder file (timm BEiT/ViT with its sidecar);
+/// those load their encoder weights into a model whose decoder is freshly initialized (`hasDecoder` false).
 public struct PretrainCheckpoint {
+    /// The weights file read (after resolving a directory).
+    public let path: String
     public let config: PretrainConfig
     public let step: Int
-    public let model: PretrainModel
+    public let model: any PretrainingObjective
     public let hasDecoder: Bool
+    /// How the file was used, when the user should know (e.g. a fine-tuned classifier's encoder).
+    public let note: String?
 
-    public init(path: String) throws {
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw CheckpointError(description: "\(path): checkpoint not found (a run directory holds checkpoint.safetensors)")
-        }
+    public init(path given: String) throws {
+        path = try CheckpointPath.resolve(given).file
         let (tensors, meta) = try SafeTensors.read(path)
-        guard meta["format"] == "ropim-pretrain", let yaml = meta["config"] else {
-            let file = try EncoderFile(path)
-            var c = PretrainConfig()
-            c.model = file.config
-            c.data.normalization = file.normalization
-            c.method.corruption = .none   // no sketch constraints: only the encoder matters here
-            config = c
-            step = 0
-            hasDecoder = false
-            model = try PretrainModel(vit: c.model, method: c.method)
+        let header = try CheckpointHeader(file: path, metadata: meta)
+        config = header.config
+        step = header.step
+        note = header.note
+        model = try Objectives.make(vit: config.model, method: config.method)
+        hasDecoder = header.layout == .pretrain
+        guard hasDecoder else {
             var rng = RNG(seed: 0)
             model.initialize(rng: &rng)
-            _ = try Interchange.importEncoder(path, into: model.params, prefix: "encoder.")
+            let report = try Interchange.importEncoder(path, into: model.params, prefix: "encoder.")
+            let missing = report.missing.filter { $0.hasPrefix("encoder.") && !header.mayLack($0, prefix: "encoder.") }
+            guard missing.isEmpty else {
+                throw CheckpointError(description: "\(path): missing encoder weights (\(missing.prefix(6).joined(separator: ", "))\(missing.count > 6 ? ", …" : "")); the file's architecture does not match its \(header.layout == .encoder ? "sidecar" : "config")")
+            }
             return
         }
-        hasDecoder = true
-        config = try ConfigLoader.load(PretrainConfig.self, yaml: yaml, file: path + " (embedded config)", defaults: PretrainConfig())
-        step = Int(meta["step"] ?? "") ?? 0
-        model = try PretrainModel(vit: config.model, method: config.method)
         let report = try model.params.load(tensors, source: path)
         guard report.missing.isEmpty, report.unexpected.isEmpty else {
             throw CheckpointError(description: "\(path): does not match its own config: \(report)")

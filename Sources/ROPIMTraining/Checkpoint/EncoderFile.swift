@@ -1,5 +1,5 @@
-// One way to get a ready encoder out of any weights file this project reads: a run directory or its
-// checkpoint.safetensors (config in the metadata), or an exported timm file with its JSON sidecar.
+// One way to get a ready encoder out of any weights file this project reads (see CheckpointPath and
+// CheckpointHeader): a run or ckpt-*/ directory, a checkpoint or fine-tuning file, or an export with its sidecar.
 
 import Foundation
 import ROPIMData
@@ -18,41 +18,31 @@ public struct EncoderFile {
     /// The pre-training config when the file is a ropim checkpoint.
     public let pretrainConfig: PretrainConfig?
 
+    /// How the file was used, when the user should know (e.g. a fine-tuned classifier's encoder).
+    public let note: String?
+    /// The data the weights were trained on, as far as the file says (the defaults otherwise).
+    public let data: DataConfig
+
+    /// Loads the encoder of any path `CheckpointPath` resolves.
     public init(_ given: String) throws {
-        var path = given
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
-            path += "/checkpoint.safetensors"
-        }
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw CheckpointError(description: "\(given): no such checkpoint (give a run directory, its checkpoint.safetensors, or an exported .safetensors with its .json sidecar)")
-        }
+        path = try CheckpointPath.resolve(given).file
         let (_, meta) = try SafeTensors.read(path)
-        if meta["format"] == "ropim-pretrain", let yaml = meta["config"] {
-            let c = try ConfigLoader.load(PretrainConfig.self, yaml: yaml, file: path + " (embedded config)", defaults: PretrainConfig())
-            config = c.model; normalization = c.data.normalization; pretrainConfig = c
-        } else {
-            let sidecarText = meta["sidecar"] ?? (try? String(contentsOfFile: Interchange.sidecarPath(path), encoding: .utf8))
-            guard let sidecarText else {
-                throw CheckpointError(description: "\(path): not a ropim checkpoint and no sidecar \(Interchange.sidecarPath(path)) describing the architecture; export with `ropim export`, or write the sidecar")
-            }
-            let dec = JSONDecoder()
-            dec.keyDecodingStrategy = .convertFromSnakeCase
-            let car: ExportSidecar
-            do { car = try dec.decode(ExportSidecar.self, from: Data(sidecarText.utf8)) } catch {
-                throw CheckpointError(description: "\(Interchange.sidecarPath(path)): not a valid export sidecar (\(error))")
-            }
-            config = try EncoderFile.vitConfig(car)
-            normalization = Normalization(mean: car.mean, std: car.std)
-            pretrainConfig = nil
-        }
-        try config.validate()
-        self.path = path
+        let header = try CheckpointHeader(file: path, metadata: meta)
+        config = header.config.model
+        normalization = header.config.data.normalization
+        data = header.config.data
+        pretrainConfig = header.layout == .pretrain ? header.config : nil
+        note = header.note
         params = ParameterStore()
         encoder = VisionTransformer(config: config, params: params)
         params.allocate()
+        if header.layout == .classifier {
+            var rng = RNG(seed: 0)   // the final norm the classifier lacks starts as LayerNorm's identity
+            encoder.initialize(rng: &rng)
+        }
         report = try Interchange.importEncoder(path, into: params, prefix: "")
-        guard report.missing.isEmpty else {
+        let missing = report.missing.filter { !header.mayLack($0, prefix: "") }
+        guard missing.isEmpty else {
             throw CheckpointError(description: "\(path): missing encoder weights: \(report)")
         }
     }

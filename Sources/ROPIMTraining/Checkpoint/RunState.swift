@@ -36,7 +36,7 @@ public enum RunCheckpoint {
 
     /// Writes `dir/ckpt-<step>/` atomically (temporary directory, fsync'd files, rename), then prunes old ones.
     @discardableResult
-    public static func save(model: PretrainModel, optimizer: AdamW, state: RunState, in dir: String,
+    public static func save(model: any PretrainingObjective, optimizer: AdamW, state: RunState, in dir: String,
                             keepLast: Int, best: Bool) throws -> String {
         let name = prefix + String(format: "%08d", state.step)
         let final = dir + "/" + name, tmp = dir + "/." + name + ".tmp-\(getpid())"
@@ -84,17 +84,7 @@ public enum RunCheckpoint {
     }
 
     /// The checkpoint `path` names: a checkpoint directory, or a run directory (its newest complete one).
-    public static func resolve(_ path: String) throws -> String {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
-            throw CheckpointError(description: "\(path): no such checkpoint directory; --resume takes a run directory or one of its ckpt-*/ directories")
-        }
-        if FileManager.default.fileExists(atPath: path + "/state.json") { return path }
-        guard let newest = complete(in: path).last else {
-            throw CheckpointError(description: "\(path): holds no complete resumable checkpoint (ckpt-*/state.json); start a new run instead")
-        }
-        return newest
-    }
+    public static func resolve(_ path: String) throws -> String { try CheckpointPath.resumable(path) }
 
     /// Reads state.json; errors name the file.
     public static func state(at ckpt: String) throws -> RunState {
@@ -114,7 +104,7 @@ public enum RunCheckpoint {
     }
 
     /// Loads weights and AdamW moments into a trainer built from the same config.
-    public static func restore(_ ckpt: String, model: PretrainModel, optimizer: AdamW, state: RunState) throws {
+    public static func restore(_ ckpt: String, model: any PretrainingObjective, optimizer: AdamW, state: RunState) throws {
         let (weights, _) = try SafeTensors.read(ckpt + "/model.safetensors")
         let report = try model.params.load(weights, source: ckpt + "/model.safetensors")
         guard report.missing.isEmpty, report.unexpected.isEmpty else {

@@ -11,7 +11,7 @@ import ROPIMKernels
 public struct RunConfig: Codable, Equatable, Sendable {
     /// Seeds every generator of the run (init, data order, augmentation, corruption, drop path).
     public var seed = 0
-    /// Threads for our kernels and GEMM (0 = all cores, else 1–1024); resolved once per command into the
+    /// Threads for our kernels and GEMM (0 = all cores, else 1–4096); resolved once per command into the
     /// run's `ComputeContext`.
     public var threads = 0
     /// Run directory; empty = runs/<preset>-<corruption>-<date-time>.
@@ -36,6 +36,23 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public init() {}
 }
 
+extension RunConfig {
+    /// Checks every key of this section once (`run.threads` is resolved by the compute context).
+    public func validate() throws {
+        try Check.all([
+            ComputeContext.problem(threads: threads, key: "run.threads"),
+            Check.int("run.log_every", logEvery, 1...1_000_000_000),
+            Check.int("run.save_every", saveEvery, 0...1_000_000_000, " (0 = at epoch ends only)"),
+            Check.int("run.keep_last", keepLast, 1...1_000_000),
+            Check.int("run.knn_every", knnEvery, 0...1_000_000, " (0 = off)"),
+            Check.int("run.knn_train_subset", knnTrainSubset, 0...1_000_000_000, " (0 = all)"),
+            Check.int("run.knn_test_subset", knnTestSubset, 0...1_000_000_000, " (0 = all)"),
+            Check.int("run.knn_k", knnK, 1...100_000),
+            Check.real("run.knn_temperature", knnTemperature, 0...1e6, lowerOpen: true),
+        ], { PretrainConfig.Invalid(description: $0) })
+    }
+}
+
 public struct PretrainConfig: Codable, Equatable, Sendable {
     public var model = ViTConfig()
     public var method = MethodConfig()
@@ -52,10 +69,7 @@ public struct PretrainConfig: Codable, Equatable, Sendable {
         try model.validate()
         try method.validate(for: model)
         do { try optim.validate() } catch { try fail("\(error)") }
-        if run.saveEvery < 0 || run.keepLast < 1 { try fail("run.save_every must be ≥ 0 and run.keep_last ≥ 1, got \(run.saveEvery) and \(run.keepLast)") }
-        if run.knnEvery < 0 || run.knnTrainSubset < 0 || run.knnTestSubset < 0 || run.knnK < 1 || run.knnTemperature <= 0 {
-            try fail("run.knn_every, run.knn_train_subset and run.knn_test_subset must be ≥ 0, run.knn_k ≥ 1 and run.knn_temperature positive")
-        }
+        do { try run.validate() } catch { try fail("\(error)") }
         do { try data.validate(channels: model.inChans) } catch { try fail("\(error)") }
     }
 

@@ -1,0 +1,115 @@
+// What a weights file says about itself, read from its safetensors metadata: the architecture, the data
+// it was trained on and the layout of its tensors. Three kinds are read:
+//   ropim-pretrain  (pretrain's checkpoint.safetensors, ckpt-*/model.safetensors): the full config
+//   ropim-finetune  (finetune's best.safetensors and checkpoint.safetensors): a classifier with timm names
+//   anything else   (an export, a timm file): the architecture from its JSON sidecar
+
+import Foundation
+import ROPIMData
+import ROPIMNN
+import ROPIMConfig
+
+public struct CheckpointHeader {
+    public enum Layout: String, Sendable {
+        /// encoder.* and decoder.*: a pre-training model.
+        case pretrain = "ropim-pretrain"
+        /// A fine-tuned classifier: the encoder under timm names without its final norm, fc_norm and head.
+        case classifier = "ropim-finetune"
+        /// Encoder weights only (timm BEiT/ViT names or encoder.*), described by a sidecar.
+        case encoder
+    }
+
+    public let layout: Layout
+    /// The pre-training config for `pretrain`; otherwise the model, the data's dataset, path and
+    /// normalization where the file names them, and no corruption.
+    public let config: PretrainConfig
+    public let step: Int
+    /// Something the user should know about how the file is used, or nil.
+    public let note: String?
+
+    /// Reads the header of `file` (a resolved path, see `CheckpointPath`) from its metadata.
+    public init(file: String, metadata meta: [String: String]) throws {
+        step = Int(meta["step"] ?? "") ?? 0
+        if let v = meta["format_version"], v != "1", meta["format"]?.hasPrefix("ropim-") == true {
+            throw CheckpointError(description: "\(file): \(meta["format"]!) format version \(v), this ropim reads version 1; use the ropim that wrote it")
+        }
+        switch meta["format"] {
+        case "ropim-pretrain"?:
+            guard let yaml = meta["config"] else {
+                throw CheckpointError(description: "\(file): a ropim-pretrain file without its embedded config; the file is damaged, pass another checkpoint of the run")
+            }
+            layout = .pretrain
+            config = try ConfigLoader.load(PretrainConfig.self, yaml: yaml, file: file + " (embedded config)", defaults: PretrainConfig())
+            note = nil
+        case "ropim-finetune"?:
+            let h = try ConfigLoader.load(ClassifierConfigView.self, yaml: meta["config"] ?? "", file: file + " (embedded config)",
+                                          defaults: ClassifierConfigView())
+            var c = PretrainConfig()
+            c.model = h.model
+            c.model.dropPathRate = 0
+            if let d = h.dataset { c.data.dataset = d }
+            if let p = h.path { c.data.path = p }
+            if let n = h.normalization { c.data.normalization = n }
+            c.method.corruption = .none   // no sketch constraints: only the encoder matters here
+            layout = .classifier
+            config = c
+            note = "\(file) is a fine-tuned classifier (ropim-finetune): its encoder is used, with a final LayerNorm of weight 1 and bias 0 in place of the classifier's pooled fc_norm"
+        default:
+            let sidecarText = meta["sidecar"] ?? (try? String(contentsOfFile: Interchange.sidecarPath(file), encoding: .utf8))
+            guard let sidecarText else {
+                throw CheckpointError(description: "\(file): not a ropim checkpoint (format \(meta["format"] ?? "none")) and no sidecar \(Interchange.sidecarPath(file)) describing the architecture; export it with `ropim export`, write the sidecar, or pass \(CheckpointPath.accepted)")
+            }
+            let dec = JSONDecoder()
+            dec.keyDecodingStrategy = .convertFromSnakeCase
+            let car: ExportSidecar
+            do { car = try dec.decode(ExportSidecar.self, from: Data(sidecarText.utf8)) } catch {
+                throw CheckpointError(description: "\(Interchange.sidecarPath(file)): not a valid export sidecar (\(error))")
+            }
+            var c = PretrainConfig()
+            c.model = try EncoderFile.vitConfig(car)
+            c.data.normalization = Normalization(mean: car.mean, std: car.std)
+            c.method.corruption = .none
+            layout = .encoder
+            config = c
+            note = nil
+        }
+        try config.model.validate()
+    }
+
+    /// Encoder parameters the file may lack without an error (under `prefix`).
+    func mayLack(_ name: String, prefix: String) -> Bool {
+        layout == .classifier && name.hasPrefix(prefix + "norm.")
+    }
+}
+
+/// The parts of a fine-tuning run's config (ROPIMDownstream's FinetuneConfig) that describe its encoder and
+/// data; every other key of that config is accepted as it is.
+struct ClassifierConfigView: Codable {
+    var model = ViTConfig()
+    var dataset: DatasetKind?
+    var path: String?
+    var normalization: Normalization?
+
+    enum Keys: String, CodingKey { case pretrained, model, data, optim, method, run }
+    enum DataKeys: String, CodingKey { case dataset, path, normalization }
+
+    init() {}
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Keys.self)
+        model = try c.decode(ViTConfig.self, forKey: .model)
+        if c.contains(.data), (try? c.decodeNil(forKey: .data)) == false {
+            let d = try c.nestedContainer(keyedBy: DataKeys.self, forKey: .data)
+            dataset = try d.decodeIfPresent(DatasetKind.self, forKey: .dataset)
+            path = try d.decodeIfPresent(String.self, forKey: .path)
+            normalization = try d.decodeIfPresent(Normalization.self, forKey: .normalization)
+        }
+    }
+
+    /// Only `model` is typed; null keys accept whatever the fine-tuning config holds there.
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(model, forKey: .model)
+        for k in [Keys.pretrained, .data, .optim, .method, .run] { try c.encodeNil(forKey: k) }
+    }
+}

@@ -1,0 +1,39 @@
+// `ropim import` as a library call: encoder weights from any supported layout (timm BEiT or ViT, the
+// SimMIM/ROPIM `encoder.*` keys, a ropim checkpoint) wrapped in a new pre-training checkpoint whose
+// decoder is freshly initialized, in a new run directory.
+
+import Foundation
+import ROPIMCore
+import ROPIMKernels
+import ROPIMFiles
+import ROPIMConfig
+
+public enum EncoderImport {
+    /// The config the new checkpoint gets: `base` (preset/YAML/--set), with the architecture and image
+    /// normalization of `file`'s sidecar or embedded config when it has one.
+    public static func config(for file: String, base: PretrainConfig) -> PretrainConfig {
+        var c = base
+        if let ef = try? EncoderFile(file) { c.model = ef.config; c.data.normalization = ef.normalization }
+        return c
+    }
+
+    /// Builds the model of `config`, initializes it with `config.run.seed`, copies `file`'s encoder weights
+    /// into it and writes config.yaml and checkpoint.safetensors into the new run directory `output`.
+    /// Missing encoder weights are an error unless `allowMissing`. Returns what the load matched.
+    @discardableResult
+    public static func run(file: String, config c: PretrainConfig, output: String, allowMissing: Bool) throws -> LoadReport {
+        try c.validate()
+        let model = try Objectives.make(vit: c.model, method: c.method)
+        var rng = RNG(seed: UInt64(truncatingIfNeeded: c.run.seed))
+        model.initialize(rng: &rng)
+        let report = try Interchange.importEncoder(file, into: model.params, prefix: "encoder.")
+        let missing = report.missing.filter { $0.hasPrefix("encoder.") }
+        if !missing.isEmpty && !allowMissing {
+            throw CheckpointError(description: "\(file): \(missing.count) encoder weights missing (\(missing.prefix(6).joined(separator: ", "))\(missing.count > 6 ? ", …" : "")); \(report). The architecture comes from the file's sidecar, else from --preset/--config/--set: make it match the file, or pass --allow-missing to keep those weights freshly initialized")
+        }
+        try RunDirectory.create(output)
+        try AtomicFile.write(try ConfigLoader.yaml(c), to: output + "/config.yaml")
+        try saveCheckpoint(model: model, config: c, step: 0, to: output + "/checkpoint.safetensors")
+        return report
+    }
+}
