@@ -11,12 +11,12 @@ public final class NoCorruption: TokenCorruption {
     public init(vit: ViTConfig, method: MethodConfig, params: ParameterStore) { tokens = vit.numPatches; dim = vit.embedDim }
     public func initialize(params: ParameterStore, rng: inout RNG) {}
     public func sample(batch: Int, rng: inout RNG) {}
-    public func corrupt(_ x: Tensor, into y: Tensor, params: ParameterStore, batch: Int) {
+    public func corrupt(_ x: Tensor, into y: Tensor, params: ParameterStore, batch: Int, compute: ComputeContext) {
         y.data.update(from: x.data, count: batch * tokens * dim)
     }
-    public func corruptBackward(_ g: Tensor, params: ParameterStore, batch: Int) {}
-    public func lossView(_ e: UnsafeMutablePointer<Float>, cols: Int, batch: Int) -> Double { Double(batch * tokens * cols) }
-    public func lossViewBackward(_ g: UnsafeMutablePointer<Float>, cols: Int, batch: Int) {}
+    public func corruptBackward(_ g: Tensor, params: ParameterStore, batch: Int, compute: ComputeContext) {}
+    public func lossView(_ e: UnsafeMutablePointer<Float>, cols: Int, batch: Int, compute: ComputeContext) -> Double { Double(batch * tokens * cols) }
+    public func lossViewBackward(_ g: UnsafeMutablePointer<Float>, cols: Int, batch: Int, compute: ComputeContext) {}
     /// Nothing is hidden, so the pasted picture is the image itself.
     public func views(image b: Int) -> ObjectiveViews {
         ObjectiveViews(kept: .identity, loss: .identity, fill: .rows([Bool](repeating: false, count: tokens)))

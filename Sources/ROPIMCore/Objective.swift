@@ -25,10 +25,10 @@ public protocol PretrainingObjective: AnyObject {
     /// Initializes every parameter from `rng` (the encoder as BEiT, the rest as the method's reference code).
     func initialize(rng: inout RNG)
     /// Mean loss of one batch of normalized images [B, C, H, W]. `rng` draws the per-image corruption and
-    /// drop-path masks. Keeps what `backward` needs.
-    func forward(images: Tensor, batch: Int, training: Bool, rng: inout RNG) -> Double
+    /// drop-path masks. Keeps what `backward` needs. Parallel loops and products run on `compute`.
+    func forward(images: Tensor, batch: Int, training: Bool, rng: inout RNG, compute: ComputeContext) -> Double
     /// Accumulates every parameter gradient of the last forward's loss, multiplied by `lossScale`.
-    func backward(lossScale: Float)
+    func backward(lossScale: Float, compute: ComputeContext)
     /// For image `b` of the last forward: operators on its patch rows [K, p·p·C] (see `ObjectiveViews`).
     func views(image b: Int) -> ObjectiveViews
     /// Titles of the five reconstruction-picture columns (ASCII; "Pi" = Π, "y^" = ŷ).
@@ -94,6 +94,6 @@ public enum Objectives {
 }
 
 extension PretrainingObjective {
-    /// `backward(lossScale: 1)`.
-    public func backward() { backward(lossScale: 1) }
+    /// `backward(lossScale: 1, compute:)`.
+    public func backward(compute: ComputeContext) { backward(lossScale: 1, compute: compute) }
 }

@@ -41,23 +41,23 @@ public final class ROPIM: TokenCorruption {
         }
     }
 
-    public func corrupt(_ x: Tensor, into y: Tensor, params: ParameterStore, batch: Int) {
-        project(x.data, into: y.data, cols: x.shape[1], batch: batch, complement: complementInput)
+    public func corrupt(_ x: Tensor, into y: Tensor, params: ParameterStore, batch: Int, compute: ComputeContext) {
+        project(x.data, into: y.data, cols: x.shape[1], batch: batch, complement: complementInput, compute: compute)
     }
 
     /// Π and Π⊥ are symmetric, so the backward of the corruption is the same projection.
-    public func corruptBackward(_ g: Tensor, params: ParameterStore, batch: Int) {
-        project(g.data, into: g.data, cols: g.shape[1], batch: batch, complement: complementInput)
+    public func corruptBackward(_ g: Tensor, params: ParameterStore, batch: Int, compute: ComputeContext) {
+        project(g.data, into: g.data, cols: g.shape[1], batch: batch, complement: complementInput, compute: compute)
     }
 
     /// The loss looks at what the input lost: Π⊥ for rop, Π for complement-input.
-    public func lossView(_ e: UnsafeMutablePointer<Float>, cols: Int, batch: Int) -> Double {
-        project(e, into: e, cols: cols, batch: batch, complement: !complementInput)
+    public func lossView(_ e: UnsafeMutablePointer<Float>, cols: Int, batch: Int, compute: ComputeContext) -> Double {
+        project(e, into: e, cols: cols, batch: batch, complement: !complementInput, compute: compute)
         return Double(batch * tokens * cols)
     }
 
-    public func lossViewBackward(_ g: UnsafeMutablePointer<Float>, cols: Int, batch: Int) {
-        project(g, into: g, cols: cols, batch: batch, complement: !complementInput)
+    public func lossViewBackward(_ g: UnsafeMutablePointer<Float>, cols: Int, batch: Int, compute: ComputeContext) {
+        project(g, into: g, cols: cols, batch: batch, complement: !complementInput, compute: compute)
     }
 
     public func views(image b: Int) -> ObjectiveViews {
@@ -72,11 +72,12 @@ public final class ROPIM: TokenCorruption {
     }
 
     /// out_b = Π_b·x_b (or Π⊥_b·x_b) for every image b; x and out are [B·K, cols] and may be the same.
-    private func project(_ x: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>, cols: Int, batch: Int, complement: Bool) {
+    private func project(_ x: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>, cols: Int, batch: Int, complement: Bool,
+                         compute: ComputeContext) {
         let k = tokens, per = sketchSize * cols, scale = scale, sketches = sketches
         scratch.resize([batch, per])
         let s = scratch.data
-        Parallel.forEach(batch) { b in
+        compute.forEach(batch) { b in
             let src = x + b * k * cols, dst = out + b * k * cols
             if complement { sketches[b].projectComplement(src, cols: cols, scale: scale, scratch: s + b * per, into: dst) }
             else { sketches[b].project(src, cols: cols, scale: scale, scratch: s + b * per, into: dst) }

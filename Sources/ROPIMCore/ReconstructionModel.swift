@@ -18,15 +18,15 @@ public protocol TokenCorruption: AnyObject {
     func initialize(params: ParameterStore, rng: inout RNG)
     /// Draws this step's corruption for each of `batch` images (a fresh sketch or mask per image).
     func sample(batch: Int, rng: inout RNG)
-    /// y = corruption(x) per image; x, y are [B·K, D] (may not alias).
-    func corrupt(_ x: Tensor, into y: Tensor, params: ParameterStore, batch: Int)
+    /// y = corruption(x) per image; x, y are [B·K, D] (may not alias). Per-image work may run on `compute`.
+    func corrupt(_ x: Tensor, into y: Tensor, params: ParameterStore, batch: Int, compute: ComputeContext)
     /// g ← corruptionᵀ(g) in place, g [B·K, D]; accumulates the gradients of the method's own parameters.
-    func corruptBackward(_ g: Tensor, params: ParameterStore, batch: Int)
+    func corruptBackward(_ g: Tensor, params: ParameterStore, batch: Int, compute: ComputeContext)
     /// e ← LossOp(e) in place, e [B·K, cols]: the part of Y − Ŷ the loss sees. Returns how many values
     /// the mean runs over.
-    func lossView(_ e: UnsafeMutablePointer<Float>, cols: Int, batch: Int) -> Double
+    func lossView(_ e: UnsafeMutablePointer<Float>, cols: Int, batch: Int, compute: ComputeContext) -> Double
     /// g ← LossOpᵀ(g) in place, g [B·K, cols] (rows outside the view are already zero).
-    func lossViewBackward(_ g: UnsafeMutablePointer<Float>, cols: Int, batch: Int)
+    func lossViewBackward(_ g: UnsafeMutablePointer<Float>, cols: Int, batch: Int, compute: ComputeContext)
     /// Image b of the last `sample`, as operators on its patch rows.
     func views(image b: Int) -> ObjectiveViews
     /// Titles of the five reconstruction-picture columns.
@@ -70,51 +70,51 @@ public final class ReconstructionModel<Corruption: TokenCorruption>: Pretraining
         params.fill(decoder.bias!) { _ in Float(rng.uniform(-bound, bound)) }
     }
 
-    public func forward(images: Tensor, batch: Int, training: Bool, rng: inout RNG) -> Double {
+    public func forward(images: Tensor, batch: Int, training: Bool, rng: inout RNG, compute: ComputeContext) -> Double {
         self.batch = batch
         let k = vit.numPatches, d = vit.embedDim, n = vit.numTokens, pd = vit.patchDim
         corruption.sample(batch: batch, rng: &rng)
-        let tokens = encoder.embedPatches(images, batch: batch)
+        let tokens = encoder.embedPatches(images, batch: batch, compute: compute)
         corrupted.resize([batch * k, d])
-        Profiler.measure("sketch") { corruption.corrupt(tokens, into: corrupted, params: params, batch: batch) }
-        let out = encoder.encode(corrupted.data, batch: batch, training: training, rng: &rng)
+        Profiler.measure("sketch") { corruption.corrupt(tokens, into: corrupted, params: params, batch: batch, compute: compute) }
+        let out = encoder.encode(corrupted.data, batch: batch, training: training, rng: &rng, compute: compute)
         patchOut.resize([batch * k, d])
         for b in 0..<batch { (patchOut.data + b * k * d).update(from: out.data + (b * n + 1) * d, count: k * d) }
         prediction.resize([batch * k, pd])
-        decoder.forward(params, x: patchOut.data, rows: batch * k, y: prediction.data)
-        return Profiler.measure("loss") { lossAndGradient() }
+        decoder.forward(params, x: patchOut.data, rows: batch * k, y: prediction.data, compute: compute)
+        return Profiler.measure("loss") { lossAndGradient(compute: compute) }
     }
 
-    public func backward(lossScale: Float = 1) {
+    public func backward(lossScale: Float = 1, compute: ComputeContext) {
         let k = vit.numPatches, d = vit.embedDim, n = vit.numTokens
         if lossScale != 1 { for i in 0..<dPrediction.count { dPrediction[i] *= lossScale } }
         dPatchOut.resize([batch * k, d]); dOut.resize([batch * n, d])
-        decoder.backward(params, dy: dPrediction.data, x: patchOut.data, rows: batch * k, dx: dPatchOut.data)
+        decoder.backward(params, dy: dPrediction.data, x: patchOut.data, rows: batch * k, dx: dPatchOut.data, compute: compute)
         dOut.zero()
         for b in 0..<batch { (dOut.data + (b * n + 1) * d).update(from: dPatchOut.data + b * k * d, count: k * d) }
-        let dTokens = encoder.backwardEncode(dOut.data)
-        Profiler.measure("sketch") { corruption.corruptBackward(dTokens, params: params, batch: batch) }
-        encoder.backwardPatches(dTokens.data)
+        let dTokens = encoder.backwardEncode(dOut.data, compute: compute)
+        Profiler.measure("sketch") { corruption.corruptBackward(dTokens, params: params, batch: batch, compute: compute) }
+        encoder.backwardPatches(dTokens.data, compute: compute)
     }
 
     public func views(image b: Int) -> ObjectiveViews { corruption.views(image: b) }
     public var pictureTitles: [String] { corruption.pictureTitles }
 
     /// E = Op(Y − Ŷ) where Op is the corruption's loss view; L = mean |E| or mean E²; dŶ = Opᵀ(sign E or 2E)/count.
-    private func lossAndGradient() -> Double {
+    private func lossAndGradient(compute: ComputeContext) -> Double {
         let k = vit.numPatches, pd = vit.patchDim, rows = batch * k
         let target = encoder.patches   // normalized pixels, patchified [B·K, p·p·C]
         lossView.resize([rows, pd]); dPrediction.resize([rows, pd])
         let e = lossView.data, t = target.data, y = prediction.data
-        Parallel.forChunks(rows * pd, minChunk: 1 << 14) { r in
+        compute.forChunks(rows * pd, minChunk: 1 << 14) { r in
             (e + r.lowerBound).update(from: t + r.lowerBound, count: r.count)
             Vec.axpy(-1, y + r.lowerBound, e + r.lowerBound, count: r.count)
         }
-        let count = corruption.lossView(e, cols: pd, batch: batch)
+        let count = corruption.lossView(e, cols: pd, batch: batch, compute: compute)
         let sum = ReconstructionLoss.lossAndGradient(e, rows: rows, cols: pd, l1: method.loss == .l1, scale: Float(1 / count),
-                                                     into: dPrediction.data)
+                                                     into: dPrediction.data, compute: compute)
         // Chain through Op (symmetric): rows outside the view are already zero in E, hence in dŶ.
-        corruption.lossViewBackward(dPrediction.data, cols: pd, batch: batch)
+        corruption.lossViewBackward(dPrediction.data, cols: pd, batch: batch, compute: compute)
         return sum / count
     }
 }

@@ -45,7 +45,7 @@ public final class SimMIM: TokenCorruption {
         }
     }
 
-    public func corrupt(_ x: Tensor, into y: Tensor, params: ParameterStore, batch: Int) {
+    public func corrupt(_ x: Tensor, into y: Tensor, params: ParameterStore, batch: Int, compute: ComputeContext) {
         let k = vit.numPatches, d = vit.embedDim
         let mt = params.value(maskToken)
         for b in 0..<batch {
@@ -57,7 +57,7 @@ public final class SimMIM: TokenCorruption {
     }
 
     /// Masked rows feed the mask token's gradient and pass nothing to the patch embedding.
-    public func corruptBackward(_ g: Tensor, params: ParameterStore, batch: Int) {
+    public func corruptBackward(_ g: Tensor, params: ParameterStore, batch: Int, compute: ComputeContext) {
         let k = vit.numPatches, d = vit.embedDim
         let gm = params.grad(maskToken)
         for b in 0..<batch {
@@ -70,7 +70,7 @@ public final class SimMIM: TokenCorruption {
     }
 
     /// Zeroes the visible rows; the mean runs over the masked values.
-    public func lossView(_ e: UnsafeMutablePointer<Float>, cols: Int, batch: Int) -> Double {
+    public func lossView(_ e: UnsafeMutablePointer<Float>, cols: Int, batch: Int, compute: ComputeContext) -> Double {
         let k = vit.numPatches
         var masked = 0
         for b in 0..<batch {
@@ -81,7 +81,7 @@ public final class SimMIM: TokenCorruption {
         return Double(Swift.max(masked, 1) * cols)
     }
 
-    public func lossViewBackward(_ g: UnsafeMutablePointer<Float>, cols: Int, batch: Int) {}
+    public func lossViewBackward(_ g: UnsafeMutablePointer<Float>, cols: Int, batch: Int, compute: ComputeContext) {}
 
     public func views(image b: Int) -> ObjectiveViews {
         let hidden = masks[b].map { $0 > 0 }

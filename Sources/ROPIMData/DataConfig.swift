@@ -69,6 +69,13 @@ extension Normalization {
 }
 
 extension DataConfig {
+    /// Why a loader's `data.workers` / `data.prefetch` are unusable (nil when they are fine): the one check of
+    /// these keys, shared by pre-training's data section and fine-tuning's.
+    public static func loaderProblem(workers: Int, prefetch: Int) -> String? {
+        workers >= 0 && prefetch >= 1 ? nil
+            : "data.workers must be ≥ 0 (0 = on the training thread) and data.prefetch ≥ 1, got \(workers) and \(prefetch)"
+    }
+
     /// Checks every key of this section; `channels` is the model's input channel count.
     /// Errors name the key (`data.…`), the range and the value.
     public func validate(channels c: Int) throws {
@@ -81,6 +88,6 @@ extension DataConfig {
         if !(0..<1).contains(valFraction) { try fail("data.val_fraction must be in [0, 1), got \(valFraction)") }
         if !["train", "val", "test"].contains(split) { try fail("data.split must be train, val or test, got '\(split)'") }
         if storeSize < 0 { try fail("data.store_size must be ≥ 0 (0 = model.img_size), got \(storeSize)") }
-        if workers < 0 || prefetch < 1 { try fail("data.workers must be ≥ 0 and data.prefetch ≥ 1, got \(workers) and \(prefetch)") }
+        if let m = DataConfig.loaderProblem(workers: workers, prefetch: prefetch) { try fail(m) }
     }
 }

@@ -43,11 +43,11 @@ public func resolveDatasetKind(_ kind: DatasetKind, path: String) throws -> Data
 ///   - imgSize, channels: the model's input (synthetic images are made at this size; image folders are
 ///     stored at `data.store_size`, 0 = `imgSize`, with `channels` channels).
 ///   - seed: the run's seed (synthetic images, the hold-out and the subset).
-///   - threads: threads decoding image folders (≥ 1).
-public func loadData(_ c: DataConfig, imgSize: Int, channels: Int, seed runSeed: Int, threads: Int) throws -> LoadedData {
+///   - compute: its threads decode image folders and draw synthetic images.
+public func loadData(_ c: DataConfig, imgSize: Int, channels: Int, seed runSeed: Int, compute: ComputeContext) throws -> LoadedData {
     let kind = try resolveDatasetKind(c.dataset, path: c.path)
     let seed = UInt64(truncatingIfNeeded: runSeed)
-    let decodeThreads = threads
+    let decodeThreads = compute.threads
     let size = c.storeSize > 0 ? c.storeSize : imgSize
     var report = SkipReport()
     var d: ImageDataset
@@ -58,7 +58,7 @@ public func loadData(_ c: DataConfig, imgSize: Int, channels: Int, seed runSeed:
         d = try IDX.loadFolder(c.path, split: c.split == "test" ? .test : .train)
     case .synthetic:
         d = SyntheticImages.make(count: c.syntheticCount, channels: channels, size: imgSize,
-                                 classes: 10, seed: seed)
+                                 classes: 10, seed: seed, compute: compute)
     case .cifar10:
         d = try CIFAR.load10(c.path, split: c.split)
     case .cifar100:
@@ -99,10 +99,10 @@ func selection(count: Int, c: DataConfig, seed: UInt64) -> [Int]? {
 }
 
 /// Loads the configured images into memory (every kind but a packed cache), for tests and tools.
-public func loadDataset(_ c: DataConfig, imgSize: Int, channels: Int, seed: Int, threads: Int) throws -> ImageDataset {
+public func loadDataset(_ c: DataConfig, imgSize: Int, channels: Int, seed: Int, compute: ComputeContext) throws -> ImageDataset {
     var mem = c
     mem.cache = ""
-    guard let d = try loadData(mem, imgSize: imgSize, channels: channels, seed: seed, threads: threads).source as? ImageDataset else {
+    guard let d = try loadData(mem, imgSize: imgSize, channels: channels, seed: seed, compute: compute).source as? ImageDataset else {
         fatalError("in-memory load returned another source")
     }
     return d

@@ -145,13 +145,15 @@ public struct Batch: @unchecked Sendable {
 }
 
 /// Shuffled, transformed, collated batches, built ahead on `threads` background threads (0: built on
-/// the calling thread, parallel over the batch with `Parallel`). At most `prefetch` batches wait.
+/// the calling thread, parallel over the batch with `compute`). At most `prefetch` batches wait.
 public final class DataLoader {
     let engine: Engine
     public var source: any ImageSource { engine.source }
     public var batchSize: Int { engine.batchSize }
     public var batchesPerEpoch: Int { engine.batchesPerEpoch }
     public let threads: Int
+    /// Builds the batch on the calling thread when `threads` is 0.
+    public let compute: ComputeContext
 
     /// - Parameters:
     ///   - dropLast: leave out the last partial batch of each epoch (else it is returned, smaller).
@@ -159,9 +161,10 @@ public final class DataLoader {
     ///   - skipBad: a sample whose file fails to decode is replaced by the next one in the epoch order and
     ///     reported in `skipped`; otherwise `next()` throws its error.
     ///   - start: resume here (its seed must equal `seed`).
+    ///   - compute: parallelizes a batch over its images when `threads` is 0.
     public init(source: any ImageSource, batchSize: Int, transform: SampleTransform, seed: UInt64, shuffle: Bool = true,
                 dropLast: Bool = true, batchesPerEpoch: Int? = nil, threads: Int = 0, prefetch: Int = 2,
-                skipBad: Bool = false, start: LoaderPosition? = nil) throws {
+                skipBad: Bool = false, start: LoaderPosition? = nil, compute: ComputeContext) throws {
         precondition(batchSize > 0, "batch size \(batchSize)")
         let full = dropLast ? source.count / batchSize : (source.count + batchSize - 1) / batchSize
         guard full > 0 else {
@@ -184,6 +187,7 @@ public final class DataLoader {
             first = start.epoch * bpe + start.batch
         }
         self.threads = max(0, threads)
+        self.compute = compute
         engine = Engine(source: source, batchSize: batchSize, batchesPerEpoch: bpe, transform: transform, seed: seed,
                         shuffle: shuffle, skipBad: skipBad, first: first, prefetch: max(prefetch, threads, 1))
         for _ in 0..<self.threads {
@@ -214,7 +218,7 @@ public final class DataLoader {
     public func next() throws -> Batch {
         if threads == 0 {
             let g = engine.consumed
-            let b = try engine.build(g, parallel: true)
+            let b = try engine.build(g, compute: compute)
             engine.cond.lock(); engine.consumed += 1; engine.scheduled = engine.consumed; engine.cond.unlock()
             return b
         }
@@ -286,7 +290,7 @@ public final class DataLoader {
                 let g = scheduled
                 scheduled += 1
                 cond.unlock()
-                let r = Result { try build(g, parallel: false) }
+                let r = Result { try build(g, compute: .serial) }   // one batch per loader thread
                 cond.lock(); ready[g] = r; cond.broadcast(); cond.unlock()
             }
         }
@@ -300,7 +304,7 @@ public final class DataLoader {
         }
 
         /// Builds global batch `g` (epoch g / batchesPerEpoch).
-        func build(_ g: Int, parallel: Bool) throws -> Batch {
+        func build(_ g: Int, compute: ComputeContext) throws -> Batch {
             let epoch = g / batchesPerEpoch, b = g % batchesPerEpoch
             let order = self.order(epoch)
             let lo = b * batchSize, hi = min(lo + batchSize, order.count)
@@ -315,7 +319,7 @@ public final class DataLoader {
                     var rng = DataLoader.sampleRNG(seed: seed, epoch: epoch, index: indices[k])
                     do { try src.withImage(indices[k]) { t.apply($0, rng: &rng, into: dst + k * per) } } catch { errs[k] = "\(error)" }
                 }
-                if parallel { Parallel.forEach(n, one) } else { for k in 0..<n { one(k) } }
+                compute.forEach(n, one)
             }
             // Failed samples, in batch order: an error, or (skipBad) the next image of the epoch order that loads.
             for k in 0..<n where failures[k] != nil {

@@ -2,6 +2,7 @@
 // from JPEG files (decoded on the fly) and from a packed cache of the same files, with N loader threads.
 
 import Foundation
+import ROPIMKernels
 
 /// What `LoaderBench` measures. Every number is checked once, by `validate()`.
 public struct LoaderBenchSettings: Equatable, Sendable {
@@ -41,12 +42,14 @@ public struct LoaderBenchResult: Sendable {
 
 public enum LoaderBench {
     /// Writes the JPEGs to `root`/images, then times the loader over them and over a packed cache built
-    /// with `threads` decode threads (`root`/cache.pack). `log` gets one line per stage.
-    public static func run(_ s: LoaderBenchSettings, root: String, threads: Int, log: (String) -> Void = { _ in }) throws -> LoaderBenchResult {
+    /// with `compute`'s threads decoding (`root`/cache.pack); `compute` also draws the synthetic images and
+    /// builds the loader's calling-thread batches. `log` gets one line per stage.
+    public static func run(_ s: LoaderBenchSettings, root: String, compute: ComputeContext,
+                           log: (String) -> Void = { _ in }) throws -> LoaderBenchResult {
         try s.validate()
         var r = LoaderBenchResult()
         var t = Date()
-        let synthetic = SyntheticImages.make(count: s.count, channels: 3, size: s.sourceSize, classes: 8, seed: 1)
+        let synthetic = SyntheticImages.make(count: s.count, channels: 3, size: s.sourceSize, classes: 8, seed: 1, compute: compute)
         for i in 0..<s.count {
             let img = UInt8Image(channels: 3, height: s.sourceSize, width: s.sourceSize,
                                  pixels: Array(synthetic.pixels[i * synthetic.imageSize..<(i + 1) * synthetic.imageSize]))
@@ -65,7 +68,7 @@ public enum LoaderBench {
         let batches = s.count / s.batch - 1   // one batch warms up
         func measure(_ source: any ImageSource) throws -> Double {
             let loader = try DataLoader(source: source, batchSize: s.batch, transform: transform, seed: 1, threads: s.workers,
-                                        prefetch: max(2, s.workers))
+                                        prefetch: max(2, s.workers), compute: compute)
             _ = try loader.next()
             let start = Date()
             for _ in 0..<batches { _ = try loader.next() }
@@ -78,7 +81,7 @@ public enum LoaderBench {
 
         t = Date()
         let cachePath = root + "/cache.pack"
-        try PackedCache.build(scan, size: s.sourceSize, channels: 3, to: cachePath, threads: threads)
+        try PackedCache.build(scan, size: s.sourceSize, channels: 3, to: cachePath, threads: compute.threads)
         r.cacheSeconds = Date().timeIntervalSince(t)
         r.cacheBytes = (try FileManager.default.attributesOfItem(atPath: cachePath)[.size] as? Int) ?? 0
         r.packedImagesPerSecond = try measure(try PackedCache(path: cachePath))

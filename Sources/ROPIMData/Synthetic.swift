@@ -9,7 +9,7 @@ import ROPIMKernels
 public enum SyntheticImages {
     /// `count` images of `channels`×`size`×`size`, labels `i % classes` (balanced). Deterministic for
     /// a seed: image i draws only from its own stream, so the result does not depend on thread count.
-    public static func make(count: Int, channels: Int, size: Int, classes: Int, seed: UInt64) -> ImageDataset {
+    public static func make(count: Int, channels: Int, size: Int, classes: Int, seed: UInt64, compute: ComputeContext) -> ImageDataset {
         precondition(count >= 0 && channels > 0 && size > 0 && classes > 0,
                      "synthetic images need count ≥ 0 and positive channels, size, classes")
         let n = channels * size * size
@@ -17,7 +17,7 @@ public enum SyntheticImages {
         let base = RNG(seed: seed)
         pixels.withUnsafeMutableBufferPointer { buf in
             let out = buf.baseAddress!
-            Parallel.forEach(count) { i in
+            compute.forEach(count) { i in
                 var rng = base.derived(stream: UInt64(i))
                 draw(classIndex: i % classes, classes: classes, channels: channels, size: size,
                      rng: &rng, into: out + i * n)

@@ -237,9 +237,9 @@ public enum Transforms {
 /// Fills `out` (resized to [B, C, S, S], C = outChannels: gray replicates to every channel, otherwise C
 /// must equal the dataset's channels) with the images `indices`, each augmented with draws from `rng` in
 /// index order (crop box, then flip), and normalized. With `augment` nil: the whole image resized to S
-/// (identity when sizes match), no flip, no draws.
+/// (identity when sizes match), no flip, no draws. `compute` spreads the images over its threads.
 public func makeBatch(_ data: ImageDataset, indices: [Int], size: Int, outChannels: Int, augment: AugmentConfig?,
-                      normalization: Normalization, rng: inout RNG, into out: Tensor) {
+                      normalization: Normalization, rng: inout RNG, into out: Tensor, compute: ComputeContext) {
     precondition(data.channels == outChannels || data.channels == 1,
                  "\(data.source): cannot make \(outChannels)-channel input from \(data.channels)-channel images")
     precondition(normalization.fits(channels: outChannels),
@@ -262,7 +262,7 @@ public func makeBatch(_ data: ImageDataset, indices: [Int], size: Int, outChanne
     let dst = out.data
     data.pixels.withUnsafeBufferPointer { px in
         let src = px.baseAddress!
-        Parallel.forEach(indices.count) { b in
+        compute.forEach(indices.count) { b in
             Transforms.resizedCrop(src + indices[b] * imageSize, channels: data.channels, height: data.height,
                                    width: data.width, box: boxes[b], size: size, flip: flips[b],
                                    outChannels: outChannels, normalization: normalization, into: dst + b * perImage)

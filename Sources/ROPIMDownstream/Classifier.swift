@@ -47,29 +47,29 @@ public final class ViTClassifier {
 
     /// logits [B, classes] of normalized images [B, C, H, W]. `rng` draws drop-path masks when training.
     @discardableResult
-    public func forward(images: Tensor, batch: Int, training: Bool, rng: inout RNG) -> Tensor {
+    public func forward(images: Tensor, batch: Int, training: Bool, rng: inout RNG, compute: ComputeContext) -> Tensor {
         self.batch = batch
         let d = vit.embedDim, n = vit.numTokens
-        let tokens = encoder.embedPatches(images, batch: batch)
-        let out = encoder.encode(tokens.data, batch: batch, training: training, rng: &rng)
+        let tokens = encoder.embedPatches(images, batch: batch, compute: compute)
+        let out = encoder.encode(tokens.data, batch: batch, training: training, rng: &rng, compute: compute)
         pooled.resize([batch, d]); normed.resize([batch, d]); fcMean.resize([batch]); fcRstd.resize([batch])
         logits.resize([batch, classes])
         ViTClassifier.meanPool(out.data, batch: batch, tokens: n, dim: d, into: pooled.data)
-        fcNorm.forward(params, x: pooled.data, rows: batch, y: normed.data, mean: fcMean.data, rstd: fcRstd.data)
-        head.forward(params, x: normed.data, rows: batch, y: logits.data)
+        fcNorm.forward(params, x: pooled.data, rows: batch, y: normed.data, mean: fcMean.data, rstd: fcRstd.data, compute: compute)
+        head.forward(params, x: normed.data, rows: batch, y: logits.data, compute: compute)
         return logits
     }
 
     /// Accumulates every parameter gradient from dLogits [B, classes] of the last forward.
-    public func backward(_ dLogits: UnsafePointer<Float>) {
+    public func backward(_ dLogits: UnsafePointer<Float>, compute: ComputeContext) {
         let d = vit.embedDim, n = vit.numTokens
         dNormed.resize([batch, d]); dPooled.resize([batch, d]); dOut.resize([batch * n, d])
-        head.backward(params, dy: dLogits, x: normed.data, rows: batch, dx: dNormed.data)
+        head.backward(params, dy: dLogits, x: normed.data, rows: batch, dx: dNormed.data, compute: compute)
         fcNorm.backward(params, dy: dNormed.data, x: pooled.data, rows: batch, mean: fcMean.data, rstd: fcRstd.data,
-                        dx: dPooled.data, accumulate: false)
+                        dx: dPooled.data, accumulate: false, compute: compute)
         ViTClassifier.meanPoolBackward(dPooled.data, batch: batch, tokens: n, dim: d, into: dOut.data)
-        let dTokens = encoder.backwardEncode(dOut.data)
-        encoder.backwardPatches(dTokens.data)
+        let dTokens = encoder.backwardEncode(dOut.data, compute: compute)
+        encoder.backwardPatches(dTokens.data, compute: compute)
     }
 
     /// pooled[b] = (1/K) Σ_{t=1..K} x[b, t]  (x [B, N, D] with cls at t = 0, K = N − 1).

@@ -26,6 +26,11 @@ public struct DownstreamDataConfig: Codable, Equatable, Sendable {
                                        randAugment: "rand-m9-mstd0.5-inc1", reprob: 0.25)
     /// Per-channel mean/std; use the pre-training's (the CLI copies it from the checkpoint).
     public var normalization = Normalization.fashionMNIST
+    /// Fine-tuning: background threads building augmented batches (0 = on the training thread, in
+    /// parallel over the batch). Linear probing and k-NN do not use a loader.
+    public var workers = 2
+    /// Fine-tuning: batches prepared ahead of the training step.
+    public var prefetch = 2
     public init() {}
 }
 
@@ -111,6 +116,7 @@ extension DownstreamDataConfig {
             Check.int("data.subset", subset, 0...1_000_000_000, " (0 = all)"),
             Check.int("data.test_subset", testSubset, 0...1_000_000_000, " (0 = all)"),
             Check.int("data.synthetic_count", syntheticCount, 1...10_000_000),
+            DataConfig.loaderProblem(workers: workers, prefetch: prefetch),
         ], DownstreamError.init)
         if let m = normalization.problem(channels: channels) { throw DownstreamError(m) }
         try augment.validate()

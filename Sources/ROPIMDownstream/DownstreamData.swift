@@ -10,21 +10,23 @@ import ROPIMFiles
 
 public enum DownstreamData {
     /// The train and test splits the config names, each cut to its seeded subset; both must be labelled.
-    public static func load(_ c: DownstreamDataConfig, channels: Int, imgSize: Int, seed: Int, threads: Int) throws -> (train: ImageDataset, test: ImageDataset) {
+    public static func load(_ c: DownstreamDataConfig, channels: Int, imgSize: Int, seed: Int,
+                            compute: ComputeContext) throws -> (train: ImageDataset, test: ImageDataset) {
         var train: ImageDataset, test: ImageDataset
         let s = UInt64(truncatingIfNeeded: seed)
         if c.dataset == .synthetic {
-            train = SyntheticImages.make(count: c.syntheticCount, channels: channels, size: imgSize, classes: 10, seed: s)
+            train = SyntheticImages.make(count: c.syntheticCount, channels: channels, size: imgSize, classes: 10, seed: s,
+                                         compute: compute)
             test = SyntheticImages.make(count: Swift.max(c.syntheticCount / 4, 1), channels: channels, size: imgSize,
-                                        classes: 10, seed: s &+ 0x7E57)
+                                        classes: 10, seed: s &+ 0x7E57, compute: compute)
         } else {
             var d = DataConfig()
             d.dataset = c.dataset; d.path = c.path; d.normalization = c.normalization
             d.split = "train"
-            train = try loadDataset(d, imgSize: imgSize, channels: channels, seed: seed, threads: threads)
+            train = try loadDataset(d, imgSize: imgSize, channels: channels, seed: seed, compute: compute)
             let kind = try resolveDatasetKind(c.dataset, path: c.path)
             d.split = kind == .imagefolder ? "val" : "test"
-            test = try loadDataset(d, imgSize: imgSize, channels: channels, seed: seed, threads: threads)
+            test = try loadDataset(d, imgSize: imgSize, channels: channels, seed: seed, compute: compute)
         }
         if c.subset > 0 && c.subset < train.count { train = train.seededSubset(c.subset, seed: s) }
         if c.testSubset > 0 && c.testSubset < test.count { test = test.seededSubset(c.testSubset, seed: s &+ 1) }
@@ -78,24 +80,26 @@ public final class KNNMonitor {
     public let classes: Int
     public let config: PretrainConfig
 
-    public init(config: PretrainConfig) throws {
+    public init(config: PretrainConfig, compute: ComputeContext) throws {
         self.config = config
         var d = DownstreamDataConfig()
         d.dataset = config.data.dataset; d.path = config.data.path
         d.subset = config.run.knnTrainSubset; d.testSubset = config.run.knnTestSubset
         d.syntheticCount = Swift.max(config.run.knnTrainSubset, 64)
         (train, test) = try DownstreamData.load(d, channels: config.model.inChans, imgSize: config.model.imgSize, seed: config.run.seed,
-                                                threads: Parallel.threads)
+                                                compute: compute)
         classes = try DownstreamData.classes(requested: 0, train: train, test: test)
     }
 
     /// Evaluates and returns the metrics to log (`knn_top1`, `knn_top5`, `knn_seconds`).
-    public func evaluate(encoder: VisionTransformer) throws -> [String: Any] {
+    public func evaluate(encoder: VisionTransformer, compute: ComputeContext) throws -> [String: Any] {
         let start = Date()
         let c = config
-        let a = try Features.extract(encoder: encoder, data: train, normalization: c.data.normalization, batchSize: c.optim.batchSize)
-        let b = try Features.extract(encoder: encoder, data: test, normalization: c.data.normalization, batchSize: c.optim.batchSize)
-        let r = try KNN.classify(train: a, test: b, classes: classes, k: c.run.knnK, temperature: c.run.knnTemperature)
+        let a = try Features.extract(encoder: encoder, data: train, normalization: c.data.normalization, batchSize: c.optim.batchSize,
+                                     compute: compute)
+        let b = try Features.extract(encoder: encoder, data: test, normalization: c.data.normalization, batchSize: c.optim.batchSize,
+                                     compute: compute)
+        let r = try KNN.classify(train: a, test: b, classes: classes, k: c.run.knnK, temperature: c.run.knnTemperature, compute: compute)
         return ["knn_top1": r.top1, "knn_top5": r.top5, "knn_seconds": Date().timeIntervalSince(start),
                 "knn_train": r.trainCount, "knn_test": r.testCount]
     }

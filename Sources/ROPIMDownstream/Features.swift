@@ -25,7 +25,7 @@ public enum Features {
     /// `lastBlocks` blocks, earliest first, each through the encoder's final norm: [count, lastBlocks·D].
     public static func extract(encoder: VisionTransformer, data: ImageDataset, normalization: Normalization,
                                block: Int = -1, lastBlocks: Int = 1, pooling: FeaturePooling = .avg, batchSize: Int = 256,
-                               progress: ((Int) -> Void)? = nil) throws -> FeatureSet {
+                               compute: ComputeContext, progress: ((Int) -> Void)? = nil) throws -> FeatureSet {
         let c = encoder.config, d = c.embedDim, n = c.numTokens
         guard block >= -1 && block < c.depth else {
             throw DownstreamError("feature block \(block) is outside −1 (final output) … \(c.depth - 1) (last block)")
@@ -42,9 +42,9 @@ public enum Features {
         while start < data.count {
             let bs = Swift.min(batchSize, data.count - start), rows = bs * n
             makeBatch(data, indices: Array(start..<(start + bs)), size: c.imgSize, outChannels: c.inChans, augment: nil,
-                      normalization: normalization, rng: &rng, into: images)
-            let tokens = encoder.embedPatches(images, batch: bs)
-            let out = encoder.encode(tokens.data, batch: bs, training: false, rng: &rng)
+                      normalization: normalization, rng: &rng, into: images, compute: compute)
+            let tokens = encoder.embedPatches(images, batch: bs, compute: compute)
+            let out = encoder.encode(tokens.data, batch: bs, training: false, rng: &rng, compute: compute)
             for part in 0..<lastBlocks {
                 // The last part is `block` itself; the parts before it are the blocks before the last, each
                 // through the final norm like the final output.
@@ -55,7 +55,8 @@ public enum Features {
                     src = UnsafePointer(encoder.blocks[c.depth - lastBlocks + part].output.data)
                     if let norm = encoder.norm {
                         normed.resize([rows, d]); mean.resize([rows]); rstd.resize([rows])
-                        norm.forward(encoder.params, x: src, rows: rows, y: normed.data, mean: mean.data, rstd: rstd.data)
+                        norm.forward(encoder.params, x: src, rows: rows, y: normed.data, mean: mean.data, rstd: rstd.data,
+                                     compute: compute)
                         src = UnsafePointer(normed.data)
                     }
                 }
@@ -77,13 +78,13 @@ public enum Features {
     }
 
     /// The normalized pixels as features (a linear model on raw pixels), [count, C·H·W].
-    public static func pixels(data: ImageDataset, normalization: Normalization) throws -> FeatureSet {
+    public static func pixels(data: ImageDataset, normalization: Normalization, compute: ComputeContext) throws -> FeatureSet {
         let labels = try labelsOf(data)
         let dim = data.imageSize
         let t = Tensor(shape: [0])
         var rng = RNG(seed: 0)
         makeBatch(data, indices: Array(0..<data.count), size: data.height, outChannels: data.channels, augment: nil,
-                  normalization: normalization, rng: &rng, into: t)
+                  normalization: normalization, rng: &rng, into: t, compute: compute)
         return FeatureSet(dim: dim, values: t.array, labels: labels)
     }
 

@@ -37,14 +37,18 @@ public final class FinetuneTrainer {
     public let optimizer: AdamW
     public let schedule: CosineSchedule
     public let stepsPerEpoch: Int
+    /// Threads of every step and evaluation.
+    public let compute: ComputeContext
     /// What loading the checkpoint matched (nil when training from scratch).
     public private(set) var loadReport: LoadReport?
     var streams: RunStreams
 
     /// Builds and initializes the classifier; with `pretrained`, its encoder weights replace the initialization.
-    public init(config: FinetuneConfig, train: ImageDataset, test: ImageDataset, pretrained: PretrainCheckpoint? = nil) throws {
+    public init(config: FinetuneConfig, train: ImageDataset, test: ImageDataset, pretrained: PretrainCheckpoint? = nil,
+                compute: ComputeContext) throws {
         try config.validate()
         self.config = config
+        self.compute = compute
         self.train = train
         self.test = test
         let c = config.model
@@ -80,8 +84,8 @@ public final class FinetuneTrainer {
         while start < test.count {
             let bs = Swift.min(batchSize, test.count - start)
             makeBatch(test, indices: Array(start..<(start + bs)), size: c.imgSize, outChannels: c.inChans, augment: nil,
-                      normalization: config.data.normalization, rng: &rng, into: images)
-            let logits = classifier.forward(images: images, batch: bs, training: false, rng: &rng)
+                      normalization: config.data.normalization, rng: &rng, into: images, compute: compute)
+            let logits = classifier.forward(images: images, batch: bs, training: false, rng: &rng, compute: compute)
             let r = SoftmaxCrossEntropy.evaluate(logits: logits.data, labels: labels[start..<(start + bs)], classes: classes)
             lossSum += r.lossSum; t1 += r.top1; t5 += r.top5
             start += bs
@@ -100,13 +104,14 @@ public final class FinetuneTrainer {
         let targets = Tensor(shape: [o.batchSize, classes]), dLogits = Tensor(shape: [o.batchSize, classes])
         let mix = MixupSettings(mixupAlpha: c.method.mixup, cutmixAlpha: c.method.cutmix, prob: c.method.mixupProb,
                                 switchProb: c.method.switchProb, labelSmoothing: c.method.labelSmoothing, classes: classes)
-        // Batches: per-epoch shuffle, augmentation (crop, flip, RandAugment, erasing) on loader threads,
-        // each image's draws derived from (seed, epoch, index).
+        // Batches: per-epoch shuffle, augmentation (crop, flip, RandAugment, erasing) on `data.workers`
+        // loader threads, each image's draws derived from (seed, epoch, index).
         let transform = try SampleTransform(size: m.imgSize, outChannels: m.inChans, normalization: c.data.normalization,
                                             augment: c.data.augment)
         var orderStream = streams.order
         let loader = try DataLoader(source: train, batchSize: o.batchSize, transform: transform, seed: orderStream.next(),
-                                    batchesPerEpoch: stepsPerEpoch * o.accumSteps, threads: 2, prefetch: 2)
+                                    batchesPerEpoch: stepsPerEpoch * o.accumSteps, threads: c.data.workers, prefetch: c.data.prefetch,
+                                    compute: compute)
         var mixRNG = streams.corruption   // mixup/cutmix draws
         var dropRNG = streams.corruption.derived(stream: 9)
         let start = Date()
@@ -117,12 +122,12 @@ public final class FinetuneTrainer {
             let batch = try loader.next()
             let images = batch.images
             Mixup.apply(images: images, labels: batch.labels!.map(Int.init), settings: mix, rng: &mixRNG, targets: targets)
-            let logits = self.classifier.forward(images: images, batch: o.batchSize, training: true, rng: &dropRNG)
+            let logits = self.classifier.forward(images: images, batch: o.batchSize, training: true, rng: &dropRNG, compute: self.compute)
             return SoftmaxCrossEntropy.loss(logits: logits.data, targets: targets.data, batch: o.batchSize,
                                             classes: self.classes, dLogits: dLogits.data)
         }, backward: { scale in
             if scale != 1 { for i in 0..<dLogits.count { dLogits[i] *= scale } }   // accumulation: 1 / accum_steps
-            self.classifier.backward(dLogits.data)
+            self.classifier.backward(dLogits.data, compute: self.compute)
         })
         work.afterStep = { step, _, _, loss in
             epochSteps += 1; epochLoss += loss
@@ -142,7 +147,7 @@ public final class FinetuneTrainer {
                                     epoch + 1, epochLoss / Double(epochSteps), last.top1, last.top5, last.loss, best, bestEpoch))
             epochLoss = 0; epochSteps = 0
         }
-        let loop = TrainLoop(params: classifier.params, optimizer: optimizer, optim: o)
+        let loop = TrainLoop(params: classifier.params, optimizer: optimizer, optim: o, compute: compute)
         let step = try loop.run(schedule: schedule, stepsPerEpoch: stepsPerEpoch, from: (0, 0), totalSteps: totalSteps, metrics: metrics, progress: progress, logEvery: c.run.logEvery,
                                 runDirectory: runDirectory, work: work).step
         try save(to: runDirectory + "/checkpoint.safetensors", step: step, epoch: epochsDone, eval: last)

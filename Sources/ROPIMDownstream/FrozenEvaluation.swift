@@ -10,27 +10,27 @@ import ROPIMFiles
 
 public enum FrozenEvaluation {
     /// Train and test features and the class count. `log` gets one line per stage.
-    public static func features(_ c: FrozenFeaturesConfig, checkpoint: PretrainCheckpoint?,
+    public static func features(_ c: FrozenFeaturesConfig, checkpoint: PretrainCheckpoint?, compute: ComputeContext,
                                 log: (String) -> Void = { _ in }) throws -> (train: FeatureSet, test: FeatureSet, classes: Int) {
         let vit = checkpoint?.config.model ?? c.model
         try c.validate(checkpointModel: checkpoint?.config.model)
         if c.probe.features == .pretrained && checkpoint == nil {
             throw DownstreamError("probe.features pretrained needs a checkpoint: pass --pretrained run/checkpoint.safetensors (or --features random / pixels for the baselines)")
         }
-        let (train, test) = try DownstreamData.load(c.data, channels: vit.inChans, imgSize: vit.imgSize, seed: c.run.seed, threads: Parallel.threads)
+        let (train, test) = try DownstreamData.load(c.data, channels: vit.inChans, imgSize: vit.imgSize, seed: c.run.seed, compute: compute)
         let classes = try DownstreamData.classes(requested: 0, train: train, test: test)
         let start = Date()
         var a: FeatureSet, b: FeatureSet
         switch c.probe.features {
         case .pixels:
-            a = try Features.pixels(data: train, normalization: c.data.normalization)
-            b = try Features.pixels(data: test, normalization: c.data.normalization)
+            a = try Features.pixels(data: train, normalization: c.data.normalization, compute: compute)
+            b = try Features.pixels(data: test, normalization: c.data.normalization, compute: compute)
         case .pretrained, .random:
             let enc = try probeEncoder(checkpoint: checkpoint, model: vit, random: c.probe.features == .random, seed: c.run.seed)
             a = try Features.extract(encoder: enc, data: train, normalization: c.data.normalization, block: c.probe.block, lastBlocks: c.probe.lastBlocks,
-                                     pooling: c.probe.pooling, batchSize: c.probe.featureBatch)
+                                     pooling: c.probe.pooling, batchSize: c.probe.featureBatch, compute: compute)
             b = try Features.extract(encoder: enc, data: test, normalization: c.data.normalization, block: c.probe.block, lastBlocks: c.probe.lastBlocks,
-                                     pooling: c.probe.pooling, batchSize: c.probe.featureBatch)
+                                     pooling: c.probe.pooling, batchSize: c.probe.featureBatch, compute: compute)
         }
         log(String(format: "features: %@ (%d train, %d test, %d dims) in %.1f s", c.probe.features.rawValue, a.count, b.count, a.dim,
                    Date().timeIntervalSince(start)))
@@ -49,16 +49,16 @@ public enum FrozenEvaluation {
 
     /// Linear probe; metrics.jsonl gets one line per epoch. Returns the summary record.
     public static func linearProbe(_ c: FrozenFeaturesConfig, checkpoint: PretrainCheckpoint?, runDirectory: String,
-                                   log: @escaping (String) -> Void = { _ in }) throws -> [String: Any] {
+                                   compute: ComputeContext, log: @escaping (String) -> Void = { _ in }) throws -> [String: Any] {
         let start = Date()
-        let (train, test, classes) = try features(c, checkpoint: checkpoint, log: log)
+        let (train, test, classes) = try features(c, checkpoint: checkpoint, compute: compute, log: log)
         if c.probe.saveFeatures { try saveFeatures(train, test, to: runDirectory + "/features.safetensors") }
         let featureSeconds = Date().timeIntervalSince(start)
         let metrics = try MetricsWriter(path: runDirectory + "/metrics.jsonl")
         var rng = RunStreams(seed: UInt64(truncatingIfNeeded: c.run.seed)).order
         let probe = LinearProbe(dim: train.dim, classes: classes, rng: &rng)
         var best = 0.0
-        let history = try probe.train(train: train, test: test, config: c.probe, rng: &rng) { e in
+        let history = try probe.train(train: train, test: test, config: c.probe, rng: &rng, compute: compute) { e in
             best = Swift.max(best, e.top1)
             try metrics.write(["epoch": e.epoch, "train_loss": e.trainLoss, "lr": e.lr, "test_top1": e.top1, "test_top5": e.top5,
                            "test_loss": e.testLoss, "time": Date().timeIntervalSince(start)])
@@ -75,11 +75,12 @@ public enum FrozenEvaluation {
 
     /// Weighted k-NN; metrics.jsonl gets the one result line. Returns the summary record.
     public static func knn(_ c: FrozenFeaturesConfig, checkpoint: PretrainCheckpoint?, runDirectory: String,
-                           log: @escaping (String) -> Void = { _ in }) throws -> [String: Any] {
+                           compute: ComputeContext, log: @escaping (String) -> Void = { _ in }) throws -> [String: Any] {
         let start = Date()
-        let (train, test, classes) = try features(c, checkpoint: checkpoint, log: log)
+        let (train, test, classes) = try features(c, checkpoint: checkpoint, compute: compute, log: log)
         if c.probe.saveFeatures { try saveFeatures(train, test, to: runDirectory + "/features.safetensors") }
-        let r = try KNN.classify(train: train, test: test, classes: classes, k: c.probe.k, temperature: c.probe.temperature)
+        let r = try KNN.classify(train: train, test: test, classes: classes, k: c.probe.k, temperature: c.probe.temperature,
+                                 compute: compute)
         let record: [String: Any] = ["features": c.probe.features.rawValue, "block": c.probe.block, "last_blocks": c.probe.lastBlocks, "pooling": c.probe.pooling.rawValue,
                                      "dim": train.dim, "train_images": train.count, "test_images": test.count, "classes": classes,
                                      "k": r.k, "temperature": r.temperature, "top1": r.top1, "top5": r.top5,

@@ -29,7 +29,8 @@ public enum KNN {
     }
 
     /// Classifies every test feature against the training features (memory bank).
-    public static func classify(train: FeatureSet, test: FeatureSet, classes: Int, k: Int = 20, temperature: Double = 0.07) throws -> KNNResult {
+    public static func classify(train: FeatureSet, test: FeatureSet, classes: Int, k: Int = 20, temperature: Double = 0.07,
+                                compute: ComputeContext) throws -> KNNResult {
         guard train.dim == test.dim else { throw DownstreamError("k-NN: train features have \(train.dim) dims, test \(test.dim)") }
         guard train.count > 0, test.count > 0 else { throw DownstreamError("k-NN needs at least one train and one test image") }
         if let bad = (train.labels + test.labels).first(where: { $0 < 0 || $0 >= classes }) {
@@ -46,12 +47,12 @@ public enum KNN {
                 while start < test.count {
                     let rows = Swift.min(chunk, test.count - start)
                     // sims [rows, Ntrain] = Q · Bankᵀ
-                    gemm(transA: false, transB: true, m: rows, n: train.count, k: d, a: qP.baseAddress! + start * d, lda: d,
-                         b: bankP.baseAddress!, ldb: d, c: sims.data, ldc: train.count)
+                    compute.gemm(transA: false, transB: true, m: rows, n: train.count, k: d, a: qP.baseAddress! + start * d, lda: d,
+                                 b: bankP.baseAddress!, ldb: d, c: sims.data, ldc: train.count)
                     var results = [(Bool, Bool)](repeating: (false, false), count: rows)
                     let simsData = sims.data, ntrain = train.count, labels = train.labels
                     results.withUnsafeMutableBufferPointer { res in
-                        Parallel.forEach(rows) { r in
+                        compute.forEach(rows) { r in
                             let row = simsData + r * ntrain
                             // Top-k by insertion into a small sorted list (descending).
                             var topS = [Float](repeating: -.infinity, count: kk), topI = [Int](repeating: -1, count: kk)

@@ -58,7 +58,7 @@ public final class LinearProbe {
 
     /// Trains for `config.epochs` over `train` and evaluates on `test` after every epoch.
     public func train(train: FeatureSet, test: FeatureSet, config p: ProbeConfig, rng: inout RNG,
-                      onEpoch: ((ProbeEpoch) throws -> Void)? = nil) throws -> [ProbeEpoch] {
+                      compute: ComputeContext, onEpoch: ((ProbeEpoch) throws -> Void)? = nil) throws -> [ProbeEpoch] {
         precondition(train.dim == dim && test.dim == dim, "feature dims do not match the probe")
         let bs = Swift.min(p.batchSize, train.count)
         let stepsPerEpoch = Swift.max(train.count / bs, 1)
@@ -80,16 +80,16 @@ public final class LinearProbe {
                     for i in 0..<bs { (xb.data + i * dim).update(from: v.baseAddress! + order[s * bs + i] * dim, count: dim) }
                 }
                 normalize(xb.data, rows: bs, training: true, into: xn.data)
-                head.forward(params, x: xn.data, rows: bs, y: logits.data)
+                head.forward(params, x: xn.data, rows: bs, y: logits.data, compute: compute)
                 targets.zero()
                 for i in 0..<bs { targets[i * classes + train.labels[order[s * bs + i]]] = 1 }
                 lossSum += SoftmaxCrossEntropy.loss(logits: logits.data, targets: targets.data, batch: bs, classes: classes, dLogits: dLogits.data)
                 params.zeroGrads()
-                head.backward(params, dy: dLogits.data, x: xn.data, rows: bs, dx: nil)
+                head.backward(params, dy: dLogits.data, x: xn.data, rows: bs, dx: nil, compute: compute)
                 sgd.update(lr: lr)
                 step += 1
             }
-            let ev = evaluate(test)
+            let ev = evaluate(test, compute: compute)
             let rec = ProbeEpoch(epoch: epoch + 1, trainLoss: lossSum / Double(stepsPerEpoch), lr: schedule.lr(at: Swift.max(step - 1, 0)),
                                  top1: ev.top1, top5: ev.top5, testLoss: ev.loss)
             history.append(rec)
@@ -99,14 +99,14 @@ public final class LinearProbe {
     }
 
     /// Top-1/top-5 (percent) and mean cross-entropy with running BatchNorm statistics.
-    public func evaluate(_ test: FeatureSet) -> (top1: Double, top5: Double, loss: Double) {
+    public func evaluate(_ test: FeatureSet, compute: ComputeContext) -> (top1: Double, top5: Double, loss: Double) {
         let chunk = 1024
         let xn = Tensor(shape: [chunk, dim]), logits = Tensor(shape: [chunk, classes])
         var lossSum = 0.0, t1 = 0, t5 = 0, start = 0
         while start < test.count {
             let rows = Swift.min(chunk, test.count - start)
             test.values.withUnsafeBufferPointer { v in normalize(v.baseAddress! + start * dim, rows: rows, training: false, into: xn.data) }
-            head.forward(params, x: xn.data, rows: rows, y: logits.data)
+            head.forward(params, x: xn.data, rows: rows, y: logits.data, compute: compute)
             let r = SoftmaxCrossEntropy.evaluate(logits: logits.data, labels: test.labels[start..<(start + rows)], classes: classes)
             lossSum += r.lossSum; t1 += r.top1; t5 += r.top5
             start += rows

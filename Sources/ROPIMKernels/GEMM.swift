@@ -1,7 +1,7 @@
 // The matrix-multiply entry points. Row-major: C[m×n] = alpha·op(A)·op(B) + beta·C, op(A) is m×k,
 // op(B) is k×n; lda/ldb/ldc are row strides of the stored (untransposed) arrays.
-// `gemm` splits C into one block per thread (along its longer side) and runs each block through the
-// library on its own thread; `gemmSingle` runs on the calling thread (use it inside parallel loops).
+// `ComputeContext.gemm` (Compute.swift) splits C into one block per thread and runs each block through
+// `gemmSingle`, which runs on the calling thread (use it directly inside parallel loops).
 // Backed by oneDNN's dnnl_sgemm on Linux, Accelerate's cblas_sgemm on macOS; `referenceGEMM` is the
 // slow obvious version tests compare against.
 
@@ -11,42 +11,13 @@ import CDNNL
 import Accelerate
 #endif
 
-public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
-                 alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
-                 b: UnsafePointer<Float>, ldb: Int,
-                 beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
-    let threads = Parallel.threads
-    // Below ~1 MFLOP per thread the split costs more than it gains.
-    guard threads > 1, m * n * k >= (1 << 20) * threads, Swift.max(m, n) >= 32 * threads else {
-        gemmSingle(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
-                   beta: beta, c: c, ldc: ldc)
-        return
-    }
-    let splitRows = m >= n
-    let extent = splitRows ? m : n
-    Parallel.forChunks(threads) { r in
-        for t in r {
-            // Block boundaries on multiples of 16 keep the library's vector tiles whole.
-            let lo = (extent * t / threads) & ~15, hi = t == threads - 1 ? extent : (extent * (t + 1) / threads) & ~15
-            guard lo < hi else { continue }
-            if splitRows {
-                gemmSingle(transA: transA, transB: transB, m: hi - lo, n: n, k: k, alpha: alpha,
-                           a: transA ? a + lo : a + lo * lda, lda: lda, b: b, ldb: ldb, beta: beta, c: c + lo * ldc, ldc: ldc)
-            } else {
-                gemmSingle(transA: transA, transB: transB, m: m, n: hi - lo, k: k, alpha: alpha, a: a, lda: lda,
-                           b: transB ? b + lo * ldb : b + lo, ldb: ldb, beta: beta, c: c + lo, ldc: ldc)
-            }
-        }
-    }
-}
-
 /// One library call on the calling thread.
 public func gemmSingle(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                        b: UnsafePointer<Float>, ldb: Int,
                        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
     if m == 0 || n == 0 { return }
-    Parallel.singleThreadedLibrary()   // per-thread setting; cheap enough to assert on every call
+    pinLibraryToOneThread()
     if k == 0 {
         for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
         return
@@ -61,6 +32,14 @@ public func gemmSingle(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
     #else
     referenceGEMM(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                   b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    #endif
+}
+
+/// The GEMM library's thread count is a per-thread setting (OpenMP ICV): pin it to 1 on the calling thread,
+/// so the library never starts threads of its own next to ours. Cheap enough to do before every call.
+@inline(__always) func pinLibraryToOneThread() {
+    #if canImport(CDNNL)
+    omp_set_num_threads(1)
     #endif
 }
 

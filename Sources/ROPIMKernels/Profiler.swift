@@ -1,5 +1,5 @@
 // Wall-clock totals per op family for `ropim bench`. Off by default: a disabled `measure` is one
-// branch. Measure only top-level ops on the calling thread (never inside Parallel loops).
+// branch. Measure only top-level ops on the calling thread (never inside ComputeContext loops).
 
 import Dispatch
 

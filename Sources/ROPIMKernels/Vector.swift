@@ -57,21 +57,19 @@ public enum Vec {
         return total
     }
 
-    /// out[j] += Σ_r x[r, j]   (x is rows×cols): bias gradients. Rows split over the threads, each
-    /// summing contiguous rows into its own partial vector; partials are added in thread order.
-    public static func addColumnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
-        let chunks = Swift.min(Parallel.threads, Swift.max(1, rows * cols / 65536))
-        let partial = Tensor(shape: [chunks, cols])
-        Parallel.forEach(chunks) { c in
-            let acc = partial.data + c * cols
-            for r in (rows * c / chunks)..<(rows * (c + 1) / chunks) { add(x + r * cols, into: acc, count: cols) }
-        }
-        for c in 0..<chunks { add(partial.data + c * cols, into: out, count: cols) }
+    /// out[j] += Σ_r x[r, j]   (x is rows×cols): bias gradients. Rows split over the threads
+    /// (`ComputeContext.reduce`: per-chunk partial vectors added in chunk order).
+    public static func addColumnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>,
+                                     compute: ComputeContext) {
+        compute.reduce(Float.self, rows: rows, cols: cols, width: cols) { range, acc in
+            for r in range { add(x + r * cols, into: acc, count: cols) }
+        } combine: { add($0, into: out, count: cols) }
     }
 
     /// x[r, j] += b[j] for each row: bias add. Parallel over rows.
-    public static func addRowVector(_ b: UnsafePointer<Float>, to x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
-        Parallel.forChunks(rows, minChunk: Swift.max(1, 8192 / Swift.max(cols, 1))) { range in
+    public static func addRowVector(_ b: UnsafePointer<Float>, to x: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
+                                    compute: ComputeContext) {
+        compute.forChunks(rows, minChunk: Swift.max(1, 8192 / Swift.max(cols, 1))) { range in
             for r in range { add(b, into: x + r * cols, count: cols) }
         }
     }

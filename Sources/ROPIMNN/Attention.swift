@@ -41,16 +41,16 @@ public final class Attention {
     /// Without `addOutputBias`, y lacks proj's bias: the caller adds it in its own pass (Block's residual).
     public func forward(_ p: ParameterStore, x: UnsafePointer<Float>, batch: Int, tokens n: Int,
                         sharedBias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
-                        scratch: AttentionScratch = AttentionScratch(), addOutputBias: Bool = true) {
+                        scratch: AttentionScratch = AttentionScratch(), addOutputBias: Bool = true, compute: ComputeContext) {
         let d = dim, h = heads, rows = batch * n
         qkvOut.resize([rows, 3 * d]); context.resize([rows, d])
         let probs = scratch.probs
         probs.resize([batch, h, n, n])
-        qkv.forward(p, x: x, rows: rows, y: qkvOut.data)
+        qkv.forward(p, x: x, rows: rows, y: qkvOut.data, compute: compute)
         let qb = p.value(qBias), vb = p.value(vBias)
         Profiler.measure("elementwise") {
             let qkvData = qkvOut.data
-            Parallel.forChunks(rows, minChunk: 64) { range in
+            compute.forChunks(rows, minChunk: 64) { range in
                 for r in range {
                     let row = qkvData + r * 3 * d
                     Vec.add(qb, into: row, count: d)
@@ -60,7 +60,7 @@ public final class Attention {
         }
         let bias = resolvedBias(p, shared: sharedBias, tokens: n)
         let probsData = probs.data, ctx = context.data, hd = d / h
-        Profiler.measure("attention") { Parallel.forEach(batch) { b in
+        Profiler.measure("attention") { compute.forEach(batch) { b in
             let v0 = qkvOut.data + b * n * 3 * d + 2 * d
             for head in 0..<h {
                 let s = probsData + (b * h + head) * n * n
@@ -71,7 +71,7 @@ public final class Attention {
                            c: ctx + b * n * d + head * hd, ldc: d)
             }
         } }
-        proj.forward(p, x: context.data, rows: rows, y: y, addBias: addOutputBias)
+        proj.forward(p, x: context.data, rows: rows, y: y, addBias: addOutputBias, compute: compute)
     }
 
     /// The relative position bias [H, N, N] in use: this block's own table, the shared one, or none.
@@ -97,16 +97,16 @@ public final class Attention {
     public func backward(_ p: ParameterStore, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int, tokens n: Int,
                          sharedBias: UnsafePointer<Float>?, sharedBiasGrad: UnsafeMutablePointer<Float>?,
                          dx: UnsafeMutablePointer<Float>, accumulate: Bool, scratch: AttentionScratch = AttentionScratch(),
-                         outputBiasGradDone: Bool = false) {
+                         outputBiasGradDone: Bool = false, compute: ComputeContext) {
         let d = dim, h = heads, hd = d / h, rows = batch * n
         let dqkv = scratch.dqkv, dContext = scratch.dContext, dScores = scratch.dScores, probs = scratch.probs
         probs.resize([batch, h, n, n])
         let bias = resolvedBias(p, shared: sharedBias, tokens: n)
         let scale = 1 / Float(hd).squareRoot()
         dqkv.resize([rows, 3 * d]); dContext.resize([rows, d]); dScores.resize([batch, h, n, n])
-        proj.backward(p, dy: dy, x: context.data, rows: rows, dx: dContext.data, biasGradDone: outputBiasGradDone)
+        proj.backward(p, dy: dy, x: context.data, rows: rows, dx: dContext.data, biasGradDone: outputBiasGradDone, compute: compute)
         let qkvData = qkvOut.data, dqkvData = dqkv.data, probsData = probs.data, dsData = dScores.data, dctx = dContext.data
-        Profiler.measure("attention") { Parallel.forEach(batch) { b in
+        Profiler.measure("attention") { compute.forEach(batch) { b in
             let base = qkvData + b * n * 3 * d, dbase = dqkvData + b * n * 3 * d
             for head in 0..<h {
                 let s = probsData + (b * h + head) * n * n, ds = dsData + (b * h + head) * n * n
@@ -130,7 +130,7 @@ public final class Attention {
             if relPos != nil || sharedBiasGrad != nil {
                 ownBias.resize([h, n, n])
                 let acc = ownBias.data, ds = dScores.data, per = h * n * n
-                Parallel.forChunks(per, minChunk: 4096) { r in   // each slice summed over the batch in order
+                compute.forChunks(per, minChunk: 4096) { r in   // each slice summed over the batch in order
                     (acc + r.lowerBound).update(repeating: 0, count: r.count)
                     for b in 0..<batch { Vec.add(ds + b * per + r.lowerBound, into: acc + r.lowerBound, count: r.count) }
                 }
@@ -140,11 +140,11 @@ public final class Attention {
             // dq_bias, dv_bias: column sums of the q and v thirds of dqkv (the k bias is fixed at zero).
             let sums = scratch.biasGrad
             sums.resize([3 * d]); sums.zero()
-            Vec.addColumnSums(dqkv.data, rows: rows, cols: 3 * d, into: sums.data)
+            Vec.addColumnSums(dqkv.data, rows: rows, cols: 3 * d, into: sums.data, compute: compute)
             Vec.add(sums.data, into: p.grad(qBias), count: d)
             Vec.add(sums.data + 2 * d, into: p.grad(vBias), count: d)
         }
-        qkv.backward(p, dy: dqkv.data, x: x, rows: rows, dx: dx, accumulate: accumulate)
+        qkv.backward(p, dy: dqkv.data, x: x, rows: rows, dx: dx, accumulate: accumulate, compute: compute)
     }
 
     /// Numerically stable in-place softmax of each row of s [rows, cols], after adding `bias` (same shape) if given.

@@ -50,7 +50,8 @@ public final class Block {
 
     /// output [B·N, D] = Block(x [B·N, D]). With training and dropPath > 0, draws per-sample masks from rng.
     public func forward(_ p: ParameterStore, x: UnsafePointer<Float>, batch: Int, tokens n: Int,
-                        sharedBias: UnsafePointer<Float>?, training: Bool, rng: inout RNG, scratch: BlockScratch) {
+                        sharedBias: UnsafePointer<Float>?, training: Bool, rng: inout RNG, scratch: BlockScratch,
+                        compute: ComputeContext) {
         let rows = batch * n, d = dim
         for t in [attnOut, mlpOut, output] { t.resize([rows, d]) }
         for t in [mean1, rstd1, mean2, rstd2] { t.resize([rows]) }
@@ -61,45 +62,52 @@ public final class Block {
         keep1 = Block.drawKeep(batch: batch, p: training ? dropPath : 0, rng: &rng)
         keep2 = Block.drawKeep(batch: batch, p: training ? dropPath : 0, rng: &rng)
 
-        norm1.forward(p, x: x, rows: rows, y: ln1.data, mean: mean1.data, rstd: rstd1.data)
+        norm1.forward(p, x: x, rows: rows, y: ln1.data, mean: mean1.data, rstd: rstd1.data, compute: compute)
         attn.forward(p, x: ln1.data, batch: batch, tokens: n, sharedBias: sharedBias, y: attnOut.data, scratch: scratch.attention,
-                     addOutputBias: false)
-        residual(x, branch: attnOut.data, bias: attn.proj.bias, gamma: gamma1, keep: keep1, batch: batch, tokens: n, p: p, out: x1.data)
+                     addOutputBias: false, compute: compute)
+        residual(x, branch: attnOut.data, bias: attn.proj.bias, gamma: gamma1, keep: keep1, batch: batch, tokens: n, p: p, out: x1.data,
+                 compute: compute)
 
-        norm2.forward(p, x: x1.data, rows: rows, y: ln2.data, mean: mean2.data, rstd: rstd2.data)
-        fc1.forward(p, x: ln2.data, rows: rows, y: h1.data, addBias: false)
-        GELU.forward(h1.data, addingBias: fc1.bias.map { UnsafePointer(p.value($0)) }, into: h1Act.data, rows: rows, cols: hidden)
-        fc2.forward(p, x: h1Act.data, rows: rows, y: mlpOut.data, addBias: false)
-        residual(x1.data, branch: mlpOut.data, bias: fc2.bias, gamma: gamma2, keep: keep2, batch: batch, tokens: n, p: p, out: output.data)
+        norm2.forward(p, x: x1.data, rows: rows, y: ln2.data, mean: mean2.data, rstd: rstd2.data, compute: compute)
+        fc1.forward(p, x: ln2.data, rows: rows, y: h1.data, addBias: false, compute: compute)
+        GELU.forward(h1.data, addingBias: fc1.bias.map { UnsafePointer(p.value($0)) }, into: h1Act.data, rows: rows, cols: hidden,
+                     compute: compute)
+        fc2.forward(p, x: h1Act.data, rows: rows, y: mlpOut.data, addBias: false, compute: compute)
+        residual(x1.data, branch: mlpOut.data, bias: fc2.bias, gamma: gamma2, keep: keep2, batch: batch, tokens: n, p: p, out: output.data,
+                 compute: compute)
     }
 
     /// dx [B·N, D] from dOut (which this call overwrites as scratch). `scratch` provides the
     /// [B·N, D] and [B·N, hidden] temporaries shared by all blocks.
     public func backward(_ p: ParameterStore, dOut: UnsafeMutablePointer<Float>, batch: Int, tokens n: Int,
                          sharedBias: UnsafePointer<Float>?, sharedBiasGrad: UnsafeMutablePointer<Float>?,
-                         scratch: BlockScratch, dx: UnsafeMutablePointer<Float>) {
+                         scratch: BlockScratch, dx: UnsafeMutablePointer<Float>, compute: ComputeContext) {
         let rows = batch * n, d = dim
         scratch.reserve(rows: rows, dim: d, hidden: hidden)
         let dBranch = scratch.dBranch.data, dHidden = scratch.dHidden.data, dLN = scratch.dLN.data
         let x1 = scratch.x1, normed = scratch.normed
         // Rebuild x1 and LN2(x1).
-        residual(input!, branch: attnOut.data, bias: attn.proj.bias, gamma: gamma1, keep: keep1, batch: batch, tokens: n, p: p, out: x1.data)
-        norm2.recompute(p, x: x1.data, rows: rows, mean: mean2.data, rstd: rstd2.data, y: normed.data)
+        residual(input!, branch: attnOut.data, bias: attn.proj.bias, gamma: gamma1, keep: keep1, batch: batch, tokens: n, p: p, out: x1.data,
+                 compute: compute)
+        norm2.recompute(p, x: x1.data, rows: rows, mean: mean2.data, rstd: rstd2.data, y: normed.data, compute: compute)
         // MLP branch: dOut is d(x2) and also the residual part of d(x1).
-        branchBackward(dOut, branch: mlpOut.data, bias: fc2.bias, gamma: gamma2, keep: keep2, batch: batch, tokens: n, p: p, dBranch: dBranch)
-        GELU.valueAndDerivative(h1.data, value: scratch.activation.data, derivative: dHidden, count: rows * hidden)
+        branchBackward(dOut, branch: mlpOut.data, bias: fc2.bias, gamma: gamma2, keep: keep2, batch: batch, tokens: n, p: p, dBranch: dBranch,
+                       compute: compute)
+        GELU.valueAndDerivative(h1.data, value: scratch.activation.data, derivative: dHidden, count: rows * hidden, compute: compute)
         // h1 is dead after the line above: its buffer takes fc2's input gradient.
-        fc2.backward(p, dy: dBranch, x: scratch.activation.data, rows: rows, dx: h1.data, biasGradDone: true)
-        GELU.backward(h1.data, derivative: dHidden, dHidden, rows: rows, cols: hidden, biasGrad: fc1.bias.map { p.grad($0) })
-        fc1.backward(p, dy: dHidden, x: normed.data, rows: rows, dx: dLN, biasGradDone: true)
-        norm2.backward(p, dy: dLN, x: x1.data, rows: rows, mean: mean2.data, rstd: rstd2.data, dx: dOut, accumulate: true)
+        fc2.backward(p, dy: dBranch, x: scratch.activation.data, rows: rows, dx: h1.data, biasGradDone: true, compute: compute)
+        GELU.backward(h1.data, derivative: dHidden, dHidden, rows: rows, cols: hidden, biasGrad: fc1.bias.map { p.grad($0) }, compute: compute)
+        fc1.backward(p, dy: dHidden, x: normed.data, rows: rows, dx: dLN, biasGradDone: true, compute: compute)
+        norm2.backward(p, dy: dLN, x: x1.data, rows: rows, mean: mean2.data, rstd: rstd2.data, dx: dOut, accumulate: true, compute: compute)
         // dOut now holds d(x1). Attention branch.
-        branchBackward(dOut, branch: attnOut.data, bias: attn.proj.bias, gamma: gamma1, keep: keep1, batch: batch, tokens: n, p: p, dBranch: dBranch)
-        norm1.recompute(p, x: input!, rows: rows, mean: mean1.data, rstd: rstd1.data, y: normed.data)
+        branchBackward(dOut, branch: attnOut.data, bias: attn.proj.bias, gamma: gamma1, keep: keep1, batch: batch, tokens: n, p: p, dBranch: dBranch,
+                       compute: compute)
+        norm1.recompute(p, x: input!, rows: rows, mean: mean1.data, rstd: rstd1.data, y: normed.data, compute: compute)
         attn.backward(p, dy: dBranch, x: normed.data, batch: batch, tokens: n, sharedBias: sharedBias,
-                      sharedBiasGrad: sharedBiasGrad, dx: dLN, accumulate: false, scratch: scratch.attention, outputBiasGradDone: true)
+                      sharedBiasGrad: sharedBiasGrad, dx: dLN, accumulate: false, scratch: scratch.attention, outputBiasGradDone: true,
+                      compute: compute)
         dx.update(from: dOut, count: rows * d)
-        norm1.backward(p, dy: dLN, x: input!, rows: rows, mean: mean1.data, rstd: rstd1.data, dx: dx, accumulate: true)
+        norm1.backward(p, dy: dLN, x: input!, rows: rows, mean: mean1.data, rstd: rstd1.data, dx: dx, accumulate: true, compute: compute)
     }
 
     static func drawKeep(batch: Int, p: Float, rng: inout RNG) -> [Float] {
@@ -110,14 +118,15 @@ public final class Block {
     /// out = x + keep[b] · γ ⊙ (branch + bias)   (γ = 1 without LayerScale; the branch's last bias
     /// is added here rather than in its own pass), rows in parallel.
     private func residual(_ x: UnsafePointer<Float>, branch: UnsafePointer<Float>, bias: ParamRef?, gamma: ParamRef?,
-                          keep: [Float], batch: Int, tokens n: Int, p: ParameterStore, out: UnsafeMutablePointer<Float>) {
+                          keep: [Float], batch: Int, tokens n: Int, p: ParameterStore, out: UnsafeMutablePointer<Float>,
+                          compute: ComputeContext) {
         let d = dim, body = dim & ~15
         let ones = [Float](repeating: 1, count: d), zeros = [Float](repeating: 0, count: d)
         Profiler.measure("elementwise") {
             ones.withUnsafeBufferPointer { onesBuf in zeros.withUnsafeBufferPointer { zerosBuf in
                 let g = gamma.map { UnsafePointer(p.value($0)) } ?? onesBuf.baseAddress!
                 let b = bias.map { UnsafePointer(p.value($0)) } ?? zerosBuf.baseAddress!
-                Parallel.forChunks(batch * n, minChunk: 64) { range in
+                compute.forChunks(batch * n, minChunk: 64) { range in
                     for row in range {
                         let k = keep[row / n], kv = Float16x(repeating: k), o = row * d
                         var j = 0
@@ -134,21 +143,21 @@ public final class Block {
     }
 
     /// dBranch = keep ⊙ γ ⊙ dOut ; dγ += Σ keep · dOut ⊙ (branch + bias) ; dbias += Σ dBranch
-    /// (per-chunk partials, then summed in chunk order).
+    /// (`ComputeContext.reduce`: per-chunk partials, then summed in chunk order).
     private func branchBackward(_ dOut: UnsafePointer<Float>, branch: UnsafePointer<Float>, bias: ParamRef?, gamma: ParamRef?,
-                                keep: [Float], batch: Int, tokens n: Int, p: ParameterStore, dBranch: UnsafeMutablePointer<Float>) {
+                                keep: [Float], batch: Int, tokens n: Int, p: ParameterStore, dBranch: UnsafeMutablePointer<Float>,
+                                compute: ComputeContext) {
         let d = dim, body = dim & ~15, rows = batch * n
         let ones = [Float](repeating: 1, count: d), zeros = [Float](repeating: 0, count: d)
-        let chunks = Swift.min(Parallel.threads, Swift.max(1, rows / 64))
         Profiler.measure("elementwise") {
-            let partial = Tensor(shape: [chunks, 2, d])   // per chunk: dγ, dbias
             ones.withUnsafeBufferPointer { onesBuf in zeros.withUnsafeBufferPointer { zerosBuf in
                 let g = gamma.map { UnsafePointer(p.value($0)) } ?? onesBuf.baseAddress!
                 let b = bias.map { UnsafePointer(p.value($0)) } ?? zerosBuf.baseAddress!
                 let wantGamma = gamma != nil
-                Parallel.forEach(chunks) { c in
-                    let dg = partial.data + c * 2 * d, db = dg + d
-                    for row in (rows * c / chunks)..<(rows * (c + 1) / chunks) {
+                // Per chunk (≥ 64 rows) a partial dγ and dbias.
+                compute.reduce(Float.self, rows: rows, cols: d, minChunk: 64 * d, width: 2 * d) { range, dg in
+                    let db = dg + d
+                    for row in range {
                         let k = keep[row / n], kv = Float16x(repeating: k), o = row * d
                         var j = 0
                         while j < body {
@@ -168,12 +177,11 @@ public final class Block {
                             j += 1
                         }
                     }
+                } combine: { partial in
+                    if let gamma { Vec.add(partial, into: p.grad(gamma), count: d) }
+                    if let bias { Vec.add(partial + d, into: p.grad(bias), count: d) }
                 }
             } }
-            for c in 0..<chunks {
-                if let gamma { Vec.add(partial.data + c * 2 * d, into: p.grad(gamma), count: d) }
-                if let bias { Vec.add(partial.data + c * 2 * d + d, into: p.grad(bias), count: d) }
-            }
         }
     }
 }

@@ -11,9 +11,9 @@ import ROPIMKernels
 
 public enum GELU {
     /// y = x·Φ(x) = ½x(1 + erf(x/√2)), elementwise over n values.
-    public static func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int) {
+    public static func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int, compute: ComputeContext) {
         Profiler.measure("gelu") {
-            Parallel.forChunks(n, minChunk: 1 << 14) { r in
+            compute.forChunks(n, minChunk: 1 << 14) { r in
                 // An explicit loop, not FastMath.map: a closure boundary splits SIMD16 into xmm halves.
                 var i = r.lowerBound
                 while i + 16 <= r.upperBound { Vec.store(value(Vec.load(x + i)), y + i); i += 16 }
@@ -24,9 +24,9 @@ public enum GELU {
 
     /// dx = dy·(Φ(x) + x·φ(x)); dx may alias dy.
     public static func backward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
-                                count n: Int) {
+                                count n: Int, compute: ComputeContext) {
         Profiler.measure("gelu") {
-            Parallel.forChunks(n, minChunk: 1 << 14) { r in
+            compute.forChunks(n, minChunk: 1 << 14) { r in
                 var i = r.lowerBound
                 while i + 16 <= r.upperBound { Vec.store(Vec.load(dy + i) * derivative(Vec.load(x + i)), dx + i); i += 16 }
                 let t = r.upperBound - i
@@ -37,10 +37,10 @@ public enum GELU {
 
     /// h [rows, cols] += bias (when given), then y = GELU(h): fc1's bias add and the activation in one pass.
     public static func forward(_ h: UnsafeMutablePointer<Float>, addingBias bias: UnsafePointer<Float>?,
-                               into y: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+                               into y: UnsafeMutablePointer<Float>, rows: Int, cols: Int, compute: ComputeContext) {
         Profiler.measure("gelu") {
             let body = cols & ~15, tail = cols - body
-            Parallel.forChunks(rows, minChunk: Swift.max(1, 16384 / Swift.max(cols, 1))) { range in
+            compute.forChunks(rows, minChunk: Swift.max(1, 16384 / Swift.max(cols, 1))) { range in
                 for row in range {
                     let hr = h + row * cols, yr = y + row * cols
                     var j = 0
@@ -62,9 +62,9 @@ public enum GELU {
 
     /// y = GELU(h) and d = GELU'(h), elementwise over n values (d may alias h).
     public static func valueAndDerivative(_ h: UnsafePointer<Float>, value y: UnsafeMutablePointer<Float>,
-                                          derivative d: UnsafeMutablePointer<Float>, count n: Int) {
+                                          derivative d: UnsafeMutablePointer<Float>, count n: Int, compute: ComputeContext) {
         Profiler.measure("gelu") {
-            Parallel.forChunks(n, minChunk: 1 << 14) { r in
+            compute.forChunks(n, minChunk: 1 << 14) { r in
                 var i = r.lowerBound
                 while i + 16 <= r.upperBound {
                     let g = valueAndDerivative(Vec.load(h + i))
@@ -81,16 +81,13 @@ public enum GELU {
     }
 
     /// dx [rows, cols] = dy ⊙ derivative (dx may alias either), and biasGrad[j] += Σ_rows dx[·, j] when
-    /// given (per-thread partials summed in thread order: deterministic for a thread count).
+    /// given (`ComputeContext.reduce`: deterministic for a thread count).
     public static func backward(_ dy: UnsafePointer<Float>, derivative: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
-                                rows: Int, cols: Int, biasGrad: UnsafeMutablePointer<Float>?) {
+                                rows: Int, cols: Int, biasGrad: UnsafeMutablePointer<Float>?, compute: ComputeContext) {
         Profiler.measure("gelu") {
             let body = cols & ~15, tail = cols - body
-            let chunks = Swift.min(Parallel.threads, Swift.max(1, rows * cols / 65536))
-            let partial = Tensor(shape: [chunks, cols])
-            Parallel.forEach(chunks) { c in
-                let acc = partial.data + c * cols
-                for row in (rows * c / chunks)..<(rows * (c + 1) / chunks) {
+            compute.reduce(Float.self, rows: rows, cols: cols, width: cols) { range, acc in
+                for row in range {
                     let o = row * cols
                     var j = 0
                     while j < body {
@@ -105,8 +102,9 @@ public enum GELU {
                         Vec.store(Vec.load(acc + body, count: tail) + g, acc + body, count: tail)
                     }
                 }
+            } combine: { partial in
+                if let biasGrad { Vec.add(partial, into: biasGrad, count: cols) }
             }
-            if let biasGrad { for c in 0..<chunks { Vec.add(partial.data + c * cols, into: biasGrad, count: cols) } }
         }
     }
 

@@ -23,10 +23,10 @@ public struct LayerNorm {
 
     /// y [rows, dim]; mean, rstd [rows] are saved for backward.
     public func forward(_ p: ParameterStore, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>,
-                        mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
+                        mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>, compute: ComputeContext) {
         let g = p.value(weight), b = p.value(bias), d = dim, eps = eps, body = dim & ~15
         Profiler.measure("layernorm") {
-            Parallel.forChunks(rows, minChunk: 16) { range in
+            compute.forChunks(rows, minChunk: 16) { range in
                 for r in range {
                     let xr = x + r * d, yr = y + r * d
                     var acc = Float16x(repeating: 0)
@@ -51,10 +51,10 @@ public struct LayerNorm {
     /// y = (x − mean)·rstd·γ + β from the statistics a forward saved: backward recomputes the output
     /// instead of keeping it (one cheap pass instead of a [rows, dim] buffer per layer).
     public func recompute(_ p: ParameterStore, x: UnsafePointer<Float>, rows: Int, mean: UnsafePointer<Float>,
-                          rstd: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+                          rstd: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, compute: ComputeContext) {
         let g = p.value(weight), b = p.value(bias), d = dim
         Profiler.measure("layernorm") {
-            Parallel.forChunks(rows, minChunk: 16) { range in
+            compute.forChunks(rows, minChunk: 16) { range in
                 for r in range { LayerNorm.normalizeRow(x + r * d, mean: mean[r], rstd: rstd[r], weight: g, bias: b, dim: d, into: y + r * d) }
             }
         }
@@ -77,16 +77,14 @@ public struct LayerNorm {
     /// dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) with g = dy·γ.
     public func backward(_ p: ParameterStore, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int,
                          mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
-                         dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
+                         dx: UnsafeMutablePointer<Float>, accumulate: Bool, compute: ComputeContext) {
         let g = p.value(weight), d = dim, body = dim & ~15
-        let chunks = Swift.min(Parallel.threads, Swift.max(1, rows / 16))
+        let gw = p.grad(weight), gb = p.grad(bias)
         Profiler.measure("layernorm") {
-            // Per-chunk partial sums for dγ, dβ so threads never write the same memory.
-            let partial = Tensor(shape: [chunks, 2 * d])
-            Parallel.forEach(chunks) { c in
-                let lo = rows * c / chunks, hi = rows * (c + 1) / chunks
-                let dg = partial.data + c * 2 * d, db = dg + d
-                for r in lo..<hi {
+            // Per-chunk partial sums for dγ, dβ (so threads never write the same memory), chunks of ≥ 16 rows.
+            compute.reduce(Float.self, rows: rows, cols: d, minChunk: 16 * d, width: 2 * d) { range, dg in
+                let db = dg + d
+                for r in range {
                     let xr = x + r * d, dyr = dy + r * d, dxr = dx + r * d
                     let mu = mean[r], rs = rstd[r]
                     let muv = Float16x(repeating: mu), rsv = Float16x(repeating: rs)
@@ -126,11 +124,9 @@ public struct LayerNorm {
                         j += 1
                     }
                 }
-            }
-            let gw = p.grad(weight), gb = p.grad(bias)
-            for c in 0..<chunks {
-                Vec.add(partial.data + c * 2 * d, into: gw, count: d)
-                Vec.add(partial.data + c * 2 * d + d, into: gb, count: d)
+            } combine: { partial in
+                Vec.add(partial, into: gw, count: d)
+                Vec.add(partial + d, into: gb, count: d)
             }
         }
     }

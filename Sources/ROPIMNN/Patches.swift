@@ -7,9 +7,9 @@ import ROPIMKernels
 public enum Patches {
     /// patches [B, K, C·p·p] from images [B, C, H, W].
     public static func patchify(_ images: UnsafePointer<Float>, batch: Int, channels c: Int, height h: Int, width w: Int,
-                                patch p: Int, into out: UnsafeMutablePointer<Float>) {
+                                patch p: Int, into out: UnsafeMutablePointer<Float>, compute: ComputeContext) {
         let gh = h / p, gw = w / p, row = c * p * p
-        Parallel.forEach(batch) { b in
+        compute.forEach(batch) { b in
             let img = images + b * c * h * w
             for gy in 0..<gh {
                 for gx in 0..<gw {

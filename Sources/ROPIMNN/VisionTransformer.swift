@@ -91,21 +91,21 @@ public final class VisionTransformer {
 
     /// tokens [B·K, D] = patchify(images [B, C, H, W]) · Wᵀ + b
     @discardableResult
-    public func embedPatches(_ imgs: Tensor, batch: Int) -> Tensor {
+    public func embedPatches(_ imgs: Tensor, batch: Int, compute: ComputeContext) -> Tensor {
         let c = config, k = c.numPatches
         precondition(imgs.count == batch * c.inChans * c.imgSize * c.imgSize, "images \(imgs.shape) do not match config")
         self.batch = batch
         patches.resize([batch * k, c.patchDim])
         tokens.resize([batch * k, c.embedDim])
         Patches.patchify(imgs.data, batch: batch, channels: c.inChans, height: c.imgSize, width: c.imgSize,
-                         patch: c.patchSize, into: patches.data)
-        patchEmbed.forward(params, x: patches.data, rows: batch * k, y: tokens.data)
+                         patch: c.patchSize, into: patches.data, compute: compute)
+        patchEmbed.forward(params, x: patches.data, rows: batch * k, y: tokens.data, compute: compute)
         return tokens
     }
 
     /// Accumulates patch-embedding grads from dTokens [B·K, D].
-    public func backwardPatches(_ dTok: UnsafePointer<Float>) {
-        patchEmbed.backward(params, dy: dTok, x: patches.data, rows: batch * config.numPatches, dx: nil)
+    public func backwardPatches(_ dTok: UnsafePointer<Float>, compute: ComputeContext) {
+        patchEmbed.backward(params, dy: dTok, x: patches.data, rows: batch * config.numPatches, dx: nil, compute: compute)
     }
 
     // MARK: transformer
@@ -115,7 +115,8 @@ public final class VisionTransformer {
     /// rows `subset.indices` of `tok` in place (no gathered copy), adds their own position rows, and
     /// `output` is [B·(1 + subset.count), D]. Subsets need `rel_pos_bias: none` (the tables assume the full grid).
     @discardableResult
-    public func encode(_ tok: UnsafePointer<Float>, batch: Int, subset: TokenSubset? = nil, training: Bool, rng: inout RNG) -> Tensor {
+    public func encode(_ tok: UnsafePointer<Float>, batch: Int, subset: TokenSubset? = nil, training: Bool, rng: inout RNG,
+                       compute: ComputeContext) -> Tensor {
         let c = config, d = c.embedDim, k = c.numPatches
         precondition(subset == nil || c.relPosBias == .none, "a token subset needs model.rel_pos_bias none")
         let n = subset.map { 1 + $0.count } ?? c.numTokens, rows = batch * n
@@ -126,7 +127,7 @@ public final class VisionTransformer {
         let cls = params.value(clsToken), pos = posEmbed.map { UnsafePointer(params.value($0)) }
         let fixedPos = fixedPosEmbed.map { UnsafePointer($0.data) }, x0Data = x0.data
         if let subset {
-            Parallel.forEach(batch) { b in
+            compute.forEach(batch) { b in
                 let dst = x0Data + b * n * d
                 dst.update(from: cls, count: d)
                 if let pos { Vec.add(pos, into: dst, count: d) }
@@ -139,7 +140,7 @@ public final class VisionTransformer {
                 }
             }
         } else {
-            Parallel.forEach(batch) { b in
+            compute.forEach(batch) { b in
                 let dst = x0Data + b * n * d
                 dst.update(from: cls, count: d)
                 (dst + d).update(from: tok + b * k * d, count: k * d)
@@ -155,10 +156,11 @@ public final class VisionTransformer {
         }
         var x = UnsafePointer(x0.data)
         for blk in blocks {
-            blk.forward(params, x: x, batch: batch, tokens: n, sharedBias: bias, training: training, rng: &rng, scratch: scratch)
+            blk.forward(params, x: x, batch: batch, tokens: n, sharedBias: bias, training: training, rng: &rng, scratch: scratch,
+                        compute: compute)
             x = UnsafePointer(blk.output.data)
         }
-        if let norm { norm.forward(params, x: x, rows: rows, y: output.data, mean: normMean.data, rstd: normRstd.data) }
+        if let norm { norm.forward(params, x: x, rows: rows, y: output.data, mean: normMean.data, rstd: normRstd.data, compute: compute) }
         else { output.data.update(from: x, count: rows * d) }
         return output
     }
@@ -166,13 +168,13 @@ public final class VisionTransformer {
     /// dTokens [B·K, D] from dOut [B·N, D] (N = 1 + subset.count with a subset: rows of tokens outside the
     /// subset get zero); accumulates every parameter gradient except the patch embedding's.
     @discardableResult
-    public func backwardEncode(_ dOut: UnsafePointer<Float>) -> Tensor {
+    public func backwardEncode(_ dOut: UnsafePointer<Float>, compute: ComputeContext) -> Tensor {
         let c = config, d = c.embedDim, k = c.numPatches, n = subset.map { 1 + $0.count } ?? c.numTokens, rows = batch * n
         dx.resize([rows, d]); dTokens.resize([batch * k, d])
         let lastOut = blocks.last.map { UnsafePointer($0.output.data) } ?? UnsafePointer(x0.data)
         if let norm {
             norm.backward(params, dy: dOut, x: lastOut, rows: rows, mean: normMean.data, rstd: normRstd.data,
-                          dx: dx.data, accumulate: false)
+                          dx: dx.data, accumulate: false, compute: compute)
         } else {
             dx.data.update(from: dOut, count: rows * d)
         }
@@ -187,7 +189,7 @@ public final class VisionTransformer {
         var cur = dx, nxt = other
         for blk in blocks.reversed() {
             blk.backward(params, dOut: cur.data, batch: batch, tokens: n, sharedBias: sharedRelPos != nil ? UnsafePointer(sharedBias.data) : nil,
-                         sharedBiasGrad: biasGrad, scratch: scratch, dx: nxt.data)
+                         sharedBiasGrad: biasGrad, scratch: scratch, dx: nxt.data, compute: compute)
             swap(&cur, &nxt)
         }
         if let sharedRelPos { sharedRelPos.backward(params, dbias: sharedBiasGrad.data) }
@@ -195,7 +197,7 @@ public final class VisionTransformer {
         for b in 0..<batch { Vec.add(g + b * n * d, into: gcls, count: d) }
         if let subset {
             dTokens.zero()
-            Parallel.forEach(batch) { b in
+            compute.forEach(batch) { b in
                 for j in 0..<subset.count {
                     (dTok + (b * k + Int(subset.indices[b * subset.count + j])) * d).update(from: g + (b * n + 1 + j) * d, count: d)
                 }
@@ -210,9 +212,9 @@ public final class VisionTransformer {
             }
             return dTokens
         }
-        Parallel.forEach(batch) { b in (dTok + b * k * d).update(from: g + b * n * d + d, count: k * d) }
+        compute.forEach(batch) { b in (dTok + b * k * d).update(from: g + b * n * d + d, count: k * d) }
         if let gpos {   // each slice of the table summed over the batch in order
-            Parallel.forChunks(n * d, minChunk: 4096) { r in
+            compute.forChunks(n * d, minChunk: 4096) { r in
                 for b in 0..<batch { Vec.add(g + b * n * d + r.lowerBound, into: gpos + r.lowerBound, count: r.count) }
             }
         }

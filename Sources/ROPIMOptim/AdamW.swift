@@ -23,11 +23,11 @@ public final class AdamW {
     }
 
     /// One update with learning rate `lr`; weight decay only on entries marked `decay`.
-    public func update(lr: Float) {
-        Profiler.measure("optimizer") { apply(lr: lr) }
+    public func update(lr: Float, compute: ComputeContext) {
+        Profiler.measure("optimizer") { apply(lr: lr, compute: compute) }
     }
 
-    private func apply(lr: Float) {
+    private func apply(lr: Float, compute: ComputeContext) {
         step += 1
         let b1 = beta1, b2 = beta2, eps = eps
         let bc1 = 1 - Float(Foundation.pow(Double(b1), Double(step)))
@@ -40,7 +40,7 @@ public final class AdamW {
             let groupLR = lr * lrScales[ei], stepSize = groupLR / bc1
             let decay: Float = e.decay ? 1 - groupLR * weightDecay : 1
             // Elementwise, so any split over the threads gives the same bits.
-            Parallel.forChunks(e.ref.count, minChunk: 1 << 15) { r in
+            compute.forChunks(e.ref.count, minChunk: 1 << 15) { r in
                 for i in r {
                     let gi = g[i]
                     mm[i] = b1 * mm[i] + (1 - b1) * gi

@@ -41,8 +41,9 @@ public enum Bench {
         3 * forwardFlops(v) - 2 * Double(v.numPatches * v.patchDim * v.embedDim)
     }
 
-    /// Measured FMA throughput (GFLOP/s) of `threads` threads running independent SIMD16 FMA chains.
-    public static func measurePeak(threads: Int, seconds: Double = 0.3, iterations: Int = 2_000_000) -> Double {
+    /// Measured FMA throughput (GFLOP/s) of the context's threads, each running independent SIMD16 FMA chains.
+    public static func measurePeak(compute: ComputeContext, seconds: Double = 0.3, iterations: Int = 2_000_000) -> Double {
+        let threads = compute.threads
         func kernel() -> Float {
             var a0 = Float16x(repeating: 1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0
             var a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0
@@ -64,7 +65,7 @@ public enum Bench {
             var sums = [Float](repeating: 0, count: threads)
             sums.withUnsafeMutableBufferPointer { buf in
                 let p = buf.baseAddress!
-                Parallel.forEach(threads) { t in p[t] = kernel() }
+                compute.forEach(threads) { t in p[t] = kernel() }
             }
             let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
             sink += sums.reduce(0, +)
@@ -91,9 +92,10 @@ public enum Bench {
 
     /// Runs `warmup` + `steps` training steps and `steps` forward passes on a fixed synthetic batch.
     /// `peakGflops` replaces the probe (tests).
-    public static func run(config c: PretrainConfig, preset: String, steps: Int, warmup: Int, peakGflops: Double? = nil) throws -> BenchResult {
+    public static func run(config c: PretrainConfig, preset: String, steps: Int, warmup: Int, peakGflops: Double? = nil,
+                           compute: ComputeContext) throws -> BenchResult {
         let v = c.model, b = c.optim.batchSize
-        let bench = try BenchStep(config: c)
+        let bench = try BenchStep(config: c, compute: compute)
         func step() { try! bench.step() }   // synthetic, finite data; a non-finite loss here is a bug
         for _ in 0..<warmup { step() }
         Profiler.reset()
@@ -104,10 +106,10 @@ public enum Bench {
         let stepMedian = stepTimes[steps / 2]
         ops["other"] = Swift.max(0, stepTimes.reduce(0, +) / Double(steps) - ops.values.reduce(0, +))
         let forwardTimes = (0..<steps).map { _ in time { bench.forward() } }.sorted()
-        let peak = peakGflops ?? measurePeak(threads: Parallel.threads)
+        let peak = peakGflops ?? measurePeak(compute: compute)
         let flops = stepFlops(v) * Double(b)
         return BenchResult(preset: preset, imgSize: v.imgSize, patchSize: v.patchSize, embedDim: v.embedDim, depth: v.depth,
-                           tokens: v.numPatches, batchSize: b, threads: Parallel.threads, corruption: c.method.corruption.rawValue,
+                           tokens: v.numPatches, batchSize: b, threads: compute.threads, corruption: c.method.corruption.rawValue,
                            steps: steps, stepSeconds: stepMedian, forwardSeconds: forwardTimes[steps / 2],
                            imagesPerSecond: Double(b) / stepMedian, forwardImagesPerSecond: Double(b) / forwardTimes[steps / 2],
                            gflopPerImage: stepFlops(v) / 1e9, gflops: flops / stepMedian / 1e9, peakGflops: peak,
@@ -115,7 +117,7 @@ public enum Bench {
     }
 }
 
-/// One matrix product of the training step, timed on its own through `gemm` (`ropim bench --gemm`).
+/// One matrix product of the training step, timed on its own through `ComputeContext.gemm` (`ropim bench --gemm`).
 public struct GEMMShapeResult: Codable, Sendable {
     public var layer: String, pass: String
     public var transA: Bool, transB: Bool, m: Int, n: Int, k: Int
@@ -137,16 +139,17 @@ extension Bench {
     }
 
     /// Times each product of `gemmShapes` (median of `repeats` after one warm-up call) on random operands.
-    public static func runGEMMShapes(config c: PretrainConfig, repeats: Int, peakGflops: Double? = nil) -> [GEMMShapeResult] {
-        let peak = peakGflops ?? measurePeak(threads: Parallel.threads)
+    public static func runGEMMShapes(config c: PretrainConfig, repeats: Int, peakGflops: Double? = nil,
+                                     compute: ComputeContext) -> [GEMMShapeResult] {
+        let peak = peakGflops ?? measurePeak(compute: compute)
         var rng = RNG(seed: 1)
         return gemmShapes(c.model, batch: c.optim.batchSize).map { s in
             let a = Tensor(shape: [s.m * s.k]), bm = Tensor(shape: [s.k * s.n]), cm = Tensor(shape: [s.m * s.n])
             for t in [a, bm] { for i in 0..<t.count { t[i] = Float(rng.normal()) } }
             let lda = s.transA ? s.m : s.k, ldb = s.transB ? s.k : s.n
             func call() {
-                gemm(transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k, a: a.data, lda: lda, b: bm.data, ldb: ldb,
-                     beta: s.pass == "dW" ? 1 : 0, c: cm.data, ldc: s.n)
+                compute.gemm(transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k, a: a.data, lda: lda, b: bm.data, ldb: ldb,
+                             beta: s.pass == "dW" ? 1 : 0, c: cm.data, ldc: s.n)
             }
             call()
             let times = (0..<Swift.max(1, repeats)).map { _ in time(call) }.sorted()
@@ -165,24 +168,28 @@ public final class BenchStep {
     let images: Tensor
     var rng: RNG
     let batch: Int
+    /// Threads of every step and forward pass.
+    public let compute: ComputeContext
 
-    public init(config c: PretrainConfig) throws {
+    public init(config c: PretrainConfig, compute: ComputeContext) throws {
         let v = c.model
         batch = c.optim.batchSize
+        self.compute = compute
         model = try Objectives.make(vit: v, method: c.method)
         rng = RNG(seed: UInt64(truncatingIfNeeded: c.run.seed))
         model.initialize(rng: &rng)
-        loop = TrainLoop(params: model.params, optimizer: AdamW(params: model.params, config: c.optim, depth: v.depth), optim: c.optim)
+        loop = TrainLoop(params: model.params, optimizer: AdamW(params: model.params, config: c.optim, depth: v.depth), optim: c.optim,
+                         compute: compute)
         images = Tensor(shape: [batch, v.inChans, v.imgSize, v.imgSize])
         for i in 0..<images.count { images[i] = Float(rng.normal()) }
     }
 
     /// One optimizer step (zero grads, forward, backward, clip, AdamW).
     public func step() throws {
-        _ = try loop.step(lr: 1e-4, forward: { _ in self.model.forward(images: self.images, batch: self.batch, training: true, rng: &self.rng) },
-                          backward: { self.model.backward(lossScale: $0) })
+        _ = try loop.step(lr: 1e-4, forward: { _ in self.forward() }, backward: { self.model.backward(lossScale: $0, compute: self.compute) })
     }
 
-    /// A forward pass alone.
-    public func forward() { _ = model.forward(images: images, batch: batch, training: true, rng: &rng) }
+    /// A forward pass alone; returns its loss.
+    @discardableResult
+    public func forward() -> Double { model.forward(images: images, batch: batch, training: true, rng: &rng, compute: compute) }
 }

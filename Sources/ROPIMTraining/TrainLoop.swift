@@ -18,6 +18,8 @@ public final class TrainLoop {
     public let params: ParameterStore
     public let optimizer: AdamW
     public let optim: OptimConfig
+    /// Threads of the optimizer update (the forward and backward closures bring their own context).
+    public let compute: ComputeContext
 
     /// The work around each step that differs between trainers. `forward(i)` runs micro-batch i of the
     /// step (fetching its data) and returns its loss; `backward(scale)` accumulates its gradients ×scale.
@@ -44,8 +46,8 @@ public final class TrainLoop {
         public var stopped: Bool
     }
 
-    public init(params: ParameterStore, optimizer: AdamW, optim: OptimConfig) {
-        self.params = params; self.optimizer = optimizer; self.optim = optim
+    public init(params: ParameterStore, optimizer: AdamW, optim: OptimConfig, compute: ComputeContext) {
+        self.params = params; self.optimizer = optimizer; self.optim = optim; self.compute = compute
     }
 
     /// One optimizer step at learning rate `lr` over `optim.accum_steps` micro-batches: returns the mean
@@ -62,7 +64,7 @@ public final class TrainLoop {
         }
         // A data-parallel run all-reduces (averages) params.grads here, before clipping.
         let gradNorm = GradientClipping.clip(params, maxNorm: optim.clipGrad)
-        optimizer.update(lr: Float(lr))
+        optimizer.update(lr: Float(lr), compute: compute)
         return (loss, gradNorm)
     }
 

@@ -48,6 +48,8 @@ public final class PretrainTrainer {
     public let optimizer: AdamW
     public let schedule: CosineSchedule
     public let stepsPerEpoch: Int
+    /// Threads of every step; their count is saved in resumable checkpoints.
+    public let compute: ComputeContext
     public var log: (String) -> Void = { print($0) }
     /// Called after epochs that are multiples of `run.knn_every` (when > 0) with the 1-based epoch; the
     /// returned metrics (e.g. knn_top1) go into metrics.jsonl with the epoch and step.
@@ -59,9 +61,9 @@ public final class PretrainTrainer {
 
     /// Resumes from `resume` (a checkpoint directory holding state.json) when given: weights, moments,
     /// generator and loader position. `start` alone only repositions the data stream.
-    public convenience init(config: PretrainConfig, dataset: any ImageSource, resume ckpt: String) throws {
+    public convenience init(config: PretrainConfig, dataset: any ImageSource, compute: ComputeContext, resume ckpt: String) throws {
         let state = try RunCheckpoint.state(at: ckpt)
-        try self.init(config: config, dataset: dataset, start: state.dataPosition)
+        try self.init(config: config, dataset: dataset, compute: compute, start: state.dataPosition)
         try RunCheckpoint.restore(ckpt, model: model, optimizer: optimizer, state: state)
         streams.corruption = state.corruptionRNG
         epochLosses = state.epochLosses
@@ -69,10 +71,11 @@ public final class PretrainTrainer {
     }
 
     /// `start` resumes the data stream at a saved loader position (same seed and data).
-    public init(config: PretrainConfig, dataset: any ImageSource, start: LoaderPosition? = nil) throws {
+    public init(config: PretrainConfig, dataset: any ImageSource, compute: ComputeContext, start: LoaderPosition? = nil) throws {
         try config.validate()
         self.config = config
         self.dataset = dataset
+        self.compute = compute
         let outChannels = config.model.inChans
         if dataset.channels != outChannels && !(dataset.channels == 1 && outChannels == 3) {
             throw TrainingError(description: "\(dataset.source) has \(dataset.channels)-channel images but model.in_chans is \(outChannels); set model.in_chans to \(dataset.channels)\(dataset.channels == 1 ? " (or 3 to replicate gray)" : "")")
@@ -90,7 +93,7 @@ public final class PretrainTrainer {
                                             normalization: config.data.normalization, augment: config.data.augment)
         loader = try DataLoader(source: dataset, batchSize: config.optim.batchSize, transform: transform, seed: orderStream.next(),
                                 batchesPerEpoch: stepsPerEpoch * config.optim.accumSteps, threads: config.data.workers,
-                                prefetch: config.data.prefetch, skipBad: config.data.skipBad, start: start)
+                                prefetch: config.data.prefetch, skipBad: config.data.skipBad, start: start, compute: compute)
         let o = config.optim
         optimizer = AdamW(params: model.params, config: o, depth: config.model.depth)
         let lr = config.scaledLR
@@ -115,15 +118,16 @@ public final class PretrainTrainer {
         func save() throws -> String {
             let state = RunState(ropimVersion: ropimLibraryVersion, step: step, adamStep: optimizer.step,
                                  corruptionRNG: streams.corruption, dataPosition: loader.position, epochLosses: epochLosses,
-                                 threads: Parallel.threads, config: (try? ConfigLoader.yaml(c)) ?? "")
+                                 threads: compute.threads, config: (try? ConfigLoader.yaml(c)) ?? "")
             let best = !epochLosses.isEmpty && epochLosses.last == epochLosses.min() && loader.position.batch == 0
             return try RunCheckpoint.save(model: model, optimizer: optimizer, state: state, in: runDirectory,
                                           keepLast: c.run.keepLast, best: best)
         }
         var work = TrainLoop.Work(forward: { _ in
             let batch = try self.loader.next()
-            return self.model.forward(images: batch.images, batch: o.batchSize, training: true, rng: &self.streams.corruption)
-        }, backward: { self.model.backward(lossScale: $0) })
+            return self.model.forward(images: batch.images, batch: o.batchSize, training: true, rng: &self.streams.corruption,
+                                      compute: self.compute)
+        }, backward: { self.model.backward(lossScale: $0, compute: self.compute) })
         work.stopRequested = { StopSignal.requested }
         work.afterStep = { done, _, index, loss in
             step = done
@@ -140,7 +144,7 @@ public final class PretrainTrainer {
             try metrics.write(record)
             progress.message(record.keys.sorted().compactMap { k in (record[k] as? Double).map { String(format: "%@ %.3f", k, $0) } }.joined(separator: "  "))
         }
-        let loop = TrainLoop(params: model.params, optimizer: optimizer, optim: o)
+        let loop = TrainLoop(params: model.params, optimizer: optimizer, optim: o, compute: compute)
         let result = try loop.run(schedule: schedule, stepsPerEpoch: stepsPerEpoch, from: (first.epoch, first.batch / o.accumSteps),
                                   totalSteps: totalSteps, metrics: metrics,
                                   progress: progress, logEvery: c.run.logEvery, runDirectory: runDirectory, work: work)

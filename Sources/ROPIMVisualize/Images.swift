@@ -19,12 +19,12 @@ public enum ImageSplit: String, CaseIterable, Sendable {
 public enum PictureImages {
     /// The images of `split` for the config's dataset (any kind `loadData` reads; synthetic has one split),
     /// whole, in memory, without the training subset.
-    public static func load(_ data: DataConfig, model: ViTConfig, split: ImageSplit, threads: Int) throws -> ImageDataset {
+    public static func load(_ data: DataConfig, model: ViTConfig, split: ImageSplit, compute: ComputeContext) throws -> ImageDataset {
         var d = data
         d.split = split.rawValue
         d.subset = 0
         d.valFraction = 0
-        return try loadDataset(d, imgSize: model.imgSize, channels: model.inChans, seed: 0, threads: threads)
+        return try loadDataset(d, imgSize: model.imgSize, channels: model.inChans, seed: 0, compute: compute)
     }
 
     /// `count` distinct images chosen by `seed` (all of them, in seeded order, when the set is smaller).
@@ -34,22 +34,23 @@ public enum PictureImages {
     }
 
     /// Normalized images [N, C, S, S] for the model (whole image resized to S, no flip).
-    public static func batch(_ d: ImageDataset, indices: [Int], model: ViTConfig, normalization: Normalization) throws -> Tensor {
+    public static func batch(_ d: ImageDataset, indices: [Int], model: ViTConfig, normalization: Normalization,
+                             compute: ComputeContext) throws -> Tensor {
         guard d.channels == model.inChans || d.channels == 1 else {
             throw VisualizeError("\(d.source) has \(d.channels)-channel images but the model expects \(model.inChans)")
         }
         let out = Tensor(shape: [0])
         var rng = RNG(seed: 0)   // unused without augmentation
         makeBatch(d, indices: indices, size: model.imgSize, outChannels: model.inChans, augment: nil,
-                  normalization: normalization, rng: &rng, into: out)
+                  normalization: normalization, rng: &rng, into: out, compute: compute)
         return out
     }
 
     /// Patch rows [N·K, C·p·p] of normalized images [N, C, S, S].
-    public static func patches(_ images: Tensor, patchSize p: Int) -> [Float] {
+    public static func patches(_ images: Tensor, patchSize p: Int, compute: ComputeContext) -> [Float] {
         let (n, c, h, w) = (images.shape[0], images.shape[1], images.shape[2], images.shape[3])
         var out = [Float](repeating: 0, count: n * c * h * w)
-        out.withUnsafeMutableBufferPointer { Patches.patchify(images.data, batch: n, channels: c, height: h, width: w, patch: p, into: $0.baseAddress!) }
+        out.withUnsafeMutableBufferPointer { Patches.patchify(images.data, batch: n, channels: c, height: h, width: w, patch: p, into: $0.baseAddress!, compute: compute) }
         return out
     }
 }

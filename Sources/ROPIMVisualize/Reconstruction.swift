@@ -40,11 +40,12 @@ public enum Reconstructions {
 
     /// Runs `model` on normalized `images` [N, C, H, W] (eval mode: no drop path) with the corruption drawn
     /// from `rng`, and assembles the pictures.
-    public static func compute(model: any PretrainingObjective, images: Tensor, normalization: Normalization, rng: inout RNG) -> ReconstructionPanels {
+    public static func compute(model: any PretrainingObjective, images: Tensor, normalization: Normalization, rng: inout RNG,
+                               compute: ComputeContext) -> ReconstructionPanels {
         let v = model.vit
         let n = images.shape[0], c = v.inChans, s = v.imgSize, k = v.numPatches, pd = v.patchDim, p = v.patchSize
         precondition(images.shape == [n, c, s, s], "images must be [N, \(c), \(s), \(s)], got \(images.shape)")
-        _ = model.forward(images: images, batch: n, training: false, rng: &rng)
+        _ = model.forward(images: images, batch: n, training: false, rng: &rng, compute: compute)
         let y = model.encoder.patches.array           // [N·K, pd] normalized target patches
         let yHat = model.prediction.array             // [N·K, pd]
         var corrupted = [Float](), pasted = [Float](), errorPatches = [Float]()

@@ -48,7 +48,7 @@ struct AnalyzeCorruption: ParsableCommand {
     @Option(help: "Images to analyse (one sketch and one mask each).") var count = 1000
     @Option(help: "Histogram bin width, in [0.0001, 1].") var binWidth = 0.05
     @Option(help: "Output directory.") var output = "corruption-analysis"
-    @OptionGroup var compute: ThreadOptions
+    @OptionGroup var threadFlags: ThreadOptions
 
     func validate() throws {
         if count < 1 { throw ValidationError("--count must be at least 1, got \(count)") }
@@ -68,11 +68,12 @@ struct AnalyzeCorruption: ParsableCommand {
 
     func run() throws {
         let c = try resolve()
-        let threads = compute.resolvedThreads()
-        let ds = try c.loadDataset(threads: threads)
+        let compute = threadFlags.context()
+        let ds = try c.loadDataset(compute: compute)
         let indices = PictureImages.choose(ds, count: count, seed: UInt64(truncatingIfNeeded: seed))
-        let images = try PictureImages.batch(ds, indices: indices, model: c.model, normalization: c.data.normalization)
-        let patches = PictureImages.patches(images, patchSize: c.model.patchSize)
+        let images = try PictureImages.batch(ds, indices: indices, model: c.model, normalization: c.data.normalization,
+                                             compute: compute)
+        let patches = PictureImages.patches(images, patchSize: c.model.patchSize, compute: compute)
         var rng = RNG(seed: UInt64(truncatingIfNeeded: seed)).derived(stream: 4)
         let a = try CorruptionAnalysis.run(patches: patches, images: indices.count, vit: c.model, method: c.method,
                                            binWidth: binWidth, rng: &rng)

@@ -21,7 +21,7 @@ struct Bench: ParsableCommand {
         """)
 
     @OptionGroup(title: "Config") var source: PresetOptions
-    @OptionGroup var compute: ThreadOptions
+    @OptionGroup var threadFlags: ThreadOptions
     @Option(help: "Images per step (optim.batch_size).") var batchSize: Int?
     @OptionGroup(title: "Model and method") var step: ModelMethodOptions
     @Option(help: "Timed steps (median reported).") var steps = 5
@@ -38,7 +38,7 @@ struct Bench: ParsableCommand {
     func resolve() throws -> PretrainConfig {
         var c = try source.resolve()
         override(&c.optim.batchSize, with: batchSize)
-        override(&c.run.threads, with: compute.threads)
+        override(&c.run.threads, with: threadFlags.threads)
         step.apply(to: &c)
         try c.validate()
         return c
@@ -46,9 +46,9 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         let c = try resolve()
-        _ = ThreadOptions.resolvedThreads(c.run.threads)
-        if gemm { return try printGEMMShapes(c) }
-        let r = try ROPIMTraining.Bench.run(config: c, preset: source.preset.rawValue, steps: steps, warmup: warmup)
+        let compute = ThreadOptions.context(c.run.threads)
+        if gemm { return try printGEMMShapes(c, compute: compute) }
+        let r = try ROPIMTraining.Bench.run(config: c, preset: source.preset.rawValue, steps: steps, warmup: warmup, compute: compute)
         if json { return try printJSON(r) }
         print(String(format: "%@ %dpx/p%d ViT %d×%d (K=%d), batch %d, %d threads, %@",
                      r.preset, r.imgSize, r.patchSize, r.embedDim, r.depth, r.tokens, r.batchSize, r.threads, r.corruption))
@@ -63,8 +63,8 @@ struct Bench: ParsableCommand {
         }
     }
 
-    private func printGEMMShapes(_ c: PretrainConfig) throws {
-        let shapes = ROPIMTraining.Bench.runGEMMShapes(config: c, repeats: steps)
+    private func printGEMMShapes(_ c: PretrainConfig, compute: ComputeContext) throws {
+        let shapes = ROPIMTraining.Bench.runGEMMShapes(config: c, repeats: steps, compute: compute)
         if json { return try printJSON(shapes) }
         print("layer        pass      op          m      n      k   ms     GFLOP/s  % peak")
         for s in shapes {

@@ -26,7 +26,7 @@ struct BenchData: ParsableCommand {
     @Option(help: "Model input size in pixels.") var size = 224
     @Option(help: "Images per loader batch.") var batch = 64
     @Option(help: "Loader threads (0 = build on the calling thread, parallel over the batch).") var workers = 2
-    @OptionGroup var compute: ThreadOptions
+    @OptionGroup var threadFlags: ThreadOptions
     @Option(help: "Training steps to time (0 skips the training step).") var steps = 2
     @Option(help: "Images per training step.") var trainBatch = 16
     @Option(help: "Extra augmentation: a timm RandAugment spec, e.g. rand-m9-mstd0.5-inc1.") var randAugment = ""
@@ -48,23 +48,23 @@ struct BenchData: ParsableCommand {
     }
 
     func run() throws {
-        let kernelThreads = compute.resolvedThreads()
+        let compute = threadFlags.context()
         let root = dir ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("ropim-bench-data-\(getpid())")
         try FileManager.default.createDirectory(atPath: root + "/images", withIntermediateDirectories: true)
         defer { if dir == nil { try? FileManager.default.removeItem(atPath: root) } }
-        let loader = try LoaderBench.run(settings, root: root, threads: kernelThreads) { print($0) }
+        let loader = try LoaderBench.run(settings, root: root, compute: compute) { print($0) }
         let (jpeg, packed) = (loader.jpegImagesPerSecond, loader.packedImagesPerSecond)
 
         guard steps > 0 else { return }
         var c = Preset.vitTiny.config
         c.optim.batchSize = trainBatch; c.run.seed = 1
-        let bench = try BenchStep(config: c)
+        let bench = try BenchStep(config: c, compute: compute)
         try bench.step()   // warm-up: buffers sized, pages touched
         let t = Date()
         for _ in 0..<steps { try bench.step() }
         let train = Double(steps * trainBatch) / Date().timeIntervalSince(t)
         print(String(format: "vit-tiny ROPIM training step at %d px, batch %d, %d kernel threads: %.1f images/s", c.model.imgSize,
-                     trainBatch, kernelThreads, train))
+                     trainBatch, compute.threads, train))
         print(String(format: "loader headroom: JPEG %.0f×, packed cache %.0f× the training step's rate", jpeg / train, packed / train))
     }
 }

@@ -47,10 +47,10 @@ func defaultRunDirectory(_ name: String) -> String {
     return "runs/\(name)-\(f.string(from: Date()))"
 }
 
-/// Applies the thread count and names the run directory when --output did not; returns the thread count.
-func prepareRun(_ run: inout RunConfig, command: String, source: String) -> Int {
+/// Names the run directory when --output did not; returns the run's compute context (run.threads).
+func prepareRun(_ run: inout RunConfig, command: String, source: String) -> ComputeContext {
     if run.output.isEmpty { run.output = defaultRunDirectory("\(command)-\(source)") }
-    return ThreadOptions.resolvedThreads(run.threads)
+    return ThreadOptions.context(run.threads)
 }
 
 /// Creates a run directory for a downstream command (refuses one holding a summary.json or checkpoint).
@@ -111,9 +111,9 @@ struct Finetune: ParsableCommand {
         var c = try resolve(ckpt)
         if let note = ckpt?.note { print("checkpoint: \(note)") }
         if common.printConfig { print(try ConfigLoader.yaml(c), terminator: ""); return }
-        let threads = prepareRun(&c.run, command: "finetune", source: ckpt == nil ? "scratch" : "pretrained")
-        let (train, test) = try DownstreamData.load(c.data, channels: c.model.inChans, imgSize: c.model.imgSize, seed: c.run.seed, threads: threads)
-        let trainer = try FinetuneTrainer(config: c, train: train, test: test, pretrained: ckpt)
+        let compute = prepareRun(&c.run, command: "finetune", source: ckpt == nil ? "scratch" : "pretrained")
+        let (train, test) = try DownstreamData.load(c.data, channels: c.model.inChans, imgSize: c.model.imgSize, seed: c.run.seed, compute: compute)
+        let trainer = try FinetuneTrainer(config: c, train: train, test: test, pretrained: ckpt, compute: compute)
         let dir = c.run.output
         try createRunDirectory(dir)
         try AtomicFile.write(try ConfigLoader.yaml(c), to: dir + "/config.yaml")
@@ -128,7 +128,7 @@ struct Finetune: ParsableCommand {
         let lr = c.scaledLR
         print("lr = base \(c.optim.baseLR) × batch \(c.optim.batchSize) / 512 = \(String(format: "%.3e", lr.peak)), layer decay \(c.optim.layerDecay) (stem ×\(String(format: "%.4f", LayerDecay.scale(layer: 0, depth: c.model.depth, decay: c.optim.layerDecay)))), warm-up \(trainer.schedule.warmupSteps) steps, cosine to \(String(format: "%.2e", lr.min))")
         if let w = trainer.schedule.warning { print(w) }
-        print("\(c.optim.epochs) epochs × \(trainer.stepsPerEpoch) steps, \(threads) threads, seed \(c.run.seed); run directory \(dir)")
+        print("\(c.optim.epochs) epochs × \(trainer.stepsPerEpoch) steps, \(compute.threads) threads, seed \(c.run.seed); run directory \(dir)")
         let s = try trainer.run(runDirectory: dir)
         let line = try writeSummary([
             "pretrained": c.pretrained, "epochs": s.epochs, "steps": s.steps, "classes": trainer.classes,

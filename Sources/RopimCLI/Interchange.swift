@@ -92,7 +92,7 @@ struct Embed: ParsableCommand {
     // .unconditional: a negative count reaches the range check instead of reading as an option.
     @Option(parsing: .unconditional, help: "The first N images of the split (0 = all).") var count = 64
     @Option(help: "Images per forward pass.") var batchSize = 64
-    @OptionGroup var compute: ThreadOptions
+    @OptionGroup var threadFlags: ThreadOptions
     @Flag(help: "Also store the normalized input images.") var saveInputs = false
     @Option(help: "Output .safetensors file.") var output: String
 
@@ -117,8 +117,9 @@ struct Embed: ParsableCommand {
     func run() throws {
         let (ef, d) = try resolve()
         if let note = ef.note { print("checkpoint: \(note)") }
-        let images = try Embedding.images(d, encoder: ef, threads: compute.resolvedThreads())
-        let tensors = try Embedding.tensors(ef, images: images, settings: settings)
+        let compute = threadFlags.context()
+        let images = try Embedding.images(d, encoder: ef, compute: compute)
+        let tensors = try Embedding.tensors(ef, images: images, settings: settings, compute: compute)
         try Embedding.write(tensors, encoder: ef, split: split, to: output)
         let shape = tensors[0].shape
         print("wrote \(output): features \(shape) from \(ef.path) (\(images.source), split \(split))")

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import ROPIMDownstream
+import ROPIMKernels
 import ROPIMTraining
 import ROPIMOptim
 import ROPIMFiles
@@ -66,15 +67,15 @@ func resolveFrozen(_ common: DownstreamOptions, _ f: FeatureOptions,
 /// linprobe and knn after their config: print it, or evaluate into a new run directory and print the summary.
 func runFrozen(_ common: DownstreamOptions, _ c: FrozenFeaturesConfig, ckpt: PretrainCheckpoint?, command: String,
                describe: (_ threads: Int) -> String,
-               evaluate: (FrozenFeaturesConfig, PretrainCheckpoint?, String) throws -> [String: Any]) throws {
+               evaluate: (FrozenFeaturesConfig, PretrainCheckpoint?, _ runDirectory: String, ComputeContext) throws -> [String: Any]) throws {
     if let note = ckpt?.note { print("checkpoint: \(note)") }
     if common.printConfig { print(try ConfigLoader.yaml(c), terminator: ""); return }
     var c = c
-    let threads = prepareRun(&c.run, command: command, source: c.probe.features.rawValue)
+    let compute = prepareRun(&c.run, command: command, source: c.probe.features.rawValue)
     try createRunDirectory(c.run.output)
     try AtomicFile.write(try ConfigLoader.yaml(c), to: c.run.output + "/config.yaml")
-    print("ropim \(ropimVersion): " + describe(threads) + "; run directory \(c.run.output)")
-    let record = try evaluate(c, ckpt, c.run.output)
+    print("ropim \(ropimVersion): " + describe(compute.threads) + "; run directory \(c.run.output)")
+    let record = try evaluate(c, ckpt, c.run.output, compute)
     print(try writeSummary(record, command: command, runDirectory: c.run.output))
 }
 
@@ -114,6 +115,6 @@ struct Linprobe: ParsableCommand {
         let (c, ckpt) = try resolve()
         try runFrozen(common, c, ckpt: ckpt, command: "linprobe", describe: { threads in
             "linear probe on \(c.probe.features.rawValue) features (\(c.probe.blocksDescription), \(c.probe.pooling.rawValue) pooling), \(c.probe.epochs) epochs, \(threads) threads"
-        }) { c, ckpt, dir in try FrozenEvaluation.linearProbe(c, checkpoint: ckpt, runDirectory: dir) { print($0) } }
+        }) { c, ckpt, dir, compute in try FrozenEvaluation.linearProbe(c, checkpoint: ckpt, runDirectory: dir, compute: compute) { print($0) } }
     }
 }

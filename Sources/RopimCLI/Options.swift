@@ -85,30 +85,28 @@ struct DataOptions: ParsableArguments {
 struct ThreadOptions: ParsableArguments {
     @Option(help: "Threads for kernels and GEMM (0 = all cores).") var threads: Int?
 
+    /// The range check of run.threads (`ComputeContext.problem`), naming --threads.
     func validate() throws {
-        if let threads, threads < 0 { throw ValidationError("--threads must be ≥ 0 (0 = all cores), got \(threads)") }
+        if let threads, let m = ComputeContext.problem(threads: threads, key: "--threads") { throw ValidationError(m) }
     }
 
-    /// The one place the CLI turns a thread setting into a count (0 = all cores) and gives it to the kernels.
-    static func resolvedThreads(_ configured: Int) -> Int {
-        let n = configured > 0 ? configured : ProcessInfo.processInfo.activeProcessorCount
-        Parallel.setThreads(n)
-        return n
-    }
+    /// The one place the CLI turns a validated thread setting (--threads or run.threads; 0 = all cores)
+    /// into the compute context that the command passes to every library call.
+    static func context(_ configured: Int) -> ComputeContext { ComputeContext.resolve(threads: configured) }
 
-    /// --threads, else `configured`, resolved.
-    func resolvedThreads(configured: Int = 0) -> Int { Self.resolvedThreads(threads ?? configured) }
+    /// --threads, else `configured`, as the command's compute context.
+    func context(configured: Int = 0) -> ComputeContext { Self.context(threads ?? configured) }
 }
 
 /// --threads, --seed and --output of a command that writes a run directory; they set run.threads,
 /// run.seed and run.output after the config files.
 struct RunOptions: ParsableArguments {
-    @OptionGroup var compute: ThreadOptions
+    @OptionGroup var threadFlags: ThreadOptions
     @Option(help: "Seed for every random stream of the run (run.seed).") var seed: Int?
     @Option(help: "Run directory (run.output; default runs/<name>-<time>).") var output: String?
 
     func apply(to run: inout RunConfig) {
-        override(&run.threads, with: compute.threads)
+        override(&run.threads, with: threadFlags.threads)
         override(&run.seed, with: seed)
         override(&run.output, with: output)
     }

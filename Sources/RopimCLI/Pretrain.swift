@@ -108,7 +108,7 @@ struct Pretrain: ParsableCommand {
     func run() throws {
         let r = try resolve()
         var c = r.config
-        let threads = ThreadOptions.resolvedThreads(c.run.threads)
+        let compute = ThreadOptions.context(c.run.threads), threads = compute.threads
         if printConfig { print(try ConfigLoader.yaml(c), terminator: ""); return }
         if c.run.output.isEmpty { c.run.output = defaultRunDirectory("\(r.preset.rawValue)-\(c.method.corruption.rawValue)") }
         let dir = c.run.output
@@ -119,14 +119,14 @@ struct Pretrain: ParsableCommand {
             for line in r.changes { print("  changed on resume: \(line)") }
         }
         // Everything that can fail on bad input happens before a new run directory is created.
-        let loaded = try c.loadData(threads: threads)
+        let loaded = try c.loadData(compute: compute)
         let dataset = loaded.source
-        let trainer = try r.resume.map { try PretrainTrainer(config: c, dataset: dataset, resume: $0) }
-            ?? PretrainTrainer(config: c, dataset: dataset)
+        let trainer = try r.resume.map { try PretrainTrainer(config: c, dataset: dataset, compute: compute, resume: $0) }
+            ?? PretrainTrainer(config: c, dataset: dataset, compute: compute)
         if r.resume == nil { try RunDirectory.create(dir) }
         if c.run.knnEvery > 0 {
-            let monitor = try KNNMonitor(config: c)
-            trainer.epochHook = { _, model in try monitor.evaluate(encoder: model.encoder) }
+            let monitor = try KNNMonitor(config: c, compute: compute)
+            trainer.epochHook = { _, model in try monitor.evaluate(encoder: model.encoder, compute: compute) }
         }
         try AtomicFile.write(try ConfigLoader.yaml(c), to: dir + "/config.yaml")
         if let names = loaded.classNames { try ImageFolder.writeClasses(names, to: dir + "/classes.txt") }

@@ -40,7 +40,7 @@ struct Visualize: ParsableCommand {
         """)
     var errorMax: Double?
     @Option(help: "Output PNG (default: reconstructions.png next to the checkpoint).") var output: String?
-    @OptionGroup var compute: ThreadOptions
+    @OptionGroup var threadFlags: ThreadOptions
 
     func validate() throws {
         if count < 1 { throw ValidationError("--count must be at least 1, got \(count)") }
@@ -61,15 +61,17 @@ struct Visualize: ParsableCommand {
 
     func run() throws {
         let (ckpt, d) = try resolve()
-        let threads = compute.resolvedThreads()
+        let compute = threadFlags.context()
         let path = ckpt.path
         var c = ckpt.config
         c.data = d
-        let dataset = try PictureImages.load(c.data, model: c.model, split: split, threads: threads)
+        let dataset = try PictureImages.load(c.data, model: c.model, split: split, compute: compute)
         let indices = PictureImages.choose(dataset, count: count, seed: UInt64(truncatingIfNeeded: seed))
-        let images = try PictureImages.batch(dataset, indices: indices, model: c.model, normalization: c.data.normalization)
+        let images = try PictureImages.batch(dataset, indices: indices, model: c.model, normalization: c.data.normalization,
+                                               compute: compute)
         var rng = RNG(seed: UInt64(truncatingIfNeeded: seed)).derived(stream: 4)
-        let panels = Reconstructions.compute(model: ckpt.model, images: images, normalization: c.data.normalization, rng: &rng)
+        let panels = Reconstructions.compute(model: ckpt.model, images: images, normalization: c.data.normalization, rng: &rng,
+                                                compute: compute)
         let s = scale ?? max(1, Int((112.0 / Double(c.model.imgSize)).rounded()))
         let method = c.method.corruption == .rop ? "ROPIM K'=\(c.method.sketchSize)" : c.method.corruption.rawValue
         let title = "\((path as NSString).deletingLastPathComponent.isEmpty ? path : ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent) step \(ckpt.step), \(method), \(split.rawValue) images"

@@ -31,28 +31,29 @@ final class TestAutoencoder: PretrainingObjective {
         params.fill(decoder.bias!) { _ in Float(rng.uniform(-bound, bound)) }
     }
 
-    func forward(images: Tensor, batch: Int, training: Bool, rng: inout RNG) -> Double {
+    func forward(images: Tensor, batch: Int, training: Bool, rng: inout RNG, compute: ComputeContext) -> Double {
         self.batch = batch
         let k = vit.numPatches, d = vit.embedDim, n = vit.numTokens, pd = vit.patchDim, rows = batch * k
-        let out = encoder.encode(encoder.embedPatches(images, batch: batch).data, batch: batch, training: training, rng: &rng)
+        let tokens = encoder.embedPatches(images, batch: batch, compute: compute)
+        let out = encoder.encode(tokens.data, batch: batch, training: training, rng: &rng, compute: compute)
         patchOut.resize([rows, d])
         for b in 0..<batch { (patchOut.data + b * k * d).update(from: out.data + (b * n + 1) * d, count: k * d) }
         prediction.resize([rows, pd]); dPrediction.resize([rows, pd])
-        decoder.forward(params, x: patchOut.data, rows: rows, y: prediction.data)
+        decoder.forward(params, x: patchOut.data, rows: rows, y: prediction.data, compute: compute)
         let e = Tensor(shape: [rows, pd])
         for i in 0..<e.count { e[i] = encoder.patches[i] - prediction[i] }
         let count = Double(rows * pd)
         return ReconstructionLoss.lossAndGradient(e.data, rows: rows, cols: pd, l1: method.loss == .l1, scale: Float(1 / count),
-                                                  into: dPrediction.data) / count
+                                                  into: dPrediction.data, compute: compute) / count
     }
 
-    func backward(lossScale: Float) {
+    func backward(lossScale: Float, compute: ComputeContext) {
         let k = vit.numPatches, d = vit.embedDim, n = vit.numTokens
         for i in 0..<dPrediction.count { dPrediction[i] *= lossScale }
         dPatchOut.resize([batch * k, d]); dOut.resize([batch * n, d]); dOut.zero()
-        decoder.backward(params, dy: dPrediction.data, x: patchOut.data, rows: batch * k, dx: dPatchOut.data)
+        decoder.backward(params, dy: dPrediction.data, x: patchOut.data, rows: batch * k, dx: dPatchOut.data, compute: compute)
         for b in 0..<batch { (dOut.data + (b * n + 1) * d).update(from: dPatchOut.data + b * k * d, count: k * d) }
-        encoder.backwardPatches(encoder.backwardEncode(dOut.data).data)
+        encoder.backwardPatches(encoder.backwardEncode(dOut.data, compute: compute).data, compute: compute)
     }
 
     func views(image b: Int) -> ObjectiveViews {
@@ -88,9 +89,9 @@ final class ObjectiveSeamTests: XCTestCase {
         for step in 0..<2 {
             var sa = RNG(seed: UInt64(step)), sb = RNG(seed: UInt64(step))
             a.params.zeroGrads(); b.params.zeroGrads()
-            XCTAssertEqual(a.forward(images: images, batch: 3, training: true, rng: &sa),
-                           b.forward(images: images, batch: 3, training: true, rng: &sb))
-            a.backward(lossScale: 0.5); b.backward(lossScale: 0.5)
+            XCTAssertEqual(a.forward(images: images, batch: 3, training: true, rng: &sa, compute: .serial),
+                           b.forward(images: images, batch: 3, training: true, rng: &sb, compute: .serial))
+            a.backward(lossScale: 0.5, compute: .serial); b.backward(lossScale: 0.5, compute: .serial)
             XCTAssertEqual(a.params.grads.array, b.params.grads.array, "step \(step)")
         }
     }

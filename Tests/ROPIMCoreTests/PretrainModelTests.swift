@@ -39,12 +39,12 @@ final class PretrainModelTests: XCTestCase {
             let eps: Float = m.loss == .l1 ? 2e-3 : 1e-2
             let r = GradientCheck.run(targets: GradientCheck.targets(model.params), samples: 3, eps: eps, floor: 0.05, loss: {
                 var rng = stepRNG
-                return model.forward(images: images, batch: 3, training: true, rng: &rng)
+                return model.forward(images: images, batch: 3, training: true, rng: &rng, compute: .serial)
             }, analytic: {
                 var rng = stepRNG
                 model.params.zeroGrads()
-                _ = model.forward(images: images, batch: 3, training: true, rng: &rng)
-                model.backward()
+                _ = model.forward(images: images, batch: 3, training: true, rng: &rng, compute: .serial)
+                model.backward(compute: .serial)
             })
             XCTAssertLessThan(r.maxError, m.loss == .l1 ? 2e-2 : 5e-3, "\(m.corruption) \(m.loss) scale \(m.referenceScale): \(r)")
         }
@@ -56,9 +56,9 @@ final class PretrainModelTests: XCTestCase {
             let (model, images) = try makeModel(method(kind, .l1), vit: v)
             var rng = RNG(seed: 3)
             model.params.zeroGrads()
-            let loss = model.forward(images: images, batch: 3, training: false, rng: &rng)
+            let loss = model.forward(images: images, batch: 3, training: false, rng: &rng, compute: .serial)
             XCTAssert(loss.isFinite && loss > 0)
-            model.backward()
+            model.backward(compute: .serial)
             for e in model.params.entries {
                 let g = UnsafeBufferPointer(start: model.params.grad(e.ref), count: e.ref.count)
                 XCTAssert(g.allSatisfy { $0.isFinite }, "\(kind): non-finite gradient in \(e.name)")
@@ -72,7 +72,7 @@ final class PretrainModelTests: XCTestCase {
         for (kind, scale) in [(ObjectiveName.rop, 0.0), (.rop, 0.14), (.complementInput, 0.0)] {
             let (model, images) = try makeModel(method(kind, .l1, referenceScale: scale))
             var rng = RNG(seed: 5)
-            let loss = model.forward(images: images, batch: 3, training: false, rng: &rng)
+            let loss = model.forward(images: images, batch: 3, training: false, rng: &rng, compute: .serial)
             let v = model.vit, k = v.numPatches, d = v.embedDim, pd = v.patchDim
             let tokens = model.encoder.tokens, target = model.encoder.patches
             var expectedLoss = 0.0
@@ -107,15 +107,13 @@ final class PretrainModelTests: XCTestCase {
         let rows = 50, cols = 37, scale: Float = 0.01
         let e = Tensor(shape: [rows, cols])
         for i in 0..<e.count { e[i] = i % 11 == 0 ? 0 : Float(rng.normal()) }
-        let saved = Parallel.threads
-        defer { Parallel.setThreads(saved) }
         for l1 in [true, false] {
             var expected = 0.0
             for i in 0..<e.count { expected += l1 ? Double(abs(e[i])) : Double(e[i]) * Double(e[i]) }
             for threads in [1, 3] {
-                Parallel.setThreads(threads)
                 let g = Tensor(shape: [rows, cols])
-                let sum = ReconstructionLoss.lossAndGradient(e.data, rows: rows, cols: cols, l1: l1, scale: scale, into: g.data)
+                let sum = ReconstructionLoss.lossAndGradient(e.data, rows: rows, cols: cols, l1: l1, scale: scale, into: g.data,
+                                                             compute: ComputeContext(threads: threads))
                 XCTAssertEqual(sum, expected, accuracy: 1e-9 * Double(e.count) + 1e-6 * expected)
                 for i in 0..<e.count {
                     let want = l1 ? (e[i] > 0 ? -scale : (e[i] < 0 ? scale : 0)) : -2 * e[i] * scale
@@ -133,7 +131,7 @@ final class PretrainModelTests: XCTestCase {
     func testMaskCorruptionAndLoss() throws {
         let (model, images) = try makeModel(method(.mask, .l1))
         var rng = RNG(seed: 6)
-        let loss = model.forward(images: images, batch: 3, training: false, rng: &rng)
+        let loss = model.forward(images: images, batch: 3, training: false, rng: &rng, compute: .serial)
         let v = model.vit, k = v.numPatches, d = v.embedDim, pd = v.patchDim
         let mt = model.params.value(model.maskToken!)
         var sum = 0.0, masked = 0

@@ -275,7 +275,7 @@ final class TransformTests: XCTestCase {
         let out = Tensor(shape: [1])
         makeBatch(data, indices: Array(0..<40), size: 12, outChannels: 1,
                   augment: AugmentConfig(randomResizedCrop: false, horizontalFlip: true),
-                  normalization: norm, rng: &rng, into: out)
+                  normalization: norm, rng: &rng, into: out, compute: .serial)
         var flipped = 0
         for i in 0..<40 {
             let got = (0..<144).map { out[i * 144 + $0] }
@@ -292,7 +292,7 @@ final class TransformTests: XCTestCase {
         var rng = RNG(seed: 1)
         let out = Tensor(shape: [1])
         for norm in [Normalization.fashionMNIST, Normalization(mean: [0.1], std: [0.7])] {
-            makeBatch(data, indices: [3, 0, 2], size: 28, outChannels: 1, augment: nil, normalization: norm, rng: &rng, into: out)
+            makeBatch(data, indices: [3, 0, 2], size: 28, outChannels: 1, augment: nil, normalization: norm, rng: &rng, into: out, compute: .serial)
             XCTAssertEqual(out.shape, [3, 1, 28, 28])
             let raw = out.clone()
             norm.denormalize(out)
@@ -309,7 +309,7 @@ final class TransformTests: XCTestCase {
         XCTAssertEqual(rng, RNG(seed: 1), "no augmentation draws nothing")
         // Resizing without augmentation keeps the range and the shape.
         makeBatch(data, indices: [0, 1], size: 32, outChannels: 1, augment: nil,
-                  normalization: Normalization(mean: [0], std: [1]), rng: &rng, into: out)
+                  normalization: Normalization(mean: [0], std: [1]), rng: &rng, into: out, compute: .serial)
         XCTAssertEqual(out.shape, [2, 1, 32, 32])
         XCTAssertTrue(out.array.allSatisfy { $0 >= 0 && $0 <= 1 })
     }
@@ -320,7 +320,7 @@ final class TransformTests: XCTestCase {
             var rng = RNG(seed: 6)
             let out = Tensor(shape: [1])
             makeBatch(data, indices: [0, 1, 2], size: 24, outChannels: 3, augment: AugmentConfig(),
-                      normalization: norm, rng: &rng, into: out)
+                      normalization: norm, rng: &rng, into: out, compute: .serial)
             XCTAssertEqual(out.shape, [3, 3, 24, 24])
             norm.denormalize(out)
             let plane = 24 * 24
@@ -333,14 +333,12 @@ final class TransformTests: XCTestCase {
     }
 
     func testBatchesAreDeterministicForASeedAndThreadCount() {
-        let data = SyntheticImages.make(count: 12, channels: 3, size: 20, classes: 4, seed: 3)
+        let data = SyntheticImages.make(count: 12, channels: 3, size: 20, classes: 4, seed: 3, compute: .serial)
         func batch(seed: UInt64, threads: Int = 1) -> [Float] {
-            Parallel.setThreads(threads)
-            defer { Parallel.setThreads(1) }
             var rng = RNG(seed: seed)
             let out = Tensor(shape: [1])
             makeBatch(data, indices: Array(0..<12).reversed(), size: 16, outChannels: 3, augment: AugmentConfig(),
-                      normalization: .imagenet, rng: &rng, into: out)
+                      normalization: .imagenet, rng: &rng, into: out, compute: ComputeContext(threads: threads))
             XCTAssertEqual(out.shape, [12, 3, 16, 16])
             XCTAssertTrue(out.array.allSatisfy { $0.isFinite })
             return out.array
@@ -383,13 +381,11 @@ final class TransformTests: XCTestCase {
 
 final class SyntheticTests: XCTestCase {
     func testDeterministicForASeed() {
-        let a = SyntheticImages.make(count: 20, channels: 3, size: 16, classes: 5, seed: 7)
-        Parallel.setThreads(2)
-        let b = SyntheticImages.make(count: 20, channels: 3, size: 16, classes: 5, seed: 7)
-        Parallel.setThreads(1)
+        let a = SyntheticImages.make(count: 20, channels: 3, size: 16, classes: 5, seed: 7, compute: .serial)
+        let b = SyntheticImages.make(count: 20, channels: 3, size: 16, classes: 5, seed: 7, compute: ComputeContext(threads: 2))
         XCTAssertEqual(a.pixels, b.pixels)
         XCTAssertEqual(a.labels, b.labels)
-        XCTAssertNotEqual(a.pixels, SyntheticImages.make(count: 20, channels: 3, size: 16, classes: 5, seed: 8).pixels)
+        XCTAssertNotEqual(a.pixels, SyntheticImages.make(count: 20, channels: 3, size: 16, classes: 5, seed: 8, compute: .serial).pixels)
         XCTAssertEqual(a.labels!, (0..<20).map { Int32($0 % 5) })
         XCTAssertEqual(a.classes, 5)
         XCTAssertEqual(a.source, "synthetic")
@@ -400,7 +396,7 @@ final class SyntheticTests: XCTestCase {
     /// best, and a nearest-class-mean rule labels unseen single images far above chance.
     func testClassesDifferInMeanImage() {
         let classes = 10, perClass = 100, size = 16, px = size * size
-        let d = SyntheticImages.make(count: classes * perClass, channels: 1, size: size, classes: classes, seed: 1)
+        let d = SyntheticImages.make(count: classes * perClass, channels: 1, size: size, classes: classes, seed: 1, compute: .serial)
         func image(_ i: Int) -> [Double] { (0..<px).map { Double(d.pixels[i * px + $0]) } }
         func isFirstHalf(_ i: Int) -> Bool { (i / classes) % 2 == 0 }
         func mean(_ k: Int, firstHalf: Bool) -> [Double] {

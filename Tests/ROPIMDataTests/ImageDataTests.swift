@@ -112,7 +112,7 @@ final class ImageFormatTests: XCTestCase {
         XCTAssertEqual(flat.files.count, 3)
         assertDataError([root + "/train", "no test folder"]) { _ = try ImageFolder.splitRoot(root + "/train", split: "test") }
 
-        let big = SyntheticImages.make(count: 50, channels: 1, size: 4, classes: 5, seed: 1)
+        let big = SyntheticImages.make(count: 50, channels: 1, size: 4, classes: 5, seed: 1, compute: .serial)
         let (a, b) = big.holdOut(fraction: 0.2, seed: 9)
         XCTAssertEqual(a.count, 40); XCTAssertEqual(b.count, 10)
         let (a2, b2) = big.holdOut(fraction: 0.2, seed: 9)
@@ -267,10 +267,10 @@ final class BadInputTests: XCTestCase {
         writeBytes(Array("junk".utf8), root + "/c/9.png")
         let files = ImageFolderFiles(try ImageFolder.scan(root), channels: 3)
         let t = try SampleTransform(size: 8, outChannels: 3, normalization: .imagenet, augment: nil)
-        let strict = try DataLoader(source: files, batchSize: 7, transform: t, seed: 1)
+        let strict = try DataLoader(source: files, batchSize: 7, transform: t, seed: 1, compute: .serial)
         assertDataError([root + "/c/9.png", "not a JPEG or PNG"]) { _ = try strict.next() }
         for threads in [0, 2] {
-            let loader = try DataLoader(source: files, batchSize: 7, transform: t, seed: 1, threads: threads, skipBad: true)
+            let loader = try DataLoader(source: files, batchSize: 7, transform: t, seed: 1, threads: threads, skipBad: true, compute: .serial)
             let b = try loader.next()
             XCTAssertEqual(b.images.shape, [7, 3, 8, 8])
             XCTAssertFalse(b.indices.contains(6), "the bad file's slot holds another image")
@@ -412,13 +412,13 @@ final class AugmentTests: XCTestCase {
 }
 
 final class LoaderTests: XCTestCase {
-    let data = SyntheticImages.make(count: 23, channels: 3, size: 8, classes: 4, seed: 2)
+    let data = SyntheticImages.make(count: 23, channels: 3, size: 8, classes: 4, seed: 2, compute: .serial)
     func transform() throws -> SampleTransform {
         try SampleTransform(size: 6, outChannels: 3, normalization: .imagenet, augment: AugmentConfig(colorJitter: [0.4], reprob: 0.5))
     }
 
     func testEverySampleOncePerEpochAndEpochsDiffer() throws {
-        let loader = try DataLoader(source: data, batchSize: 5, transform: try transform(), seed: 4, dropLast: false)
+        let loader = try DataLoader(source: data, batchSize: 5, transform: try transform(), seed: 4, dropLast: false, compute: .serial)
         XCTAssertEqual(loader.batchesPerEpoch, 5)
         var epochs = [[Int]]()
         for _ in 0..<2 {
@@ -428,7 +428,7 @@ final class LoaderTests: XCTestCase {
             epochs.append(seen)
         }
         XCTAssertNotEqual(epochs[0], epochs[1])
-        let dropping = try DataLoader(source: data, batchSize: 5, transform: try transform(), seed: 4)
+        let dropping = try DataLoader(source: data, batchSize: 5, transform: try transform(), seed: 4, compute: .serial)
         XCTAssertEqual(dropping.batchesPerEpoch, 4)
         var seen = Set<Int>()
         for _ in 0..<4 { seen.formUnion(try dropping.next().indices) }
@@ -437,24 +437,25 @@ final class LoaderTests: XCTestCase {
     }
 
     func testSameSeedSameBatchesForAnyThreadCountAndResume() throws {
-        func run(threads: Int, start: LoaderPosition? = nil, count: Int) throws -> [[Float]] {
+        func run(threads: Int, start: LoaderPosition? = nil, count: Int, compute: ComputeContext = .serial) throws -> [[Float]] {
             let l = try DataLoader(source: data, batchSize: 4, transform: try transform(), seed: 11, threads: threads,
-                                   prefetch: 3, start: start)
+                                   prefetch: 3, start: start, compute: compute)
             return try (0..<count).map { _ in try l.next().images.array }
         }
         let reference = try run(threads: 0, count: 12)   // 5 batches an epoch: crosses two epoch boundaries
+        XCTAssertEqual(try run(threads: 0, count: 12, compute: ComputeContext(threads: 3)), reference)
         XCTAssertEqual(try run(threads: 1, count: 12), reference)
         XCTAssertEqual(try run(threads: 2, count: 12), reference)
-        XCTAssertNotEqual(try DataLoader(source: data, batchSize: 4, transform: try transform(), seed: 12).next().images.array, reference[0])
+        XCTAssertNotEqual(try DataLoader(source: data, batchSize: 4, transform: try transform(), seed: 12, compute: .serial).next().images.array, reference[0])
         // Save the position after 7 batches, restore it in a new loader: the remaining batches are identical.
-        let first = try DataLoader(source: data, batchSize: 4, transform: try transform(), seed: 11, threads: 2)
+        let first = try DataLoader(source: data, batchSize: 4, transform: try transform(), seed: 11, threads: 2, compute: .serial)
         for _ in 0..<7 { _ = try first.next() }
         let saved = try JSONEncoder().encode(first.position)
         let position = try JSONDecoder().decode(LoaderPosition.self, from: saved)
         XCTAssertEqual(position, LoaderPosition(seed: 11, epoch: 1, batch: 2))
         XCTAssertEqual(try run(threads: 2, start: position, count: 5), Array(reference[7..<12]))
         assertDataError(["seed 11", "9"]) {
-            _ = try DataLoader(source: data, batchSize: 4, transform: try transform(), seed: 9, start: position)
+            _ = try DataLoader(source: data, batchSize: 4, transform: try transform(), seed: 9, start: position, compute: .serial)
         }
     }
 }

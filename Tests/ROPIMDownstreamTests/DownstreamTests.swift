@@ -8,6 +8,7 @@ import ROPIMTraining
 @testable import ROPIMDownstream
 import ROPIMOptim
 import ROPIMFiles
+import ROPIMConfig
 
 func tinyViT() -> ViTConfig {
     var c = ViTConfig()
@@ -104,7 +105,7 @@ final class LayerDecayTests: XCTestCase {
         opt.lrScales = LayerDecay.scales(p, depth: 2, decay: 0.5)
         for i in 0..<p.count { p.grads[i] = 1 }
         let before = p.values.array
-        opt.update(lr: 0.01)
+        opt.update(lr: 0.01, compute: .serial)
         for (ei, e) in p.entries.enumerated() {
             let expected = 0.01 * LayerDecay.scale(layer: LayerDecay.layer(of: e.name, depth: 2), depth: 2, decay: 0.5)
             XCTAssertEqual(Double(before[e.ref.offset] - p.values[e.ref.offset]), expected, accuracy: 1e-6, e.name)
@@ -132,15 +133,15 @@ final class ClassifierGradientTests: XCTestCase {
         let logits = Tensor(shape: [b, k]), dLogits = Tensor(shape: [b, k]), dNormed = Tensor(shape: [b, d]), dPooled = Tensor(shape: [b, d])
         func forward() -> Double {
             ViTClassifier.meanPool(x.data, batch: b, tokens: n, dim: d, into: pooled.data)
-            ln.forward(p, x: pooled.data, rows: b, y: normed.data, mean: mean.data, rstd: rstd.data)
-            head.forward(p, x: normed.data, rows: b, y: logits.data)
+            ln.forward(p, x: pooled.data, rows: b, y: normed.data, mean: mean.data, rstd: rstd.data, compute: .serial)
+            head.forward(p, x: normed.data, rows: b, y: logits.data, compute: .serial)
             return SoftmaxCrossEntropy.loss(logits: logits.data, targets: targets.data, batch: b, classes: k, dLogits: dLogits.data)
         }
         let r = GradientCheck.run(targets: GradientCheck.targets(p) + [("tokens", x.data, dx.data, x.count)], samples: 8, eps: 1e-2, floor: 0.01, loss: forward) {
             p.zeroGrads()
             _ = forward()
-            head.backward(p, dy: dLogits.data, x: normed.data, rows: b, dx: dNormed.data)
-            ln.backward(p, dy: dNormed.data, x: pooled.data, rows: b, mean: mean.data, rstd: rstd.data, dx: dPooled.data, accumulate: false)
+            head.backward(p, dy: dLogits.data, x: normed.data, rows: b, dx: dNormed.data, compute: .serial)
+            ln.backward(p, dy: dNormed.data, x: pooled.data, rows: b, mean: mean.data, rstd: rstd.data, dx: dPooled.data, accumulate: false, compute: .serial)
             ViTClassifier.meanPoolBackward(dPooled.data, batch: b, tokens: n, dim: d, into: dx.data)
         }
         XCTAssertLessThan(r.maxError, tolerance, r.description)
@@ -168,13 +169,13 @@ final class ClassifierGradientTests: XCTestCase {
         let dropRNG = RNG(seed: 99)
         func forward() -> Double {
             var r = dropRNG
-            let z = clf.forward(images: mixed, batch: b, training: true, rng: &r)
+            let z = clf.forward(images: mixed, batch: b, training: true, rng: &r, compute: .serial)
             return SoftmaxCrossEntropy.loss(logits: z.data, targets: targets.data, batch: b, classes: 3, dLogits: dLogits.data)
         }
         let r = GradientCheck.run(targets: GradientCheck.targets(clf.params), samples: 4, eps: 1e-2, floor: 0.05, loss: forward) {
             clf.params.zeroGrads()
             _ = forward()
-            clf.backward(dLogits.data)
+            clf.backward(dLogits.data, compute: .serial)
         }
         XCTAssertLessThan(r.maxError, tolerance, r.description)
         // Every parameter receives a gradient, none is NaN.
@@ -297,7 +298,7 @@ final class KNNTests: XCTestCase {
             }
             return FeatureSet(dim: d, values: v, labels: l)
         }
-        let r = try KNN.classify(train: make(90), test: make(60), classes: classes, k: 20, temperature: 0.07)
+        let r = try KNN.classify(train: make(90), test: make(60), classes: classes, k: 20, temperature: 0.07, compute: .serial)
         XCTAssertEqual(r.top1, 100)
         XCTAssertEqual(r.top5, 100)
         XCTAssertEqual(r.testCount, 60)
@@ -306,9 +307,9 @@ final class KNNTests: XCTestCase {
     func testSingleNeighbourIsNearestByCosine() throws {
         let train = FeatureSet(dim: 2, values: [1, 0, 0, 1, -1, 0], labels: [0, 1, 2])
         let test = FeatureSet(dim: 2, values: [5, 0.1, 0.2, 3, -2, -0.1], labels: [0, 1, 2])
-        let r = try KNN.classify(train: train, test: test, classes: 3, k: 1, temperature: 0.07)
+        let r = try KNN.classify(train: train, test: test, classes: 3, k: 1, temperature: 0.07, compute: .serial)
         XCTAssertEqual(r.top1, 100)
-        assertThrows(try KNN.classify(train: train, test: test, classes: 2), containing: "outside 0..<2")
+        assertThrows(try KNN.classify(train: train, test: test, classes: 2, compute: .serial), containing: "outside 0..<2")
     }
 }
 
@@ -319,8 +320,8 @@ final class FinetuneTests: XCTestCase {
         let (path, model, _) = try tinyCheckpoint()
         let ckpt = try PretrainCheckpoint(path: path)
         var c = tinyFinetuneConfig(); c.pretrained = path
-        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0, threads: 1)
-        let t = try FinetuneTrainer(config: c, train: train, test: test, pretrained: ckpt)
+        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0, compute: .serial)
+        let t = try FinetuneTrainer(config: c, train: train, test: test, pretrained: ckpt, compute: .serial)
         let p = t.classifier.params, src = model.params
         var compared = 0
         for e in src.entries where e.name.hasPrefix("encoder.") && !e.name.contains("rel_pos_bias") && e.name != "encoder.norm.weight" && e.name != "encoder.norm.bias" && e.name != "encoder.mask_token" {
@@ -352,11 +353,11 @@ final class FinetuneTests: XCTestCase {
         let (path, _, _) = try tinyCheckpoint()
         let ckpt = try PretrainCheckpoint(path: path)
         var c = tinyFinetuneConfig(); c.model.embedDim = 32
-        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0, threads: 1)
-        assertThrows(try FinetuneTrainer(config: c, train: train, test: test, pretrained: ckpt), containing: "model.embed_dim: checkpoint 16, fine-tune 32")
+        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0, compute: .serial)
+        assertThrows(try FinetuneTrainer(config: c, train: train, test: test, pretrained: ckpt, compute: .serial), containing: "model.embed_dim: checkpoint 16, fine-tune 32")
         // The patch size must still match (the image size may change, see PositionResizeTests).
         var g = tinyFinetuneConfig(); g.model.patchSize = 4
-        assertThrows(try FinetuneTrainer(config: g, train: train, test: test, pretrained: ckpt), containing: "model.patch_size: checkpoint 2, fine-tune 4")
+        assertThrows(try FinetuneTrainer(config: g, train: train, test: test, pretrained: ckpt, compute: .serial), containing: "model.patch_size: checkpoint 2, fine-tune 4")
         var odd = tinyViT(); odd.imgSize = 9; odd.relPosBias = .perBlock
         assertThrows(try ViTClassifier.checkCompatible(pretrained: tinyViT(), finetune: odd, source: "ck"),
                      containing: "model.img_size 9 is not a multiple of the checkpoint's model.patch_size 2")
@@ -380,18 +381,18 @@ final class FinetuneTests: XCTestCase {
 
     func testClassCountBelowLabelsIsAClearError() throws {
         var c = tinyFinetuneConfig(); c.method.classes = 5   // synthetic data has labels 0…9
-        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0, threads: 1)
-        assertThrows(try FinetuneTrainer(config: c, train: train, test: test), containing: "but --classes is 5")
-        assertThrows(try FinetuneTrainer(config: c, train: train, test: test), containing: "pass --classes 10")
+        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0, compute: .serial)
+        assertThrows(try FinetuneTrainer(config: c, train: train, test: test, compute: .serial), containing: "but --classes is 5")
+        assertThrows(try FinetuneTrainer(config: c, train: train, test: test, compute: .serial), containing: "pass --classes 10")
         c.method.classes = 12   // more classes than labels is allowed (unused outputs)
-        XCTAssertEqual(try FinetuneTrainer(config: c, train: train, test: test).classes, 12)
+        XCTAssertEqual(try FinetuneTrainer(config: c, train: train, test: test, compute: .serial).classes, 12)
     }
 
     /// A short run from scratch: finite losses, per-epoch evaluation lines, best and last checkpoints.
     func testShortFinetuneRunWritesMetricsAndCheckpoints() throws {
         let c = tinyFinetuneConfig()
-        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0, threads: 1)
-        let t = try FinetuneTrainer(config: c, train: train, test: test)
+        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0, compute: .serial)
+        let t = try FinetuneTrainer(config: c, train: train, test: test, compute: .serial)
         let dir = tempDir()
         var losses: [Double] = []
         let s = try t.run(runDirectory: dir, progress: Progress(interactive: false)) { losses.append($1) }
@@ -408,13 +409,40 @@ final class FinetuneTests: XCTestCase {
         XCTAssertTrue((0...100).contains(s.bestTop1))
     }
 
+    /// The loader's threads and prefetch come from `data.workers` / `data.prefetch` (defaults 2 and 2, as
+    /// the constants they replace); any setting trains the same steps, since each image's draws depend only
+    /// on (seed, epoch, index). Bad values are a config error naming the keys.
+    func testLoaderWorkersAndPrefetchComeFromTheConfig() throws {
+        var c = tinyFinetuneConfig()
+        c.optim.epochs = 1
+        XCTAssertEqual([c.data.workers, c.data.prefetch], [2, 2])
+        let yaml = try ConfigLoader.yaml(c)
+        XCTAssertTrue(yaml.contains("workers: 2") && yaml.contains("prefetch: 2"), yaml)
+        let loaded = try ConfigLoader.load(FinetuneConfig.self, yaml: "data:\n  workers: 0\n  prefetch: 1\n", file: "t.yaml", defaults: c)
+        XCTAssertEqual([loaded.data.workers, loaded.data.prefetch], [0, 1])
+        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0, compute: .serial)
+        func losses(_ config: FinetuneConfig) throws -> [Double] {
+            var out: [Double] = []
+            try FinetuneTrainer(config: config, train: train, test: test, compute: ComputeContext(threads: 2))
+                .run(runDirectory: tempDir(), progress: Progress(interactive: false)) { out.append($1) }
+            return out
+        }
+        XCTAssertEqual(try losses(loaded), try losses(c))
+        var bad = c
+        bad.data.workers = -1
+        assertThrows(try bad.validate(), containing: "data.workers")
+        bad = c
+        bad.data.prefetch = 0
+        assertThrows(try bad.validate(), containing: "data.prefetch")
+    }
+
     /// Fine-tuning shares the training loop, gradient accumulation included: batch 8 × 2 micro-batches
     /// takes 64 / 16 optimizer steps per epoch.
     func testFinetuneWithGradientAccumulation() throws {
         var c = tinyFinetuneConfig()
         c.optim.batchSize = 8; c.optim.accumSteps = 2; c.optim.epochs = 1
-        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0, threads: 1)
-        let t = try FinetuneTrainer(config: c, train: train, test: test)
+        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0, compute: .serial)
+        let t = try FinetuneTrainer(config: c, train: train, test: test, compute: .serial)
         XCTAssertEqual(t.stepsPerEpoch, 4)
         var losses: [Double] = []
         let s = try t.run(runDirectory: tempDir(), progress: Progress(interactive: false)) { losses.append($1) }
@@ -427,15 +455,15 @@ final class ProbeTests: XCTestCase {
     /// Features from block i equal the pooled output of that block; −1 is the final (normed) output.
     func testFeatureBlocksAndPooling() throws {
         let (_, model, c) = try tinyCheckpoint()
-        let data = SyntheticImages.make(count: 5, channels: 1, size: 8, classes: 10, seed: 1)
+        let data = SyntheticImages.make(count: 5, channels: 1, size: 8, classes: 10, seed: 1, compute: .serial)
         let enc = model.encoder
-        let last = try Features.extract(encoder: enc, data: data, normalization: c.data.normalization, block: -1, pooling: .cls, batchSize: 2)
-        let b0 = try Features.extract(encoder: enc, data: data, normalization: c.data.normalization, block: 0, pooling: .avg, batchSize: 5)
+        let last = try Features.extract(encoder: enc, data: data, normalization: c.data.normalization, block: -1, pooling: .cls, batchSize: 2, compute: .serial)
+        let b0 = try Features.extract(encoder: enc, data: data, normalization: c.data.normalization, block: 0, pooling: .avg, batchSize: 5, compute: .serial)
         // Recompute image 4 alone.
         let img = Tensor(shape: [0]); var rng = RNG(seed: 0)
-        makeBatch(data, indices: [4], size: 8, outChannels: 1, augment: nil, normalization: c.data.normalization, rng: &rng, into: img)
-        let tok = enc.embedPatches(img, batch: 1)
-        let out = enc.encode(tok.data, batch: 1, training: false, rng: &rng)
+        makeBatch(data, indices: [4], size: 8, outChannels: 1, augment: nil, normalization: c.data.normalization, rng: &rng, into: img, compute: .serial)
+        let tok = enc.embedPatches(img, batch: 1, compute: .serial)
+        let out = enc.encode(tok.data, batch: 1, training: false, rng: &rng, compute: .serial)
         let d = 16, n = 17
         for j in 0..<d {
             XCTAssertEqual(last.values[4 * d + j], out[j], accuracy: 1e-5)
@@ -443,21 +471,21 @@ final class ProbeTests: XCTestCase {
             for t in 1..<n { m += enc.blocks[0].output[t * d + j] }
             XCTAssertEqual(b0.values[4 * d + j], m / 16, accuracy: 1e-5)
         }
-        assertThrows(try Features.extract(encoder: enc, data: data, normalization: c.data.normalization, block: 2), containing: "outside")
+        assertThrows(try Features.extract(encoder: enc, data: data, normalization: c.data.normalization, block: 2, compute: .serial), containing: "outside")
     }
 
     /// last_blocks 2 (DINO): [LN(block 0) pooled, final output pooled], the LN being the encoder's final norm
     /// recomputed here by hand; more blocks than the depth, or a block other than −1, is refused.
     func testFeaturesOfTheLastBlocksAreConcatenated() throws {
         let (_, model, c) = try tinyCheckpoint()
-        let data = SyntheticImages.make(count: 3, channels: 1, size: 8, classes: 10, seed: 2)
+        let data = SyntheticImages.make(count: 3, channels: 1, size: 8, classes: 10, seed: 2, compute: .serial)
         let enc = model.encoder, norm = try XCTUnwrap(enc.norm)
-        let final = try Features.extract(encoder: enc, data: data, normalization: c.data.normalization, batchSize: 3)
-        let both = try Features.extract(encoder: enc, data: data, normalization: c.data.normalization, lastBlocks: 2, batchSize: 2)
+        let final = try Features.extract(encoder: enc, data: data, normalization: c.data.normalization, batchSize: 3, compute: .serial)
+        let both = try Features.extract(encoder: enc, data: data, normalization: c.data.normalization, lastBlocks: 2, batchSize: 2, compute: .serial)
         XCTAssertEqual(both.dim, 32)
         let img = Tensor(shape: [0]); var rng = RNG(seed: 0)
-        makeBatch(data, indices: [2], size: 8, outChannels: 1, augment: nil, normalization: c.data.normalization, rng: &rng, into: img)
-        _ = enc.encode(enc.embedPatches(img, batch: 1).data, batch: 1, training: false, rng: &rng)
+        makeBatch(data, indices: [2], size: 8, outChannels: 1, augment: nil, normalization: c.data.normalization, rng: &rng, into: img, compute: .serial)
+        _ = enc.encode(enc.embedPatches(img, batch: 1, compute: .serial).data, batch: 1, training: false, rng: &rng, compute: .serial)
         let d = 16, n = 17, g = enc.params.value(norm.weight), beta = enc.params.value(norm.bias)
         var pooled = [Float](repeating: 0, count: d)
         for t in 1..<n {
@@ -470,8 +498,8 @@ final class ProbeTests: XCTestCase {
             XCTAssertEqual(both.values[2 * 32 + j], pooled[j], accuracy: 1e-4)
             XCTAssertEqual(both.values[2 * 32 + d + j], final.values[2 * d + j], accuracy: 1e-5)
         }
-        assertThrows(try Features.extract(encoder: enc, data: data, normalization: c.data.normalization, lastBlocks: 3), containing: "last_blocks")
-        assertThrows(try Features.extract(encoder: enc, data: data, normalization: c.data.normalization, block: 0, lastBlocks: 2), containing: "last_blocks")
+        assertThrows(try Features.extract(encoder: enc, data: data, normalization: c.data.normalization, lastBlocks: 3, compute: .serial), containing: "last_blocks")
+        assertThrows(try Features.extract(encoder: enc, data: data, normalization: c.data.normalization, block: 0, lastBlocks: 2, compute: .serial), containing: "last_blocks")
         var p = ProbeConfig(); p.lastBlocks = 3
         assertThrows(try p.validate(depth: 2), containing: "more than the encoder's 2 blocks")
     }
@@ -485,13 +513,13 @@ final class ProbeTests: XCTestCase {
         c.model = tinyViT()
         c.probe.features = .pixels; c.probe.epochs = 20; c.probe.batchSize = 50; c.probe.warmupEpochs = 1
         let dir = tempDir()
-        let r = try FrozenEvaluation.linearProbe(c, checkpoint: nil, runDirectory: dir)
+        let r = try FrozenEvaluation.linearProbe(c, checkpoint: nil, runDirectory: dir, compute: .serial)
         XCTAssertGreaterThan(r["top1"] as! Double, 40)    // chance: 10 %
         c.probe.features = .random
-        let k = try FrozenEvaluation.knn(c, checkpoint: nil, runDirectory: tempDir())
+        let k = try FrozenEvaluation.knn(c, checkpoint: nil, runDirectory: tempDir(), compute: .serial)
         XCTAssertGreaterThan(k["top1"] as! Double, 10)
         c.probe.features = .pretrained
-        assertThrows(try FrozenEvaluation.knn(c, checkpoint: nil, runDirectory: tempDir()), containing: "needs a checkpoint")
+        assertThrows(try FrozenEvaluation.knn(c, checkpoint: nil, runDirectory: tempDir(), compute: .serial), containing: "needs a checkpoint")
     }
 
     /// `pretrain --knn-every 1`: metrics.jsonl gets knn_top1 after every epoch.
@@ -503,9 +531,9 @@ final class ProbeTests: XCTestCase {
         c.data.normalization = Normalization(mean: [0.5], std: [0.25])
         c.optim.batchSize = 16; c.optim.epochs = 2; c.optim.warmupEpochs = 0.5
         c.run.knnEvery = 1; c.run.knnTrainSubset = 80; c.run.knnTestSubset = 20
-        let trainer = try PretrainTrainer(config: c, dataset: try c.loadDataset())
-        let monitor = try KNNMonitor(config: c)
-        trainer.epochHook = { _, model in try monitor.evaluate(encoder: model.encoder) }
+        let trainer = try PretrainTrainer(config: c, dataset: try c.loadDataset(compute: .serial), compute: .serial)
+        let monitor = try KNNMonitor(config: c, compute: .serial)
+        trainer.epochHook = { _, model in try monitor.evaluate(encoder: model.encoder, compute: .serial) }
         let dir = tempDir()
         try trainer.train(runDirectory: dir, progress: Progress(interactive: false))
         let lines = try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
@@ -603,8 +631,8 @@ final class PositionResizeTests: XCTestCase {
             let ckpt = try PretrainCheckpoint(path: path)
             var c = tinyFinetuneConfig(); c.pretrained = path
             c.model.posEmbed = .learned; c.model.imgSize = 12
-            let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 12, seed: 0, threads: 1)
-            let t = try FinetuneTrainer(config: c, train: train, test: test, pretrained: ckpt)
+            let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 12, seed: 0, compute: .serial)
+            let t = try FinetuneTrainer(config: c, train: train, test: test, pretrained: ckpt, compute: .serial)
             let p = t.classifier.params, src = model.params
             func values(_ s: ParameterStore, _ name: String) -> [Float] {
                 let e = s.entry(name)!
@@ -632,7 +660,7 @@ final class PositionResizeTests: XCTestCase {
             let imgs = Tensor(shape: [2, 1, 12, 12])
             var rng = RNG(seed: 1)
             for i in 0..<imgs.count { imgs[i] = Float(rng.normal()) }
-            let z = t.classifier.forward(images: imgs, batch: 2, training: false, rng: &rng)
+            let z = t.classifier.forward(images: imgs, batch: 2, training: false, rng: &rng, compute: .serial)
             XCTAssertTrue((0..<z.count).allSatisfy { z[$0].isFinite })
         }
     }

@@ -15,8 +15,8 @@ final class GEMMTests: XCTestCase {
                     for i in 0..<b.count { b[i] = Float(rng.normal()) }
                     let c = Tensor(shape: [m * ldc]), r = Tensor(shape: [m * ldc])
                     for i in 0..<c.count { c[i] = Float(rng.normal()); r[i] = c[i] }
-                    gemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.5, a: a.data, lda: lda,
-                         b: b.data, ldb: ldb, beta: 0.25, c: c.data, ldc: ldc)
+                    ComputeContext.serial.gemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.5, a: a.data, lda: lda,
+                                               b: b.data, ldb: ldb, beta: 0.25, c: c.data, ldc: ldc)
                     referenceGEMM(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.5, a: a.data, lda: lda,
                                   b: b.data, ldb: ldb, beta: 0.25, c: r.data, ldc: ldc)
                     for i in 0..<m { for j in 0..<n {
@@ -34,11 +34,10 @@ final class GEMMTests: XCTestCase {
         let a = Tensor(shape: [m, k]), b = Tensor(shape: [k, n])
         for i in 0..<a.count { a[i] = Float(rng.normal()) }
         for i in 0..<b.count { b[i] = Float(rng.normal()) }
-        Parallel.setThreads(2)
-        defer { Parallel.setThreads(1) }
+        let two = ComputeContext(threads: 2)
         let c1 = Tensor(shape: [m, n]), c2 = Tensor(shape: [m, n])
-        gemm(transA: false, transB: false, m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: n, c: c1.data, ldc: n)
-        gemm(transA: false, transB: false, m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: n, c: c2.data, ldc: n)
+        two.gemm(transA: false, transB: false, m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: n, c: c1.data, ldc: n)
+        two.gemm(transA: false, transB: false, m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: n, c: c2.data, ldc: n)
         XCTAssertEqual(c1.array, c2.array)
     }
 }
@@ -103,12 +102,12 @@ final class FastMathTests: XCTestCase {
 }
 
 final class ParallelGEMMTests: XCTestCase {
-    /// With 2 threads `gemm` splits C by rows or columns; every layout must still match the oracle.
-    func testSplitGEMMMatchesReference() {
-        Parallel.setThreads(2)
-        defer { Parallel.setThreads(1) }
+    /// Through a context of 1 and of 3 threads (3 splits C by rows, by columns, and into blocks that are
+    /// not multiples of 16 apart), every layout matches the oracle.
+    func testContextGEMMMatchesReferenceFor1And3Threads() {
         var rng = RNG(seed: 9)
-        for (m, n, k) in [(300, 70, 64), (40, 500, 80), (129, 129, 129)] {
+        for (m, n, k, threads) in [(300, 70, 160, 1), (300, 70, 160, 3), (40, 500, 160, 3), (129, 129, 200, 3)] {
+            let compute = ComputeContext(threads: threads)
             for ta in [false, true] {
                 for tb in [false, true] {
                     let lda = ta ? m : k, ldb = tb ? k : n
@@ -116,7 +115,7 @@ final class ParallelGEMMTests: XCTestCase {
                     for i in 0..<a.count { a[i] = Float(rng.normal()) }
                     for i in 0..<b.count { b[i] = Float(rng.normal()) }
                     let c = Tensor(shape: [m, n]), r = Tensor(shape: [m, n])
-                    gemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.data, lda: lda, b: b.data, ldb: ldb, c: c.data, ldc: n)
+                    compute.gemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.data, lda: lda, b: b.data, ldb: ldb, c: c.data, ldc: n)
                     referenceGEMM(transA: ta, transB: tb, m: m, n: n, k: k, a: a.data, lda: lda, b: b.data, ldb: ldb, c: r.data, ldc: n)
                     for i in 0..<(m * n) { XCTAssertEqual(c[i], r[i], accuracy: 1e-3, "m=\(m) n=\(n) k=\(k) ta=\(ta) tb=\(tb) at \(i)") }
                 }

@@ -28,11 +28,11 @@ final class GradientTests: XCTestCase {
         randomize(x, &rng); randomize(w, &rng)
         let targets = GradientCheck.targets(p) + [("x", x.data, dx.data, x.count)]
         let r = GradientCheck.run(targets: targets, loss: {
-            lin.forward(p, x: x.data, rows: rows, y: y.data)
+            lin.forward(p, x: x.data, rows: rows, y: y.data, compute: .serial)
             return GradientCheck.dot(y.data, w.data, count: y.count)
         }, analytic: {
-            p.zeroGrads(); lin.forward(p, x: x.data, rows: rows, y: y.data)
-            lin.backward(p, dy: w.data, x: x.data, rows: rows, dx: dx.data)
+            p.zeroGrads(); lin.forward(p, x: x.data, rows: rows, y: y.data, compute: .serial)
+            lin.backward(p, dy: w.data, x: x.data, rows: rows, dx: dx.data, compute: .serial)
         })
         XCTAssertLessThan(r.maxError, tolerance, r.description)
     }
@@ -49,11 +49,11 @@ final class GradientTests: XCTestCase {
         randomize(x, &rng); randomize(w, &rng)
         let targets = GradientCheck.targets(p) + [("x", x.data, dx.data, x.count)]
         let r = GradientCheck.run(targets: targets, eps: 1e-3, loss: {
-            ln.forward(p, x: x.data, rows: rows, y: y.data, mean: mean.data, rstd: rstd.data)
+            ln.forward(p, x: x.data, rows: rows, y: y.data, mean: mean.data, rstd: rstd.data, compute: .serial)
             return GradientCheck.dot(y.data, w.data, count: y.count)
         }, analytic: {
-            p.zeroGrads(); ln.forward(p, x: x.data, rows: rows, y: y.data, mean: mean.data, rstd: rstd.data)
-            ln.backward(p, dy: w.data, x: x.data, rows: rows, mean: mean.data, rstd: rstd.data, dx: dx.data, accumulate: false)
+            p.zeroGrads(); ln.forward(p, x: x.data, rows: rows, y: y.data, mean: mean.data, rstd: rstd.data, compute: .serial)
+            ln.backward(p, dy: w.data, x: x.data, rows: rows, mean: mean.data, rstd: rstd.data, dx: dx.data, accumulate: false, compute: .serial)
         })
         XCTAssertLessThan(r.maxError, tolerance, r.description)
     }
@@ -64,15 +64,15 @@ final class GradientTests: XCTestCase {
         let x = Tensor(shape: [n]), y = Tensor(shape: [n]), w = Tensor(shape: [n]), dx = Tensor(shape: [n])
         randomize(x, &rng, scale: 2); randomize(w, &rng)
         let r = GradientCheck.run(targets: [("x", x.data, dx.data, n)], samples: 20, eps: 1e-3, loss: {
-            GELU.forward(x.data, y.data, count: n)
+            GELU.forward(x.data, y.data, count: n, compute: .serial)
             return GradientCheck.dot(y.data, w.data, count: n)
         }, analytic: {
-            GELU.backward(w.data, x.data, dx.data, count: n)
+            GELU.backward(w.data, x.data, dx.data, count: n, compute: .serial)
         })
         XCTAssertLessThan(r.maxError, tolerance, r.description)
         // Exact GELU values (torch.nn.functional.gelu, approximate='none').
         let probe = Tensor(shape: [3], values: [-1, 0.5, 2]), out = Tensor(shape: [3])
-        GELU.forward(probe.data, out.data, count: 3)
+        GELU.forward(probe.data, out.data, count: 3, compute: .serial)
         XCTAssertEqual(out[0], -0.15865525, accuracy: 1e-6)
         XCTAssertEqual(out[1], 0.34573123, accuracy: 1e-6)
         XCTAssertEqual(out[2], 1.95449974, accuracy: 1e-6)
@@ -88,25 +88,23 @@ final class GradientTests: XCTestCase {
         randomize(h, &rng, scale: 3); randomize(bias, &rng); randomize(dy, &rng)
         let withBias = Tensor(shape: [rows, cols]), yRef = Tensor(shape: [rows, cols]), dxRef = Tensor(shape: [rows, cols])
         for r in 0..<rows { for c in 0..<cols { withBias[r * cols + c] = h[r * cols + c] + bias[c] } }
-        GELU.forward(withBias.data, yRef.data, count: n)
-        GELU.backward(dy.data, withBias.data, dxRef.data, count: n)
+        GELU.forward(withBias.data, yRef.data, count: n, compute: .serial)
+        GELU.backward(dy.data, withBias.data, dxRef.data, count: n, compute: .serial)
         var biasGradRef = [Double](repeating: 0, count: cols)
         for r in 0..<rows { for c in 0..<cols { biasGradRef[c] += Double(dxRef[r * cols + c]) } }
 
-        let saved = Parallel.threads
-        defer { Parallel.setThreads(saved) }
         for threads in [1, 3] {
-            Parallel.setThreads(threads)
+            let compute = ComputeContext(threads: threads)
             let hf = Tensor(shape: [rows, cols]), y = Tensor(shape: [rows, cols]), y2 = Tensor(shape: [rows, cols])
             let d = Tensor(shape: [rows, cols]), biasGrad = Tensor(shape: [cols])
             hf.data.update(from: h.data, count: n)
-            GELU.forward(hf.data, addingBias: bias.data, into: y.data, rows: rows, cols: cols)
+            GELU.forward(hf.data, addingBias: bias.data, into: y.data, rows: rows, cols: cols, compute: compute)
             for i in 0..<n {
                 XCTAssertEqual(hf[i], withBias[i], "h + bias at \(i)")
                 XCTAssertEqual(y[i], yRef[i], accuracy: 1e-6, "GELU at \(i)")
             }
-            GELU.valueAndDerivative(hf.data, value: y2.data, derivative: d.data, count: n)
-            GELU.backward(dy.data, derivative: d.data, d.data, rows: rows, cols: cols, biasGrad: biasGrad.data)
+            GELU.valueAndDerivative(hf.data, value: y2.data, derivative: d.data, count: n, compute: compute)
+            GELU.backward(dy.data, derivative: d.data, d.data, rows: rows, cols: cols, biasGrad: biasGrad.data, compute: compute)
             for i in 0..<n {
                 XCTAssertEqual(y2[i], yRef[i], accuracy: 1e-6, "rebuilt GELU at \(i)")
                 XCTAssertEqual(d[i], dxRef[i], accuracy: 1e-5 * (1 + abs(dxRef[i])), "dx at \(i)")
@@ -125,11 +123,11 @@ final class GradientTests: XCTestCase {
         randomize(x, &rng); randomize(w, &rng)
         let targets = GradientCheck.targets(p) + [("x", x.data, dx.data, x.count)]
         let r = GradientCheck.run(targets: targets, loss: {
-            attn.forward(p, x: x.data, batch: batch, tokens: n, sharedBias: nil, y: y.data)
+            attn.forward(p, x: x.data, batch: batch, tokens: n, sharedBias: nil, y: y.data, compute: .serial)
             return GradientCheck.dot(y.data, w.data, count: y.count)
         }, analytic: {
-            p.zeroGrads(); attn.forward(p, x: x.data, batch: batch, tokens: n, sharedBias: nil, y: y.data)
-            attn.backward(p, dy: w.data, x: x.data, batch: batch, tokens: n, sharedBias: nil, sharedBiasGrad: nil, dx: dx.data, accumulate: false)
+            p.zeroGrads(); attn.forward(p, x: x.data, batch: batch, tokens: n, sharedBias: nil, y: y.data, compute: .serial)
+            attn.backward(p, dy: w.data, x: x.data, batch: batch, tokens: n, sharedBias: nil, sharedBiasGrad: nil, dx: dx.data, accumulate: false, compute: .serial)
         })
         XCTAssertLessThan(r.maxError, tolerance, r.description)
     }
@@ -202,8 +200,8 @@ final class GradientTests: XCTestCase {
             let dropRNG = RNG(seed: 99)
             func forward() -> Tensor {
                 var r = dropRNG
-                let tok = vit.embedPatches(imgs, batch: batch)
-                return vit.encode(tok.data, batch: batch, training: true, rng: &r)
+                let tok = vit.embedPatches(imgs, batch: batch, compute: .serial)
+                return vit.encode(tok.data, batch: batch, training: true, rng: &r, compute: .serial)
             }
             let r = GradientCheck.run(targets: GradientCheck.targets(p), samples: 4, eps: 1e-2, floor: 0.1, loss: {
                 let out = forward()
@@ -211,8 +209,8 @@ final class GradientTests: XCTestCase {
             }, analytic: {
                 p.zeroGrads()
                 _ = forward()
-                let dTok = vit.backwardEncode(w.data)
-                vit.backwardPatches(dTok.data)
+                let dTok = vit.backwardEncode(w.data, compute: .serial)
+                vit.backwardPatches(dTok.data, compute: .serial)
             })
             XCTAssertLessThan(r.maxError, tolerance, "pos \(c.posEmbed) rel \(c.relPosBias) ls \(c.layerScaleInit): \(r)")
         }
@@ -231,9 +229,9 @@ final class GradientTests: XCTestCase {
             let batch = 2, k = c.numPatches, d = c.embedDim
             let imgs = Tensor(shape: [batch, c.inChans, c.imgSize, c.imgSize]); randomize(imgs, &rng)
             var r0 = RNG(seed: 5), r1 = RNG(seed: 5)
-            let full = vit.encode(vit.embedPatches(imgs, batch: batch).data, batch: batch, training: false, rng: &r0).array
+            let full = vit.encode(vit.embedPatches(imgs, batch: batch, compute: .serial).data, batch: batch, training: false, rng: &r0, compute: .serial).array
             let all = TokenSubset(count: k, indices: (0..<batch).flatMap { _ in (0..<k).map(Int32.init) })
-            let same = vit.encode(vit.embedPatches(imgs, batch: batch).data, batch: batch, subset: all, training: false, rng: &r1).array
+            let same = vit.encode(vit.embedPatches(imgs, batch: batch, compute: .serial).data, batch: batch, subset: all, training: false, rng: &r1, compute: .serial).array
             XCTAssertEqual(full, same, "pos \(pos): the whole subset in order is the full encoder")
 
             let keep = 4
@@ -242,7 +240,7 @@ final class GradientTests: XCTestCase {
             let dropRNG = RNG(seed: 99)
             func forward() -> Tensor {
                 var r = dropRNG
-                return vit.encode(vit.embedPatches(imgs, batch: batch).data, batch: batch, subset: subset, training: true, rng: &r)
+                return vit.encode(vit.embedPatches(imgs, batch: batch, compute: .serial).data, batch: batch, subset: subset, training: true, rng: &r, compute: .serial)
             }
             var dTokens: [Float] = []
             // Smaller steps than the full-encoder check: the sin-cos rows (unit size) make the blocks more curved.
@@ -253,9 +251,9 @@ final class GradientTests: XCTestCase {
             }, analytic: {
                 p.zeroGrads()
                 _ = forward()
-                let dTok = vit.backwardEncode(w.data)
+                let dTok = vit.backwardEncode(w.data, compute: .serial)
                 dTokens = dTok.array
-                vit.backwardPatches(dTok.data)
+                vit.backwardPatches(dTok.data, compute: .serial)
             })
             XCTAssertLessThan(result.maxError, tolerance, "pos \(pos): \(result)")
             for b in 0..<batch {
@@ -311,7 +309,7 @@ final class GradientTests: XCTestCase {
         var rng = RNG(seed: 5)
         let img = Tensor(shape: [2, 3, 8, 8]); randomize(img, &rng)
         let patches = Tensor(shape: [2, 4, 48]), back = Tensor(shape: [2, 3, 8, 8])
-        Patches.patchify(img.data, batch: 2, channels: 3, height: 8, width: 8, patch: 4, into: patches.data)
+        Patches.patchify(img.data, batch: 2, channels: 3, height: 8, width: 8, patch: 4, into: patches.data, compute: .serial)
         // patch 1 (top right), channel 2, row 3, col 1 = image[0, 2, 3, 5]
         XCTAssertEqual(patches[1 * 48 + (2 * 4 + 3) * 4 + 1], img[(2 * 8 + 3) * 8 + 5])
         Patches.unpatchify(patches.data, batch: 2, channels: 3, height: 8, width: 8, patch: 4, into: back.data)

@@ -22,7 +22,7 @@ final class OptimizerTests: XCTestCase {
         let lrs = [1e-2, 5e-3, 2e-2]
         for (t, g) in grads.enumerated() {
             for i in 0..<6 { p.grads[i] = Float(g[i]) }
-            opt.update(lr: Float(lrs[t]))
+            opt.update(lr: Float(lrs[t]), compute: .serial)
             let lr = lrs[t], step = Double(t + 1)
             for i in 0..<6 {
                 if i < 4 { ref[i] *= 1 - lr * 0.05 }           // weights decay, biases do not

@@ -28,14 +28,14 @@ final class BenchTests: XCTestCase {
         c.model.imgSize = 8; c.model.patchSize = 2; c.model.embedDim = 16; c.model.depth = 2; c.model.numHeads = 2
         c.method.sketchSize = 4
         c.optim.batchSize = 2
-        let r = try Bench.run(config: c, preset: "test", steps: 1, warmup: 0, peakGflops: 1)
+        let r = try Bench.run(config: c, preset: "test", steps: 1, warmup: 0, peakGflops: 1, compute: .serial)
         XCTAssertGreaterThan(r.gflopPerImage, 0)
-        XCTAssertGreaterThan(Bench.measurePeak(threads: 1, seconds: 0, iterations: 100), 0)
+        XCTAssertGreaterThan(Bench.measurePeak(compute: .serial, seconds: 0, iterations: 100), 0)
         XCTAssertGreaterThan(r.peakRssBytes, 0)
         XCTAssertTrue(["gemm", "attention", "gelu", "layernorm", "loss", "optimizer"].allSatisfy { r.opSeconds[$0] != nil },
                       "\(r.opSeconds.keys.sorted())")
         XCTAssertTrue(r.opSeconds.values.allSatisfy { $0 >= 0 })
-        let shapes = Bench.runGEMMShapes(config: c, repeats: 1, peakGflops: 1)
+        let shapes = Bench.runGEMMShapes(config: c, repeats: 1, peakGflops: 1, compute: .serial)
         XCTAssertEqual(shapes.count, Bench.gemmShapes(c.model, batch: 2).count)
         XCTAssertTrue(shapes.allSatisfy { $0.gflops > 0 })
     }

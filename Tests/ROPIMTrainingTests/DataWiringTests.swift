@@ -17,7 +17,7 @@ final class DataWiringTests: XCTestCase {
 
     /// 3 classes × 8 RGB PNG/JPEG images of 10×12 under root/train.
     func makeFolder(_ root: String) throws {
-        let synthetic = SyntheticImages.make(count: 24, channels: 3, size: 12, classes: 3, seed: 1)
+        let synthetic = SyntheticImages.make(count: 24, channels: 3, size: 12, classes: 3, seed: 1, compute: .serial)
         for i in 0..<24 {
             let img = UInt8Image(channels: 3, height: 12, width: 12, pixels: Array(synthetic.pixels[i * 432..<(i + 1) * 432]))
             let dir = root + "/train/class\(i % 3)"
@@ -42,7 +42,7 @@ final class DataWiringTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: root) }
         try makeFolder(root)
         var c = tinyConfig(path: root)
-        let mem = try c.loadData(threads: 2)
+        let mem = try c.loadData(compute: ComputeContext(threads: 2))
         XCTAssertEqual(mem.kind, .imagefolder)
         XCTAssertEqual(mem.source.count, 24)
         XCTAssertEqual(mem.classNames, ["class0", "class1", "class2"])
@@ -50,10 +50,10 @@ final class DataWiringTests: XCTestCase {
 
         c.data.cache = root + "/cache.pack"
         c.data.valFraction = 0.25
-        let cached = try c.loadData(threads: 2)
+        let cached = try c.loadData(compute: ComputeContext(threads: 2))
         XCTAssertTrue(cached.builtCache)
         XCTAssertEqual(cached.source.count, 18)
-        XCTAssertFalse(try c.loadData(threads: 1).builtCache)
+        XCTAssertFalse(try c.loadData(compute: .serial).builtCache)
         // The cached, held-out images are the in-memory images at the same indices.
         let keep = selection(count: 24, c: c.data, seed: 0)!
         let memory = mem.source as! ImageDataset
@@ -63,7 +63,7 @@ final class DataWiringTests: XCTestCase {
             XCTAssertEqual(cached.source.label(k), memory.labels![keep[k]])
         }
         c.optim.maxSteps = 3
-        let trainer = try PretrainTrainer(config: c, dataset: cached.source)
+        let trainer = try PretrainTrainer(config: c, dataset: cached.source, compute: .serial)
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let summary = try trainer.train(runDirectory: dir, progress: Progress(interactive: false))
@@ -80,7 +80,7 @@ final class DataWiringTests: XCTestCase {
         let rec = CIFAR.encode(pixels: [UInt8](repeating: 9, count: 2 * 3072), labels: [[1], [7]])
         for f in CIFAR.trainFiles10 { try Data(rec).write(to: URL(fileURLWithPath: root + "/" + f)) }
         var c = tinyConfig(path: root)
-        let d = try c.loadData(threads: 1)
+        let d = try c.loadData(compute: .serial)
         XCTAssertEqual(d.kind, .cifar10)
         XCTAssertEqual(d.source.count, 10)
         XCTAssertEqual(d.source.label(1), 7)
@@ -90,12 +90,12 @@ final class DataWiringTests: XCTestCase {
         try makeFolder(folder)
         try Data("broken".utf8).write(to: URL(fileURLWithPath: folder + "/train/class1/bad.jpg"))
         c = tinyConfig(path: folder)
-        XCTAssertThrowsError(try c.loadData(threads: 1)) { XCTAssert("\($0)".contains("bad.jpg") && "\($0)".contains("--skip-bad"), "\($0)") }
+        XCTAssertThrowsError(try c.loadData(compute: .serial)) { XCTAssert("\($0)".contains("bad.jpg") && "\($0)".contains("--skip-bad"), "\($0)") }
         c.data.skipBad = true
-        let skipped = try c.loadData(threads: 1)
+        let skipped = try c.loadData(compute: .serial)
         XCTAssertEqual(skipped.source.count, 24)
         XCTAssertEqual(skipped.report.skipped.map { ($0.path as NSString).lastPathComponent }, ["bad.jpg"])
         c.data.path = folder + "/nowhere"
-        XCTAssertThrowsError(try c.loadData(threads: 1)) { XCTAssert("\($0)".contains("does not exist"), "\($0)") }
+        XCTAssertThrowsError(try c.loadData(compute: .serial)) { XCTAssert("\($0)".contains("does not exist"), "\($0)") }
     }
 }

@@ -32,8 +32,8 @@ final class ParityTests: XCTestCase {
         XCTAssert(report.unexpected.allSatisfy { ["input", "output", "probe"].contains($0) || $0.hasPrefix("grad.") }, "\(report)")
         let input = Tensor(shape: [2, 2, 8, 8], values: byName["input"]!.values)
         var rng = RNG(seed: 0)
-        let tok = vit.embedPatches(input, batch: 2)
-        let out = vit.encode(tok.data, batch: 2, training: false, rng: &rng)
+        let tok = vit.embedPatches(input, batch: 2, compute: .serial)
+        let out = vit.encode(tok.data, batch: 2, training: false, rng: &rng, compute: .serial)
         let expected = byName["output"]!.values
         var worst: Float = 0
         for i in 0..<expected.count { worst = max(worst, abs(out[i] - expected[i])) }
@@ -42,8 +42,8 @@ final class ParityTests: XCTestCase {
         // Gradients of Σ output·probe for every parameter.
         store.zeroGrads()
         let probe = Tensor(shape: [2 * 5, 16], values: byName["probe"]!.values)
-        let dTok = vit.backwardEncode(probe.data)
-        vit.backwardPatches(dTok.data)
+        let dTok = vit.backwardEncode(probe.data, compute: .serial)
+        vit.backwardPatches(dTok.data, compute: .serial)
         var worstGrad: Float = 0
         for e in store.entries {
             let ours = Array(UnsafeBufferPointer(start: store.grad(e.ref), count: e.ref.count))

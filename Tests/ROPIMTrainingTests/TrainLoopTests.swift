@@ -34,7 +34,7 @@ final class TrainLoopTests: XCTestCase {
 
     func loop(_ m: Regression, accum: Int) -> TrainLoop {
         var o = OptimConfig(); o.accumSteps = accum; o.clipGrad = 0
-        return TrainLoop(params: m.params, optimizer: AdamW(params: m.params, config: o, depth: 0), optim: o)
+        return TrainLoop(params: m.params, optimizer: AdamW(params: m.params, config: o, depth: 0), optim: o, compute: .serial)
     }
 
     func testMicroBatchesEqualTheWholeBatch() throws {
@@ -63,7 +63,7 @@ final class TrainLoopTests: XCTestCase {
     func testEpochDriverStartsCutsAndStops() throws {
         let m = Regression()
         var o = OptimConfig(); o.epochs = 3; o.clipGrad = 0
-        let l = TrainLoop(params: m.params, optimizer: AdamW(params: m.params, config: o, depth: 0), optim: o)
+        let l = TrainLoop(params: m.params, optimizer: AdamW(params: m.params, config: o, depth: 0), optim: o, compute: .serial)
         let schedule = CosineSchedule(peak: 0.01, warmupLR: 0, minLR: 0, warmupSteps: 0, totalSteps: 12)
         let dir = NSTemporaryDirectory() + "loop-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

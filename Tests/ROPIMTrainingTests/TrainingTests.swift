@@ -28,8 +28,8 @@ final class TrainerTests: XCTestCase {
         return d
     }
 
-    func run(_ c: PretrainConfig) throws -> (losses: [Double], summary: TrainSummary) {
-        let trainer = try PretrainTrainer(config: c, dataset: try c.loadDataset())
+    func run(_ c: PretrainConfig, compute: ComputeContext = .serial) throws -> (losses: [Double], summary: TrainSummary) {
+        let trainer = try PretrainTrainer(config: c, dataset: try c.loadDataset(compute: compute), compute: compute)
         var losses: [Double] = []
         let summary = try trainer.train(runDirectory: tempDir(), progress: Progress(interactive: false)) { losses.append($1) }
         return (losses, summary)
@@ -57,9 +57,8 @@ final class TrainerTests: XCTestCase {
         var d = c; d.run.seed = 4
         XCTAssertNotEqual(try run(d).losses, a)
         // Two threads: GEMMs split, per-image loops parallel; still reproducible run to run.
-        Parallel.setThreads(2)
-        defer { Parallel.setThreads(1) }
-        let t1 = try run(c).losses, t2 = try run(c).losses
+        let two = ComputeContext(threads: 2)
+        let t1 = try run(c, compute: two).losses, t2 = try run(c, compute: two).losses
         XCTAssertEqual(t1, t2)
         for (x, y) in zip(t1, a) { XCTAssertEqual(x, y, accuracy: 1e-3 * abs(y)) }
     }
@@ -68,8 +67,8 @@ final class TrainerTests: XCTestCase {
     func testGrayDataReplicatedToThreeChannels() throws {
         var c = tinyConfig()
         c.model.inChans = 3; c.optim.maxSteps = 2
-        let gray = SyntheticImages.make(count: 64, channels: 1, size: 8, classes: 4, seed: 1)
-        let trainer = try PretrainTrainer(config: c, dataset: gray)
+        let gray = SyntheticImages.make(count: 64, channels: 1, size: 8, classes: 4, seed: 1, compute: .serial)
+        let trainer = try PretrainTrainer(config: c, dataset: gray, compute: .serial)
         let s = try trainer.train(runDirectory: tempDir(), progress: Progress(interactive: false))
         XCTAssert(s.lastLoss.isFinite)
         var wrong = c; wrong.data.normalization = Normalization(mean: [0.5, 0.5], std: [0.2, 0.2])
@@ -83,18 +82,18 @@ final class TrainerTests: XCTestCase {
         let model = try Objectives.make(vit: c.model, method: c.method)
         var rng = RNG(seed: 1)
         model.initialize(rng: &rng)
-        let data = try c.loadDataset()
+        let data = try c.loadDataset(compute: .serial)
         let big = Tensor(shape: [8, 1, 8, 8]), half = Tensor(shape: [4, 1, 8, 8])
-        makeBatch(data, indices: Array(0..<8), size: 8, outChannels: 1, augment: nil, normalization: c.data.normalization, rng: &rng, into: big)
+        makeBatch(data, indices: Array(0..<8), size: 8, outChannels: 1, augment: nil, normalization: c.data.normalization, rng: &rng, into: big, compute: .serial)
         model.params.zeroGrads()
-        _ = model.forward(images: big, batch: 8, training: true, rng: &rng)
-        model.backward()
+        _ = model.forward(images: big, batch: 8, training: true, rng: &rng, compute: .serial)
+        model.backward(compute: .serial)
         let full = model.params.grads.array
         model.params.zeroGrads()
         for part in 0..<2 {
             half.data.update(from: big.data + part * 4 * 64, count: 4 * 64)
-            _ = model.forward(images: half, batch: 4, training: true, rng: &rng)
-            model.backward(lossScale: 0.5)
+            _ = model.forward(images: half, batch: 4, training: true, rng: &rng, compute: .serial)
+            model.backward(lossScale: 0.5, compute: .serial)
         }
         let accumulated = model.params.grads.array
         let scale = full.map(abs).max()!
@@ -104,7 +103,7 @@ final class TrainerTests: XCTestCase {
     func testTrainerWritesMetricsAndALoadableCheckpoint() throws {
         var c = tinyConfig()
         c.optim.maxSteps = 5
-        let trainer = try PretrainTrainer(config: c, dataset: try c.loadDataset())
+        let trainer = try PretrainTrainer(config: c, dataset: try c.loadDataset(compute: .serial), compute: .serial)
         let dir = tempDir()
         let summary = try trainer.train(runDirectory: dir, progress: Progress(interactive: false))
         XCTAssertEqual(summary.steps, 5)
@@ -142,7 +141,7 @@ final class TrainerTests: XCTestCase {
         var c = Preset.fmnist.config; c.method.sketchSize = 8
         XCTAssertThrowsError(try c.validate()) { XCTAssert("\($0)".contains("does not divide the token count K=49")) }
         c = Preset.fmnist.config; c.data.path = "/nonexistent/fmnist"
-        XCTAssertThrowsError(try c.loadDataset()) { XCTAssert("\($0)".contains("/nonexistent/fmnist"), "\($0)") }
+        XCTAssertThrowsError(try c.loadDataset(compute: .serial)) { XCTAssert("\($0)".contains("/nonexistent/fmnist"), "\($0)") }
         c = tinyConfig(); c.data.syntheticCount = 4
         XCTAssertThrowsError(try run(c)) { XCTAssert("\($0)".contains("fewer than one batch"), "\($0)") }
     }
@@ -242,24 +241,27 @@ final class ResumeTests: XCTestCase {
     }
 
     /// Stop after step 5, resume from the run directory, finish: the same losses and the same weights,
-    /// bit for bit, as one uninterrupted run (same thread count).
+    /// bit for bit, as one uninterrupted run (same thread count, 2: the count the checkpoint records is
+    /// the run's context's).
     func testResumeEqualsUninterruptedRun() throws {
         let c = config()
-        let data = try c.loadDataset()
+        let two = ComputeContext(threads: 2)
+        let data = try c.loadDataset(compute: two)
         var full: [Double] = []
-        let a = try PretrainTrainer(config: c, dataset: data)
+        let a = try PretrainTrainer(config: c, dataset: data, compute: two)
         try a.train(runDirectory: tempDir(), progress: Progress(interactive: false)) { full.append($1) }
         XCTAssertEqual(full.count, 12)
 
         let dir = tempDir()
         var first = c; first.optim.maxSteps = 5
         var head: [Double] = []
-        try PretrainTrainer(config: first, dataset: data).train(runDirectory: dir, progress: Progress(interactive: false)) { head.append($1) }
+        try PretrainTrainer(config: first, dataset: data, compute: two).train(runDirectory: dir, progress: Progress(interactive: false)) { head.append($1) }
         let ckpt = try RunCheckpoint.resolve(dir)
         XCTAssert(ckpt.hasSuffix("ckpt-00000005"), ckpt)
         XCTAssertEqual(try RunCheckpoint.state(at: ckpt).step, 5)
+        XCTAssertEqual(try RunCheckpoint.state(at: ckpt).threads, 2)
         try FileManager.default.removeItem(atPath: dir + "/checkpoint.safetensors")
-        let b = try PretrainTrainer(config: c, dataset: data, resume: ckpt)
+        let b = try PretrainTrainer(config: c, dataset: data, compute: two, resume: ckpt)
         var tail: [Double] = []
         try b.train(runDirectory: dir, progress: Progress(interactive: false)) { tail.append($1) }
         XCTAssertEqual(head + tail, full)
@@ -277,31 +279,31 @@ final class ResumeTests: XCTestCase {
     /// ignored and the previous checkpoint is used; a truncated weight file is a clear error.
     func testInterruptedSaveAndCorruptCheckpoint() throws {
         var c = config(); c.optim.maxSteps = 4
-        let data = try c.loadDataset()
+        let data = try c.loadDataset(compute: .serial)
         let dir = tempDir()
-        try PretrainTrainer(config: c, dataset: data).train(runDirectory: dir, progress: Progress(interactive: false))
+        try PretrainTrainer(config: c, dataset: data, compute: .serial).train(runDirectory: dir, progress: Progress(interactive: false))
         let fm = FileManager.default
         try fm.createDirectory(atPath: dir + "/.ckpt-00000006.tmp-999", withIntermediateDirectories: true)
         try Data("partial".utf8).write(to: URL(fileURLWithPath: dir + "/.ckpt-00000006.tmp-999/model.safetensors"))
         try fm.createDirectory(atPath: dir + "/ckpt-00000007", withIntermediateDirectories: true)
         let ckpt = try RunCheckpoint.resolve(dir)
         XCTAssert(ckpt.hasSuffix("ckpt-00000004"), ckpt)
-        XCTAssertNoThrow(try PretrainTrainer(config: c, dataset: data, resume: ckpt))
+        XCTAssertNoThrow(try PretrainTrainer(config: c, dataset: data, compute: .serial, resume: ckpt))
         let weights = ckpt + "/model.safetensors"
         let bytes = fm.contents(atPath: weights)!
         try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: weights))
-        XCTAssertThrowsError(try PretrainTrainer(config: c, dataset: data, resume: ckpt)) {
+        XCTAssertThrowsError(try PretrainTrainer(config: c, dataset: data, compute: .serial, resume: ckpt)) {
             XCTAssert("\($0)".contains("model.safetensors") && "\($0)".contains("truncated"), "\($0)")
         }
         XCTAssertThrowsError(try RunCheckpoint.resolve(dir + "/nope")) { XCTAssert("\($0)".contains("no such checkpoint")) }
         // Another architecture: the shapes do not fit.
         var other = c; other.model.embedDim = 8
         try bytes.write(to: URL(fileURLWithPath: weights))
-        XCTAssertThrowsError(try PretrainTrainer(config: other, dataset: data, resume: ckpt)) {
+        XCTAssertThrowsError(try PretrainTrainer(config: other, dataset: data, compute: .serial, resume: ckpt)) {
             XCTAssert("\($0)".contains("another architecture"), "\($0)")
         }
         // The next successful save removes the stale temporary directory.
-        let t = try PretrainTrainer(config: c, dataset: data, resume: dir + "/ckpt-00000004")
+        let t = try PretrainTrainer(config: c, dataset: data, compute: .serial, resume: dir + "/ckpt-00000004")
         let state = try RunCheckpoint.state(at: dir + "/ckpt-00000004")
         try RunCheckpoint.save(model: t.model, optimizer: t.optimizer, state: state, in: dir, keepLast: 2, best: false)
         XCTAssertFalse(fm.fileExists(atPath: dir + "/.ckpt-00000006.tmp-999"))

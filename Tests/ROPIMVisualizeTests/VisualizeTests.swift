@@ -67,9 +67,9 @@ final class PixelCorruptionTests: XCTestCase {
         let images = Tensor(shape: [n, 1, s, s], values: randomValues(n * s * s, &rng))
         let norm = Normalization(mean: [0.3], std: [0.4])
         var corruptionRNG = RNG(seed: 11)
-        let r = Reconstructions.compute(model: model, images: images, normalization: norm, rng: &corruptionRNG)
+        let r = Reconstructions.compute(model: model, images: images, normalization: norm, rng: &corruptionRNG, compute: .serial)
         XCTAssertEqual(model.sketches.count, n)
-        let y = PictureImages.patches(images, patchSize: vit.patchSize)
+        let y = PictureImages.patches(images, patchSize: vit.patchSize, compute: .serial)
         let yHat = model.prediction.array
         func pixels(_ rows: [Float]) -> [Float] {
             var img = [Float](repeating: 0, count: s * s)
@@ -107,7 +107,7 @@ final class PixelCorruptionTests: XCTestCase {
         let s = vit.imgSize, p = vit.patchSize, g = s / p
         let images = Tensor(shape: [2, 1, s, s], values: randomValues(2 * s * s, &rng))
         let norm = Normalization(mean: [0.5], std: [0.25])
-        let r = Reconstructions.compute(model: model, images: images, normalization: norm, rng: &rng)
+        let r = Reconstructions.compute(model: model, images: images, normalization: norm, rng: &rng, compute: .serial)
         for b in 0..<2 {
             let m = model.masks[b]
             XCTAssertTrue(m.contains(1) && m.contains(0))
@@ -127,7 +127,7 @@ final class PixelCorruptionTests: XCTestCase {
             let pixels = (0..<(n * channels * h * h)).map { _ in UInt8(rng.int(below: 256)) }
             let data = ImageDataset(count: n, channels: channels, height: h, width: h, pixels: pixels, source: "test")
             let batch = Tensor(shape: [0])
-            makeBatch(data, indices: Array(0..<n), size: h, outChannels: channels, augment: nil, normalization: norm, rng: &rng, into: batch)
+            makeBatch(data, indices: Array(0..<n), size: h, outChannels: channels, augment: nil, normalization: norm, rng: &rng, into: batch, compute: .serial)
             var v = batch.array
             XCTAssertGreaterThan(zip(v, pixels).map { abs($0 - Float($1) / 255) }.max()!, 0.1, "the batch is normalized")
             Reconstructions.unnormalize(&v, channels: channels, height: h, width: h, normalization: norm)

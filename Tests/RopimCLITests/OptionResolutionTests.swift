@@ -140,7 +140,8 @@ final class OptionResolutionTests: XCTestCase {
             (["bench-data", "--count", "10"], "--count must be at least twice --batch"),
             (["analyze", "corruption", "--bin-width", "1e-12"], "--bin-width must be in [0.0001, 1]"),
             (["bench", "--steps", "0"], "--steps must be at least 1"),
-            (["pretrain", "--threads=-1"], "--threads must be ≥ 0"),
+            (["pretrain", "--threads=-1"], "--threads must be in 0...4096 (0 = all cores), got -1"),
+            (["visualize", "--checkpoint", "c", "--threads", "5000"], "--threads must be in 0...4096"),
             (["visualize", "--checkpoint", "c", "--count", "0"], "--count must be at least 1"),
             (["plot", "r", "--smooth", "0"], "--smooth must be at least 1"),
         ]

@@ -36,16 +36,18 @@ public enum Embedding {
         return d
     }
 
-    /// The images of `data` (checked against the encoder's input channels), in memory.
-    public static func images(_ data: DataConfig, encoder: EncoderFile, threads: Int) throws -> ImageDataset {
+    /// The images of `data` (checked against the encoder's input channels), in memory, decoded (or drawn,
+    /// when synthetic) on `compute`'s threads.
+    public static func images(_ data: DataConfig, encoder: EncoderFile, compute: ComputeContext) throws -> ImageDataset {
         try data.validate(channels: encoder.config.inChans)
         let seed = encoder.pretrainConfig?.run.seed ?? 0   // synthetic images are the run's own
-        return try loadDataset(data, imgSize: encoder.config.imgSize, channels: encoder.config.inChans, seed: seed, threads: threads)
+        return try loadDataset(data, imgSize: encoder.config.imgSize, channels: encoder.config.inChans, seed: seed, compute: compute)
     }
 
     /// Features of the first `settings.count` images (no augmentation: images at the model's size go in
-    /// unresized), with their indices and labels, ready for safetensors.
-    public static func tensors(_ encoder: EncoderFile, images: ImageDataset, settings s: EmbedSettings) throws -> [NamedTensor] {
+    /// unresized), with their indices and labels, ready for safetensors. Batches and forward passes run on `compute`.
+    public static func tensors(_ encoder: EncoderFile, images: ImageDataset, settings s: EmbedSettings,
+                               compute: ComputeContext) throws -> [NamedTensor] {
         try s.validate()
         let v = encoder.config, t = v.numTokens, d = v.embedDim
         let n = s.count > 0 ? Swift.min(s.count, images.count) : images.count
@@ -56,8 +58,8 @@ public enum Embedding {
         for start in stride(from: 0, to: n, by: s.batchSize) {
             let idx = Array(start..<Swift.min(n, start + s.batchSize))
             makeBatch(images, indices: idx, size: v.imgSize, outChannels: v.inChans, augment: nil,
-                      normalization: encoder.normalization, rng: &rng, into: batch)
-            features += encoder.features(batch, batch: idx.count).array
+                      normalization: encoder.normalization, rng: &rng, into: batch, compute: compute)
+            features += encoder.features(batch, batch: idx.count, compute: compute).array
             if s.saveInputs { inputs += batch.array }
         }
         var out = [NamedTensor(name: "features", shape: [n, t, d], values: features),

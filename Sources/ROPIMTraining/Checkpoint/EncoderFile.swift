@@ -74,9 +74,9 @@ public struct EncoderFile {
     }
 
     /// Final normalized tokens [B, N, D] (cls first, patches in raster order) of normalized images [B, C, H, W].
-    public func features(_ images: Tensor, batch: Int) -> Tensor {
+    public func features(_ images: Tensor, batch: Int, compute: ComputeContext) -> Tensor {
         var rng = RNG(seed: 0)   // no randomness at inference (no drop path, no corruption)
-        let tok = encoder.embedPatches(images, batch: batch)
-        return encoder.encode(tok.data, batch: batch, training: false, rng: &rng)
+        let tok = encoder.embedPatches(images, batch: batch, compute: compute)
+        return encoder.encode(tok.data, batch: batch, training: false, rng: &rng, compute: compute)
     }
 }

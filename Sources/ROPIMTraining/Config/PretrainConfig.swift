@@ -11,7 +11,8 @@ import ROPIMKernels
 public struct RunConfig: Codable, Equatable, Sendable {
     /// Seeds every generator of the run (init, data order, augmentation, corruption, drop path).
     public var seed = 0
-    /// Threads for our kernels and GEMM (0 = all cores).
+    /// Threads for our kernels and GEMM (0 = all cores, else 1–4096); resolved once per command into the
+    /// run's `ComputeContext`.
     public var threads = 0
     /// Run directory; empty = runs/<preset>-<corruption>-<date-time>.
     public var output = ""
@@ -39,7 +40,7 @@ extension RunConfig {
     /// Checks every key of this section once (`run.threads` is resolved by the compute context).
     public func validate() throws {
         try Check.all([
-            Check.int("run.threads", threads, 0...4096, " (0 = all cores)"),
+            ComputeContext.problem(threads: threads, key: "run.threads"),
             Check.int("run.log_every", logEvery, 1...1_000_000_000),
             Check.int("run.save_every", saveEvery, 0...1_000_000_000, " (0 = at epoch ends only)"),
             Check.int("run.keep_last", keepLast, 1...1_000_000),
@@ -80,12 +81,12 @@ public struct PretrainConfig: Codable, Equatable, Sendable {
 
 extension PretrainConfig {
     /// The training images this config names (`loadData` with the model's size and channels and the run's seed).
-    public func loadData(threads: Int) throws -> LoadedData {
-        try ROPIMData.loadData(data, imgSize: model.imgSize, channels: model.inChans, seed: run.seed, threads: threads)
+    public func loadData(compute: ComputeContext) throws -> LoadedData {
+        try ROPIMData.loadData(data, imgSize: model.imgSize, channels: model.inChans, seed: run.seed, compute: compute)
     }
 
     /// The same images in memory (every kind but a packed cache), for tests and tools.
-    public func loadDataset(threads: Int = 1) throws -> ImageDataset {
-        try ROPIMData.loadDataset(data, imgSize: model.imgSize, channels: model.inChans, seed: run.seed, threads: threads)
+    public func loadDataset(compute: ComputeContext) throws -> ImageDataset {
+        try ROPIMData.loadDataset(data, imgSize: model.imgSize, channels: model.inChans, seed: run.seed, compute: compute)
     }
 }
