@@ -5,6 +5,7 @@
 
 import Dispatch
 import Foundation
+import ROPIMFiles
 
 /// How a folder maps to labels.
 public enum FolderLayout: String, Codable, CaseIterable, Sendable {
@@ -209,7 +210,7 @@ public enum ImageFolder {
 
     /// Writes `names` one a line (line k = class k) to `path`, atomically.
     public static func writeClasses(_ names: [String], to path: String) throws {
-        try AtomicWrite.write(Data((names.joined(separator: "\n") + "\n").utf8), to: path)
+        try AtomicFile.write(Data((names.joined(separator: "\n") + "\n").utf8), to: path)
     }
 
     /// Runs body(i) for i in 0..<count over `threads` contiguous chunks (own threads: decoding runs

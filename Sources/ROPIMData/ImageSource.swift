@@ -60,19 +60,3 @@ public struct SkipReport: Sendable {
         return lines.joined(separator: "\n")
     }
 }
-
-/// Writes to a temporary name then renames, so a reader never sees a half-written file
-/// (ROPIMData's own copy of ROPIMTraining's AtomicFile: this target must not import Training).
-enum AtomicWrite {
-    static func write(_ data: Data, to path: String) throws {
-        let tmp = path + ".tmp-\(getpid())"
-        do { try data.write(to: URL(fileURLWithPath: tmp)) } catch {
-            throw DataError("\(path): cannot write (\(error.localizedDescription)); check the folder exists and is writable")
-        }
-        guard rename(tmp, path) == 0 else {
-            let why = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw DataError("\(path): cannot move \(tmp) into place (\(why)); check the folder is writable")
-        }
-    }
-}

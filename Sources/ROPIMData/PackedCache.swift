@@ -7,6 +7,7 @@
 // Version 2 added the fingerprint (every file's path, size and modification time).
 
 import Foundation
+import ROPIMFiles
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -142,17 +143,10 @@ public final class PackedCache: ImageSource, @unchecked Sendable {
         let meta = Meta(source: scan.root, files: scan.files.count, fingerprint: fingerprint(of: scan.files),
                         classNames: scan.classNames)
         let metaData = try JSONEncoder().encode(meta)
-        let tmp = path + ".tmp-\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-        guard fd >= 0 else {
-            throw DataError("\(tmp): cannot create the packed cache (\(String(cString: strerror(errno)))); "
-                + "check the folder exists and is writable")
-        }
-        let h = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         var report = scan.report
-        var labels = [Int32]()
-        var kept = 0
-        do {
+        try AtomicFile.write(to: path) { h in
+            var labels = [Int32]()
+            var kept = 0
             var header = header(channels: channels, size: size, count: 0, classes: scan.classNames?.count ?? 0, metaBytes: metaData.count)
             header += metaData
             header += Data(count: align(header.count) - header.count)
@@ -181,17 +175,6 @@ public final class PackedCache: ImageSource, @unchecked Sendable {
             try h.seek(toOffset: 0)
             try h.write(contentsOf: PackedCache.header(channels: channels, size: size, count: kept,
                                                       classes: scan.classNames?.count ?? 0, metaBytes: metaData.count))
-            try h.synchronize()
-            try h.close()
-        } catch {
-            try? h.close()
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw error
-        }
-        guard rename(tmp, path) == 0 else {
-            let why = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw DataError("\(path): cannot move the finished cache into place (\(why))")
         }
         return report
     }

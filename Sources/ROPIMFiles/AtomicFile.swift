@@ -13,27 +13,44 @@ public struct FileError: Error, CustomStringConvertible {
 }
 
 /// Write-to-temporary, fsync, rename: a reader never sees a half-written file, and a crash mid-write
-/// leaves the previous file intact.
+/// leaves the previous file intact (its temporary, `PATH.tmp-<pid>-<n>`, is removed by the next run that
+/// claims the folder).
 public enum AtomicFile {
-    public static func write(_ data: Data, to path: String) throws {
-        let tmp = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: tmp, contents: nil) else {
-            throw FileError("\(tmp): cannot create file (does the directory exist and is it writable?)")
+    nonisolated(unsafe) private static var counter = 0
+
+    /// Writes `path` through `body`, which gets a handle on a fresh temporary file in the same folder; after
+    /// `body` returns, the file is flushed to disk and renamed into place. If `body` or the write fails the
+    /// temporary is removed and nothing at `path` changes. Errors of `body` pass through; I/O errors become a
+    /// `FileError` naming the path.
+    public static func write(to path: String, _ body: (FileHandle) throws -> Void) throws {
+        counter += 1
+        let tmp = path + ".tmp-\(getpid())-\(counter)"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw FileError("\(tmp): cannot create file (\(String(cString: strerror(errno)))); check that the folder exists and is writable")
         }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: tmp))
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         do {
-            try handle.write(contentsOf: data)
+            try body(handle)
             try handle.synchronize()
             try handle.close()
         } catch {
+            try? handle.close()
             try? FileManager.default.removeItem(atPath: tmp)
-            throw FileError("\(path): write failed: \(error)")
+            let ns = error as NSError
+            if ns.domain == NSCocoaErrorDomain || ns.domain == NSPOSIXErrorDomain {
+                throw FileError("\(path): write failed (\(ns.localizedDescription)); check free disk space and permissions")
+            }
+            throw error
         }
         guard rename(tmp, path) == 0 else {
+            let why = String(cString: strerror(errno))
             try? FileManager.default.removeItem(atPath: tmp)
-            throw FileError("\(path): cannot rename \(tmp) into place (errno \(errno))")
+            throw FileError("\(path): cannot rename \(tmp) into place (\(why))")
         }
     }
+
+    public static func write(_ data: Data, to path: String) throws { try write(to: path) { try $0.write(contentsOf: data) } }
 
     public static func write(_ text: String, to path: String) throws { try write(Data(text.utf8), to: path) }
 }
