@@ -62,9 +62,10 @@ trial() {
   rm -rf "$out" "$out.log" "$out.resume.log"
 }
 
-for i in $(seq 1 "$SIGNALS"); do trial "$([ $((i % 2)) = 0 ] && echo TERM || echo INT)" "s$i"; done
+# (bash's own "Killed" job notices go to stderr, silenced here; the trials report on stdout)
+for i in $(seq 1 "$SIGNALS"); do trial "$([ $((i % 2)) = 0 ] && echo TERM || echo INT)" "s$i" 2>/dev/null; done
 echo "signals: $SIGNALS trials done"
-for i in $(seq 1 "$KILLS"); do trial KILL "k$i"; done
+for i in $(seq 1 "$KILLS"); do trial KILL "k$i" 2>/dev/null; done
 echo "kill -9: $KILLS trials done"
 
 # Two writers on one run directory: the second must stop naming the first's pid; the first must finish
