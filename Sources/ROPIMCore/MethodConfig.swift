@@ -23,6 +23,8 @@ public struct ObjectiveName: RawRepresentable, Hashable, Codable, Sendable, Cust
     public static let complementInput: ObjectiveName = "complement-input"
     /// SimMIM: random blocks of tokens replaced by a learned mask token; loss on masked patches.
     public static let mask: ObjectiveName = "mask"
+    /// MAE: the encoder sees a random subset of the tokens; a small transformer decoder reconstructs the rest.
+    public static let mae: ObjectiveName = "mae"
     /// No corruption; loss on every patch (an autoencoder baseline).
     public static let none: ObjectiveName = "none"
 }
@@ -34,7 +36,7 @@ public enum LossKind: String, Codable, CaseIterable, Sendable {
 
 /// The method's settings (YAML section `method`).
 public struct MethodConfig: Codable, Equatable, Sendable {
-    /// The objective: rop | mask | none | complement-input.
+    /// The objective: rop | mask | mae | none | complement-input.
     public var corruption = ObjectiveName.rop
     /// K': sketch size (rows of P). Balanced sampling needs K' to divide the token count K.
     public var sketchSize = 7
@@ -46,8 +48,18 @@ public struct MethodConfig: Codable, Equatable, Sendable {
     public var maskRatio = 0.6
     /// SimMIM mask patch side in pixels: a multiple of the model patch size dividing the image size.
     public var maskPatchSize = 4
-    /// l1 | mse, on normalized pixels.
+    /// l1 | mse, on normalized pixels (mae always uses MSE, as MAE does).
     public var loss = LossKind.l1
+    /// MAE: fraction of the patch tokens hidden from the encoder; it keeps Int(K·(1 − ratio)) per image.
+    public var maeMaskRatio = 0.75
+    /// MAE decoder width (MAE's ViT-B: 512; here sized for the 192-wide Fashion-MNIST encoder).
+    public var decoderEmbedDim = 128
+    /// MAE decoder blocks (MAE's ViT-B: 8).
+    public var decoderDepth = 2
+    /// MAE decoder attention heads; must divide decoder_embed_dim (MAE's ViT-B: 16).
+    public var decoderNumHeads = 4
+    /// MAE: targets normalized per patch by their mean and (unbiased) variance.
+    public var normPixLoss = false
 
     public init() {}
 

@@ -48,6 +48,11 @@ public struct ObjectiveViews {
     public init(kept: TokenOperator, loss: TokenOperator, fill: TokenOperator, hidden: [Bool]? = nil) {
         self.kept = kept; self.loss = loss; self.fill = fill; self.hidden = hidden
     }
+    /// Masking (SimMIM, MAE): the encoder saw the visible rows; loss and fill are the `hidden` rows.
+    public static func masking(hidden: [Bool]) -> ObjectiveViews {
+        let masked = TokenOperator.rows(hidden)
+        return ObjectiveViews(kept: .rows(hidden.map { !$0 }), loss: masked, fill: masked, hidden: hidden)
+    }
 }
 
 /// The registered objectives, by the name `method.corruption` selects.
@@ -72,6 +77,7 @@ public enum Objectives {
         .rop: .reconstruction(ROPIM.self),
         .complementInput: .reconstruction(ROPIM.self),
         .mask: .reconstruction(SimMIM.self),
+        .mae: Entry(validate: { m, v, selected in try MAE.validate(m, vit: v, selected: selected) }, make: { v, m in MAE(vit: v, method: m) }),
         .none: .reconstruction(NoCorruption.self),
     ]
 

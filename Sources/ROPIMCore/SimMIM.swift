@@ -83,11 +83,7 @@ public final class SimMIM: TokenCorruption {
 
     public func lossViewBackward(_ g: UnsafeMutablePointer<Float>, cols: Int, batch: Int, compute: ComputeContext) {}
 
-    public func views(image b: Int) -> ObjectiveViews {
-        let hidden = masks[b].map { $0 > 0 }
-        let masked = TokenOperator.rows(hidden)
-        return ObjectiveViews(kept: .rows(hidden.map { !$0 }), loss: masked, fill: masked, hidden: hidden)
-    }
+    public func views(image b: Int) -> ObjectiveViews { .masking(hidden: masks[b].map { $0 > 0 }) }
 
     public var pictureTitles: [String] { ["original x", "masked input", "output y^", "visible+y^", "|x-y^| masked"] }
 }

@@ -142,7 +142,8 @@ struct SketchOptions: ParsableArguments {
 struct ModelMethodOptions: ParsableArguments {
     @Option(help: "Image side in pixels (model.img_size).") var imgSize: Int?
     @Option(help: "Patch side in pixels (model.patch_size).") var patchSize: Int?
-    @Option(help: "Corruption of the patch tokens (method.corruption).") var corruption: ObjectiveName?
+    @Option(help: "Pre-training objective (method.corruption). mae also sets model.rel_pos_bias none and, unless one is set, model.pos_embed sincos (MAE's encoder).")
+    var corruption: ObjectiveName?
     @Option(help: "Reconstruction loss on normalized pixels (method.loss).") var loss: LossKind?
     @OptionGroup var sketch: SketchOptions
 
@@ -150,6 +151,10 @@ struct ModelMethodOptions: ParsableArguments {
         override(&c.model.imgSize, with: imgSize)
         override(&c.model.patchSize, with: patchSize)
         override(&c.method.corruption, with: corruption)
+        if corruption == .mae {   // MAE's encoder runs on the visible tokens: absolute positions, no relative tables
+            c.model.relPosBias = .none
+            if c.model.posEmbed == .none { c.model.posEmbed = .sincos }
+        }
         override(&c.method.loss, with: loss)
         sketch.apply(to: &c.method)
     }

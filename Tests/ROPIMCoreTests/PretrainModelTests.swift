@@ -34,18 +34,8 @@ final class PretrainModelTests: XCTestCase {
                                      method(.complementInput), method(.mask), method(.mask, .l1), method(.none)]
         for m in cases {
             let (model, images) = try makeModel(m)
-            let stepRNG = RNG(seed: 42)
             // L1 has kinks: smaller steps keep the differences on one side of them.
-            let eps: Float = m.loss == .l1 ? 2e-3 : 1e-2
-            let r = GradientCheck.run(targets: GradientCheck.targets(model.params), samples: 3, eps: eps, floor: 0.05, loss: {
-                var rng = stepRNG
-                return model.forward(images: images, batch: 3, training: true, rng: &rng, compute: .serial)
-            }, analytic: {
-                var rng = stepRNG
-                model.params.zeroGrads()
-                _ = model.forward(images: images, batch: 3, training: true, rng: &rng, compute: .serial)
-                model.backward(compute: .serial)
-            })
+            let r = ObjectiveChecks.gradients(model, images: images, batch: 3, eps: m.loss == .l1 ? 2e-3 : 1e-2)
             XCTAssertLessThan(r.maxError, m.loss == .l1 ? 2e-2 : 5e-3, "\(m.corruption) \(m.loss) scale \(m.referenceScale): \(r)")
         }
     }
@@ -54,16 +44,7 @@ final class PretrainModelTests: XCTestCase {
         for kind in [ObjectiveName.rop, .mask, .none, .complementInput] {
             var v = tinyViT(); v.posEmbed = .learned
             let (model, images) = try makeModel(method(kind, .l1), vit: v)
-            var rng = RNG(seed: 3)
-            model.params.zeroGrads()
-            let loss = model.forward(images: images, batch: 3, training: false, rng: &rng, compute: .serial)
-            XCTAssert(loss.isFinite && loss > 0)
-            model.backward(compute: .serial)
-            for e in model.params.entries {
-                let g = UnsafeBufferPointer(start: model.params.grad(e.ref), count: e.ref.count)
-                XCTAssert(g.allSatisfy { $0.isFinite }, "\(kind): non-finite gradient in \(e.name)")
-                XCTAssert(g.contains { $0 != 0 }, "\(kind): \(e.name) has an all-zero gradient")
-            }
+            ObjectiveChecks.assertEveryParameterTrains(model, images: images, batch: 3, "\(kind)")
         }
     }
 

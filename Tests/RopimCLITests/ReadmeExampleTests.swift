@@ -93,6 +93,10 @@ final class ReadmeExampleTests: XCTestCase {
         expect("pretrain --help") { XCTAssertEqual("\(type(of: $0))", "HelpCommand", "--help resolves to the help text") }
         expect("pretrain") { XCTAssertEqual(try pretrain($0), fmnist) }
         expect("pretrain --corruption mask") { XCTAssertEqual(try pretrain($0).method.corruption, .mask) }
+        expect("pretrain --corruption mae") {
+            let c = try pretrain($0)
+            XCTAssertEqual([c.method.corruption.rawValue, c.model.relPosBias.rawValue, c.model.posEmbed.rawValue], ["mae", "none", "sincos"])
+        }
         expect("pretrain --loss mse --sketch-size 7") { let c = try pretrain($0); XCTAssertEqual(c.method.loss, .mse); XCTAssertEqual(c.method.sketchSize, 7) }
         expect("pretrain --epochs 1 --subset 10000 --seed 3") {
             let c = try pretrain($0)
@@ -253,6 +257,12 @@ final class ReadmeExampleTests: XCTestCase {
         XCTAssert(s.exists("curves.png") && s.exists("curves.svg"))
         try s.ok(["analyze", "corruption", "--count", "1000", "--output", "corruption/"])                  // as written
         XCTAssert(s.exists("corruption/kept_energy.png"))
+
+        // pretrain --corruption mae, tiny, 2 steps; its encoder exports and imports like any other
+        try s.ok(["pretrain", "--corruption", "mae", "--output", "runs/mae"] + Tiny.flags + ["--max-steps", "2"])
+        try s.ok(["export", "runs/mae", "--format", "beit", "--output", "mae-enc.safetensors"])
+        XCTAssert(try s.ok(["import", "mae-enc.safetensors", "--output", "runs/mae-import"]).contains("wrote runs/mae-import/checkpoint.safetensors"))
+        try s.ok(["visualize", "--checkpoint", "runs/mae", "--count", "4", "--output", "mae.png"])
 
         // The evaluations of $CK (the tiny run, trained on 64 synthetic images): 64 synthetic images again.
         let ck = "runs/fmnist-rop-<time>/checkpoint.safetensors", few = ["--set", "data.synthetic_count=64"]

@@ -143,7 +143,8 @@ public enum Interchange {
         for var t in raw {
             var name = t.name
             if name.hasPrefix("encoder.") { name = String(name.dropFirst("encoder.".count)) }
-            else if name.hasPrefix("decoder.") || name == "mask_token" { tensors.append(t); continue }   // reported as unexpected
+            // SimMIM's decoder.*, MAE's decoder_* and mask_token: reported as unexpected.
+            else if name.hasPrefix("decoder.") || name.hasPrefix("decoder_") || name == "mask_token" { tensors.append(t); continue }
             if name.hasSuffix(".attn.qkv.bias") {
                 let d = t.values.count / 3, stem = String(name.dropLast("qkv.bias".count))
                 tensors.append(NamedTensor(name: stem + "q_bias", shape: [d], values: Array(t.values[0..<d])))
