@@ -111,10 +111,7 @@ public final class ViTClassifier {
     public func loadPretrained(_ ckpt: PretrainCheckpoint, source: String) throws -> LoadReport {
         let pre = ckpt.config.model
         try ViTClassifier.checkCompatible(pretrained: pre, finetune: vit, source: source)
-        let p = ckpt.model.params
-        var tensors = p.entries.map { e in
-            NamedTensor(name: e.name, shape: e.shape, values: Array(UnsafeBufferPointer(start: p.value(e.ref), count: e.ref.count)))
-        }
+        var tensors = ckpt.model.params.namedTensors()
         var resized: [String] = []
         if pre.gridSize != vit.gridSize {
             tensors = try tensors.map { t in
@@ -188,13 +185,6 @@ public final class ViTClassifier {
         let relOK = a.relPosBias == b.relPosBias || (a.relPosBias == .shared && b.relPosBias == .perBlock)
         if !relOK {
             throw DownstreamError("\(source): pre-trained with model.rel_pos_bias \(a.relPosBias.rawValue) but fine-tuning with \(b.relPosBias.rawValue); use \(a.relPosBias == .shared ? "per-block or shared" : a.relPosBias.rawValue)")
-        }
-    }
-
-    /// Named copies of every parameter (for safetensors).
-    public func namedTensors() -> [NamedTensor] {
-        params.entries.map { e in
-            NamedTensor(name: e.name, shape: e.shape, values: Array(UnsafeBufferPointer(start: params.value(e.ref), count: e.ref.count)))
         }
     }
 }

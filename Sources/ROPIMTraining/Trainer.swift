@@ -178,10 +178,7 @@ public final class PretrainTrainer {
 /// continue the same epoch order and augmentation draws.
 public func saveCheckpoint(model: any PretrainingObjective, config: PretrainConfig, step: Int, dataPosition: LoaderPosition? = nil,
                            to path: String) throws {
-    let p = model.params
-    let tensors = p.entries.map { e in
-        NamedTensor(name: e.name, shape: e.shape, values: Array(UnsafeBufferPointer(start: p.value(e.ref), count: e.ref.count)))
-    }
+    let tensors = model.params.namedTensors()
     let yaml = (try? ConfigLoader.yaml(config)) ?? ""
     var meta = ["format": "ropim-pretrain", "format_version": "1", "step": String(step), "config": yaml]
     if let dataPosition, let json = try? JSONEncoder().encode(dataPosition) { meta["data_position"] = String(decoding: json, as: UTF8.self) }

@@ -50,8 +50,7 @@ public enum Interchange {
     /// Encoder tensors in `format`'s names and layouts. Errors when the format cannot express the model.
     public static func exportTensors(_ store: ParameterStore, config v: ViTConfig, prefix: String, format: ExportFormat) throws -> [NamedTensor] {
         func tensor(_ name: String) -> NamedTensor? {
-            guard let e = store.entry(prefix + name) else { return nil }
-            return NamedTensor(name: name, shape: e.shape, values: Array(UnsafeBufferPointer(start: store.value(e.ref), count: e.ref.count)))
+            store.entry(prefix + name).map { store.namedTensor($0, name: name) }
         }
         let encoderNames = store.entries.map(\.name).filter { $0.hasPrefix(prefix) && !$0.hasSuffix("mask_token") }
             .map { String($0.dropFirst(prefix.count)) }
