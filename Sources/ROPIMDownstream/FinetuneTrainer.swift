@@ -159,8 +159,8 @@ public final class FinetuneTrainer {
     /// The classifier's weights (timm names) with the resolved config and the evaluation in the metadata.
     public func save(to path: String, step: Int, epoch: Int, eval: EvalResult) throws {
         let yaml = (try? ConfigLoader.yaml(config)) ?? ""
-        try SafeTensors.write(classifier.params.namedTensors(), metadata: [
-            "format": "ropim-finetune", "format_version": "1", "step": String(step), "epoch": String(epoch),
-            "classes": String(classes), "test_top1": String(eval.top1), "config": yaml], to: path)
+        try SafeTensors.write(classifier.params.namedTensors(), metadata: RopimFormat.finetune.metadata([
+            "step": String(step), "epoch": String(epoch), "classes": String(classes), "test_top1": String(eval.top1),
+            "config": yaml]), to: path)
     }
 }

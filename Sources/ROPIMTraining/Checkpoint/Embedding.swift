@@ -71,6 +71,6 @@ public enum Embedding {
 
     /// Writes `tensors` as a ropim-features file naming the checkpoint and split.
     public static func write(_ tensors: [NamedTensor], encoder: EncoderFile, split: String, to path: String) throws {
-        try SafeTensors.write(tensors, metadata: ["format": "ropim-features", "checkpoint": encoder.path, "split": split], to: path)
+        try SafeTensors.write(tensors, metadata: RopimFormat.features.metadata(["checkpoint": encoder.path, "split": split]), to: path)
     }
 }

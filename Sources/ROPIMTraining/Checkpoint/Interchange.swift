@@ -123,7 +123,7 @@ public enum Interchange {
         enc.keyEncodingStrategy = .convertToSnakeCase
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         let json = try enc.encode(car)
-        try SafeTensors.write(tensors, metadata: ["format": "timm-\(format.rawValue)", "producer": "ropim",
+        try SafeTensors.write(tensors, metadata: [RopimFormat.key: "timm-\(format.rawValue)", "producer": "ropim",
                                                   "sidecar": String(decoding: json, as: UTF8.self)], to: path)
         try AtomicFile.write(json, to: sidecarPath(path))
         return car

@@ -44,11 +44,10 @@ public enum RunCheckpoint {
         try? fm.removeItem(atPath: tmp)
         try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
         let p = model.params
-        try SafeTensors.write(p.namedTensors(), metadata: ["format": "ropim-pretrain", "format_version": "1",
-                                                                  "step": String(state.step), "config": state.config],
+        try SafeTensors.write(p.namedTensors(), metadata: RopimFormat.pretrain.metadata(["step": String(state.step), "config": state.config]),
                               to: tmp + "/model.safetensors")
         try SafeTensors.write(p.namedTensors(of: optimizer.m.data, prefix: "m.") + p.namedTensors(of: optimizer.v.data, prefix: "v."),
-                              metadata: ["format": "ropim-adamw", "step": String(state.adamStep)], to: tmp + "/optimizer.safetensors")
+                              metadata: RopimFormat.adamw.metadata(["step": String(state.adamStep)]), to: tmp + "/optimizer.safetensors")
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(try enc.encode(state), to: tmp + "/state.json")
