@@ -85,13 +85,8 @@ public struct SampleTransform: Sendable {
 
     /// Resampled crop as a uint8 image with `outChannels` channels (gray replicated), as PIL holds it.
     func resampledBytes(_ v: ImageView, box: CropBox, interpolation: Interpolation, flip: Bool) -> UInt8Image {
-        let plane = size * size
-        var f = [Float](repeating: 0, count: v.channels * plane)
-        f.withUnsafeMutableBufferPointer { o in
-            Resample.resample(v.pixels, channels: v.channels, height: v.height, width: v.width, box: box, outHeight: size,
-                              outWidth: size, interpolation: interpolation, antialias: false, flip: flip, into: o.baseAddress!)
-        }
-        var bytes = f.map(Resample.toByte)
+        var bytes = Resample.resampled(v, box: box, size: size, interpolation: interpolation, antialias: false, flip: flip)
+            .map(Resample.toByte)
         if v.channels == 1 && outChannels == 3 { bytes = bytes + bytes + bytes }
         return UInt8Image(channels: outChannels, height: size, width: size, pixels: bytes)
     }
@@ -107,11 +102,7 @@ public struct SampleTransform: Sendable {
     func resampleNormalized(_ v: ImageView, box: CropBox, interpolation: Interpolation, antialias: Bool, flip: Bool,
                             into out: UnsafeMutablePointer<Float>) {
         let plane = size * size
-        var f = [Float](repeating: 0, count: v.channels * plane)
-        f.withUnsafeMutableBufferPointer { o in
-            Resample.resample(v.pixels, channels: v.channels, height: v.height, width: v.width, box: box, outHeight: size,
-                              outWidth: size, interpolation: interpolation, antialias: antialias, flip: flip, into: o.baseAddress!)
-        }
+        let f = Resample.resampled(v, box: box, size: size, interpolation: interpolation, antialias: antialias, flip: flip)
         for c in 0..<outChannels {
             let src = (v.channels == 1 ? 0 : c) * plane
             let m = normalization.mean(c), s = normalization.std(c)
