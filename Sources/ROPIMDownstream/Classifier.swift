@@ -60,6 +60,12 @@ public final class ViTClassifier {
         return logits
     }
 
+    /// `forward` for evaluation (no drop path): nothing is drawn, so no generator is passed.
+    @discardableResult
+    public func forward(images: Tensor, batch: Int, compute: ComputeContext) -> Tensor {
+        RNG.withoutDraws { forward(images: images, batch: batch, training: false, rng: &$0, compute: compute) }
+    }
+
     /// Accumulates every parameter gradient from dLogits [B, classes] of the last forward.
     public func backward(_ dLogits: UnsafePointer<Float>, compute: ComputeContext) {
         let d = vit.embedDim, n = vit.numTokens

@@ -22,6 +22,18 @@ public struct RNG: RandomNumberGenerator, Codable, Equatable, Sendable {
         return z ^ (z >> 31)
     }
 
+    /// Runs `body` with a generator it must not draw from: where a path that draws nothing (evaluation: no
+    /// augmentation, no drop path) calls code whose signature takes a generator. The evaluation overloads
+    /// (`makeBatch` without `rng`, `VisionTransformer.encode` and `ViTClassifier.forward` without `training`)
+    /// go through here, so their callers pass nothing; debug builds check that nothing was drawn.
+    public static func withoutDraws<T>(_ body: (inout RNG) throws -> T) rethrows -> T {
+        let untouched = RNG(seed: 0)
+        var rng = untouched
+        let result = try body(&rng)
+        assert(rng == untouched, "a path that draws nothing drew from its generator")
+        return result
+    }
+
     /// An independent generator derived from this one's seed material and a stream id
     /// (e.g. one stream for data order, one for augmentation, one for sketches).
     public func derived(stream: UInt64) -> RNG {

@@ -89,7 +89,7 @@ public struct PretrainCheckpoint {
         model = try Objectives.make(vit: config.model, method: config.method)
         hasDecoder = header.layout == .pretrain
         guard hasDecoder else {
-            var rng = RNG(seed: 0)
+            var rng = RNG(seed: 0)   // what the file lacks (the decoder) keeps these draws; the encoder is loaded below
             model.initialize(rng: &rng)
             let report = try Interchange.importEncoder(path, into: model.params, prefix: "encoder.")
             let missing = report.missing.filter { $0.hasPrefix("encoder.") && !header.mayLack($0, prefix: "encoder.") }
