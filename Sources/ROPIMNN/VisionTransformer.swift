@@ -189,7 +189,7 @@ public final class VisionTransformer {
             sharedBiasGrad.resize([c.numHeads, n, n]); sharedBiasGrad.zero()
             biasGrad = sharedBiasGrad.data
         }
-        // Each block reads dx (overwritten as scratch) and writes d(input) into scratch.dOut2, then swap.
+        // Each block reads dx (overwritten as scratch) and writes d(input) into scratch.dInput, then swap.
         let other = scratch.dInput
         other.resize([rows, d])
         var cur = dx, nxt = other
