@@ -4,7 +4,8 @@
 // Targets import one way (docs/ARCHITECTURE.md draws the graph):
 //   CDNNL (GEMM: oneDNN on Linux; Accelerate on macOS)
 //     → ROPIMKernels (tensors, GEMM, threads, seeded RNG)
-//   ROPIMFiles (safetensors, the atomic writer)      ROPIMConfig (YAML ↔ Codable with file/line errors)
+//   ROPIMFiles (safetensors, the atomic writer, JSON strings)
+//     → ROPIMConfig (YAML ↔ Codable with file/line errors)
 //   ROPIMData (datasets, decoding, augmentation, dataset selection; Kernels + Files)
 //   ROPIMNN (ViT layers, forward + backward side by side; Kernels)
 //     → ROPIMOptim (AdamW, SGD, clipping, cosine schedule, layer decay)
@@ -65,7 +66,7 @@ let package = Package(
         .target(name: "ROPIMKernels", dependencies: gemmDependencies,
                 swiftSettings: numericSettings, linkerSettings: gemmLinker),
         .target(name: "ROPIMFiles"),
-        .target(name: "ROPIMConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "ROPIMConfig", dependencies: ["ROPIMFiles", .product(name: "Yams", package: "Yams")]),
         .target(name: "ROPIMData", dependencies: ["ROPIMKernels", "ROPIMFiles", "CZlib", "CTurboJPEG", "CPNG"],
                 swiftSettings: numericSettings),
         .target(name: "ROPIMNN", dependencies: ["ROPIMKernels"], swiftSettings: numericSettings),

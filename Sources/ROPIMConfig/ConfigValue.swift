@@ -1,6 +1,7 @@
 // The loader's view of a config: JSON's data model with mapping order kept, plus the encoder that
 // turns a `Codable` defaults value into it (so the resolved YAML lists keys in declaration order).
 import Foundation
+import ROPIMFiles
 
 /// A config tree. Mappings keep insertion order: an encoded struct lists its keys in declaration order.
 indirect enum ConfigValue: Equatable {
@@ -56,7 +57,7 @@ indirect enum ConfigValue: Equatable {
             if d.isNaN { out += "\"\(ConfigValue.nanText)\"" }
             else if d.isInfinite { out += d > 0 ? "\"\(ConfigValue.infText)\"" : "\"-\(ConfigValue.infText)\"" }
             else { out += "\(d)" }
-        case let .string(s): ConfigValue.writeJSONString(s, into: &out)
+        case let .string(s): out += JSONText.quoted(s)
         case let .sequence(items):
             out += "["
             for (i, item) in items.enumerated() {
@@ -68,8 +69,7 @@ indirect enum ConfigValue: Equatable {
             out += "{"
             for (i, entry) in entries.enumerated() {
                 if i > 0 { out += "," }
-                ConfigValue.writeJSONString(entry.key, into: &out)
-                out += ":"
+                out += JSONText.quoted(entry.key) + ":"
                 entry.value.writeJSON(into: &out)
             }
             out += "}"
@@ -77,24 +77,6 @@ indirect enum ConfigValue: Equatable {
     }
 
     static let infText = "inf", nanText = "nan"
-
-    private static func writeJSONString(_ s: String, into out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-                    + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
-    }
 }
 
 // MARK: - Plain scalars

@@ -85,13 +85,8 @@ public struct SampleTransform: Sendable {
 
     /// Resampled crop as a uint8 image with `outChannels` channels (gray replicated), as PIL holds it.
     func resampledBytes(_ v: ImageView, box: CropBox, interpolation: Interpolation, flip: Bool) -> UInt8Image {
-        let plane = size * size
-        var f = [Float](repeating: 0, count: v.channels * plane)
-        f.withUnsafeMutableBufferPointer { o in
-            Resample.resample(v.pixels, channels: v.channels, height: v.height, width: v.width, box: box, outHeight: size,
-                              outWidth: size, interpolation: interpolation, antialias: false, flip: flip, into: o.baseAddress!)
-        }
-        var bytes = f.map(Resample.toByte)
+        var bytes = Resample.resampled(v, box: box, size: size, interpolation: interpolation, antialias: false, flip: flip)
+            .map(Resample.toByte)
         if v.channels == 1 && outChannels == 3 { bytes = bytes + bytes + bytes }
         return UInt8Image(channels: outChannels, height: size, width: size, pixels: bytes)
     }
@@ -107,11 +102,7 @@ public struct SampleTransform: Sendable {
     func resampleNormalized(_ v: ImageView, box: CropBox, interpolation: Interpolation, antialias: Bool, flip: Bool,
                             into out: UnsafeMutablePointer<Float>) {
         let plane = size * size
-        var f = [Float](repeating: 0, count: v.channels * plane)
-        f.withUnsafeMutableBufferPointer { o in
-            Resample.resample(v.pixels, channels: v.channels, height: v.height, width: v.width, box: box, outHeight: size,
-                              outWidth: size, interpolation: interpolation, antialias: antialias, flip: flip, into: o.baseAddress!)
-        }
+        let f = Resample.resampled(v, box: box, size: size, interpolation: interpolation, antialias: antialias, flip: flip)
         for c in 0..<outChannels {
             let src = (v.channels == 1 ? 0 : c) * plane
             let m = normalization.mean(c), s = normalization.std(c)
@@ -236,15 +227,8 @@ public final class DataLoader {
 
     /// The generator of image `index`'s draws in `epoch`: independent of batch composition and threads.
     public static func sampleRNG(seed: UInt64, epoch: Int, index: Int) -> RNG {
-        RNG(seed: mix(mix(mix(seed) ^ UInt64(truncatingIfNeeded: epoch)) ^ UInt64(truncatingIfNeeded: index)))
-    }
-
-    /// SplitMix64's finalizer: distinct inputs give well-spread, distinct outputs.
-    static func mix(_ x: UInt64) -> UInt64 {
-        var z = x &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        let mix = RNG.splitMix64
+        return RNG(seed: mix(mix(mix(seed) ^ UInt64(truncatingIfNeeded: epoch)) ^ UInt64(truncatingIfNeeded: index)))
     }
 
     /// The shared state of a loader and its threads (the threads hold this, not the loader, so the loader's
@@ -275,7 +259,7 @@ public final class DataLoader {
         func order(_ epoch: Int) -> [Int] {
             cond.lock(); defer { cond.unlock() }
             if let o = orders[epoch] { return o }
-            var rng = RNG(seed: DataLoader.mix(seed ^ 0x0DE7_0DE7) ^ UInt64(truncatingIfNeeded: epoch))
+            var rng = RNG(seed: RNG.splitMix64(seed ^ 0x0DE7_0DE7) ^ UInt64(truncatingIfNeeded: epoch))
             let o = shuffle ? rng.permutation(source.count) : Array(0..<source.count)
             orders = orders.filter { $0.key >= epoch - 1 }   // threads may still finish the previous epoch
             orders[epoch] = o

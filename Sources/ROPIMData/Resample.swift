@@ -139,14 +139,23 @@ enum Resample {
     static func shorterSideCenterCrop(_ image: UInt8Image, size: Int) -> UInt8Image {
         if image.height == size && image.width == size { return image }
         let box = centerBox(height: image.height, width: image.width, cropFraction: 1)
-        var f = [Float](repeating: 0, count: image.channels * size * size)
-        image.pixels.withUnsafeBufferPointer { src in
-            f.withUnsafeMutableBufferPointer { o in
-                resample(src.baseAddress!, channels: image.channels, height: image.height, width: image.width, box: box,
-                         outHeight: size, outWidth: size, interpolation: .bilinear, antialias: true, flip: false, into: o.baseAddress!)
-            }
+        let f = image.pixels.withUnsafeBufferPointer { src in
+            resampled(ImageView(pixels: src.baseAddress!, channels: image.channels, height: image.height, width: image.width),
+                      box: box, size: size, interpolation: .bilinear, antialias: true, flip: false)
         }
         return UInt8Image(channels: image.channels, height: size, width: size, pixels: f.map(toByte))
+    }
+
+    /// `resample` of `v`'s crop `box` to size×size into a new array [channels, size, size] in `v`'s own
+    /// channels, on the 0…255 pixel scale (not clamped: bicubic overshoots).
+    static func resampled(_ v: ImageView, box: CropBox, size: Int, interpolation: Interpolation, antialias: Bool,
+                          flip: Bool) -> [Float] {
+        var f = [Float](repeating: 0, count: v.channels * size * size)
+        f.withUnsafeMutableBufferPointer { o in
+            resample(v.pixels, channels: v.channels, height: v.height, width: v.width, box: box, outHeight: size,
+                     outWidth: size, interpolation: interpolation, antialias: antialias, flip: flip, into: o.baseAddress!)
+        }
+        return f
     }
 
     @inline(__always) static func toByte(_ v: Float) -> UInt8 { UInt8(max(0, min(255, v.rounded()))) }

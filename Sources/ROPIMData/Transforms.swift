@@ -238,6 +238,7 @@ public enum Transforms {
 /// must equal the dataset's channels) with the images `indices`, each augmented with draws from `rng` in
 /// index order (crop box, then flip), and normalized. With `augment` nil: the whole image resized to S
 /// (identity when sizes match), no flip, no draws. `compute` spreads the images over its threads.
+/// Evaluation (`augment` nil) has a form without `rng`.
 public func makeBatch(_ data: ImageDataset, indices: [Int], size: Int, outChannels: Int, augment: AugmentConfig?,
                       normalization: Normalization, rng: inout RNG, into out: Tensor, compute: ComputeContext) {
     precondition(data.channels == outChannels || data.channels == 1,
@@ -267,5 +268,14 @@ public func makeBatch(_ data: ImageDataset, indices: [Int], size: Int, outChanne
                                    width: data.width, box: boxes[b], size: size, flip: flips[b],
                                    outChannels: outChannels, normalization: normalization, into: dst + b * perImage)
         }
+    }
+}
+
+/// `makeBatch` for evaluation: every image whole, resized to S, normalized; nothing is drawn.
+public func makeBatch(_ data: ImageDataset, indices: [Int], size: Int, outChannels: Int, normalization: Normalization,
+                      into out: Tensor, compute: ComputeContext) {
+    RNG.withoutDraws {
+        makeBatch(data, indices: indices, size: size, outChannels: outChannels, augment: nil, normalization: normalization,
+                  rng: &$0, into: out, compute: compute)
     }
 }

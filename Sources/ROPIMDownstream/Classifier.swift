@@ -60,6 +60,12 @@ public final class ViTClassifier {
         return logits
     }
 
+    /// `forward` for evaluation (no drop path): nothing is drawn, so no generator is passed.
+    @discardableResult
+    public func forward(images: Tensor, batch: Int, compute: ComputeContext) -> Tensor {
+        RNG.withoutDraws { forward(images: images, batch: batch, training: false, rng: &$0, compute: compute) }
+    }
+
     /// Accumulates every parameter gradient from dLogits [B, classes] of the last forward.
     public func backward(_ dLogits: UnsafePointer<Float>, compute: ComputeContext) {
         let d = vit.embedDim, n = vit.numTokens
@@ -111,10 +117,7 @@ public final class ViTClassifier {
     public func loadPretrained(_ ckpt: PretrainCheckpoint, source: String) throws -> LoadReport {
         let pre = ckpt.config.model
         try ViTClassifier.checkCompatible(pretrained: pre, finetune: vit, source: source)
-        let p = ckpt.model.params
-        var tensors = p.entries.map { e in
-            NamedTensor(name: e.name, shape: e.shape, values: Array(UnsafeBufferPointer(start: p.value(e.ref), count: e.ref.count)))
-        }
+        var tensors = ckpt.model.params.namedTensors()
         var resized: [String] = []
         if pre.gridSize != vit.gridSize {
             tensors = try tensors.map { t in
@@ -188,13 +191,6 @@ public final class ViTClassifier {
         let relOK = a.relPosBias == b.relPosBias || (a.relPosBias == .shared && b.relPosBias == .perBlock)
         if !relOK {
             throw DownstreamError("\(source): pre-trained with model.rel_pos_bias \(a.relPosBias.rawValue) but fine-tuning with \(b.relPosBias.rawValue); use \(a.relPosBias == .shared ? "per-block or shared" : a.relPosBias.rawValue)")
-        }
-    }
-
-    /// Named copies of every parameter (for safetensors).
-    public func namedTensors() -> [NamedTensor] {
-        params.entries.map { e in
-            NamedTensor(name: e.name, shape: e.shape, values: Array(UnsafeBufferPointer(start: params.value(e.ref), count: e.ref.count)))
         }
     }
 }

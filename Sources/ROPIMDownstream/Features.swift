@@ -37,14 +37,13 @@ public enum Features {
         let dim = d * lastBlocks
         var values = [Float](repeating: 0, count: data.count * dim)
         let images = Tensor(shape: [0]), normed = Tensor(shape: [0]), mean = Tensor(shape: [0]), rstd = Tensor(shape: [0])
-        var rng = RNG(seed: 0)   // unused: no drop path outside training
         var start = 0
         while start < data.count {
             let bs = Swift.min(batchSize, data.count - start), rows = bs * n
-            makeBatch(data, indices: Array(start..<(start + bs)), size: c.imgSize, outChannels: c.inChans, augment: nil,
-                      normalization: normalization, rng: &rng, into: images, compute: compute)
+            makeBatch(data, indices: Array(start..<(start + bs)), size: c.imgSize, outChannels: c.inChans,
+                      normalization: normalization, into: images, compute: compute)
             let tokens = encoder.embedPatches(images, batch: bs, compute: compute)
-            let out = encoder.encode(tokens.data, batch: bs, training: false, rng: &rng, compute: compute)
+            let out = encoder.encode(tokens.data, batch: bs, compute: compute)
             for part in 0..<lastBlocks {
                 // The last part is `block` itself; the parts before it are the blocks before the last, each
                 // through the final norm like the final output.
@@ -82,9 +81,8 @@ public enum Features {
         let labels = try labelsOf(data)
         let dim = data.imageSize
         let t = Tensor(shape: [0])
-        var rng = RNG(seed: 0)
-        makeBatch(data, indices: Array(0..<data.count), size: data.height, outChannels: data.channels, augment: nil,
-                  normalization: normalization, rng: &rng, into: t, compute: compute)
+        makeBatch(data, indices: Array(0..<data.count), size: data.height, outChannels: data.channels,
+                  normalization: normalization, into: t, compute: compute)
         return FeatureSet(dim: dim, values: t.array, labels: labels)
     }
 

@@ -78,14 +78,13 @@ public final class FinetuneTrainer {
     public func evaluate(batchSize: Int = 256) -> EvalResult {
         let c = config.model
         let images = Tensor(shape: [0])
-        var rng = RNG(seed: 0)
         var lossSum = 0.0, t1 = 0, t5 = 0, start = 0
         let labels = test.labels!.map(Int.init)
         while start < test.count {
             let bs = Swift.min(batchSize, test.count - start)
-            makeBatch(test, indices: Array(start..<(start + bs)), size: c.imgSize, outChannels: c.inChans, augment: nil,
-                      normalization: config.data.normalization, rng: &rng, into: images, compute: compute)
-            let logits = classifier.forward(images: images, batch: bs, training: false, rng: &rng, compute: compute)
+            makeBatch(test, indices: Array(start..<(start + bs)), size: c.imgSize, outChannels: c.inChans,
+                      normalization: config.data.normalization, into: images, compute: compute)
+            let logits = classifier.forward(images: images, batch: bs, compute: compute)
             let r = SoftmaxCrossEntropy.evaluate(logits: logits.data, labels: labels[start..<(start + bs)], classes: classes)
             lossSum += r.lossSum; t1 += r.top1; t5 += r.top5
             start += bs
@@ -159,8 +158,8 @@ public final class FinetuneTrainer {
     /// The classifier's weights (timm names) with the resolved config and the evaluation in the metadata.
     public func save(to path: String, step: Int, epoch: Int, eval: EvalResult) throws {
         let yaml = (try? ConfigLoader.yaml(config)) ?? ""
-        try SafeTensors.write(classifier.namedTensors(), metadata: [
-            "format": "ropim-finetune", "format_version": "1", "step": String(step), "epoch": String(epoch),
-            "classes": String(classes), "test_top1": String(eval.top1), "config": yaml], to: path)
+        try SafeTensors.write(classifier.params.namedTensors(), metadata: RopimFormat.finetune.metadata([
+            "step": String(step), "epoch": String(epoch), "classes": String(classes), "test_top1": String(eval.top1),
+            "config": yaml]), to: path)
     }
 }

@@ -44,7 +44,7 @@ public enum FrozenEvaluation {
             NamedTensor(name: "train_labels", shape: [train.count], values: train.labels.map(Float.init)),
             NamedTensor(name: "test_features", shape: [test.count, test.dim], values: test.values),
             NamedTensor(name: "test_labels", shape: [test.count], values: test.labels.map(Float.init)),
-        ], metadata: ["format": "ropim-features"], to: path)
+        ], metadata: RopimFormat.features.metadata(), to: path)
     }
 
     /// Linear probe; metrics.jsonl gets one line per epoch. Returns the summary record.

@@ -24,9 +24,9 @@ public enum SafeTensors {
             header.append((t.name, "{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}"))
             offset += bytes
         }
-        let meta = metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }.joined(separator: ",")
+        let meta = metadata.sorted { $0.key < $1.key }.map { "\(JSONText.quoted($0.key)):\(JSONText.quoted($0.value))" }.joined(separator: ",")
         var json = "{\"__metadata__\":{\(meta)}"
-        for (name, entry) in header { json += ",\(jsonString(name)):\(entry)" }
+        for (name, entry) in header { json += ",\(JSONText.quoted(name)):\(entry)" }
         json += "}"
         // Pad the header with spaces to a multiple of 8 bytes, as the reference writer does.
         while (json.utf8.count % 8) != 0 { json += " " }
@@ -81,11 +81,5 @@ public enum SafeTensors {
             tensors.append((offs[0], NamedTensor(name: name, shape: shape, values: values)))
         }
         return (tensors.sorted { $0.0 < $1.0 }.map(\.1), metadata)
-    }
-
-    static func jsonString(_ s: String) -> String {
-        let d = try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
-        let arr = String(decoding: d, as: UTF8.self)
-        return String(arr.dropFirst().dropLast())
     }
 }

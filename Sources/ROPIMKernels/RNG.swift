@@ -7,21 +7,37 @@ public struct RNG: RandomNumberGenerator, Codable, Equatable, Sendable {
     public private(set) var state: [UInt64]
 
     public init(seed: UInt64) {
-        var sm = seed
-        func splitmix() -> UInt64 {
-            sm &+= 0x9E37_79B9_7F4A_7C15
-            var z = sm
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        state = [splitmix(), splitmix(), splitmix(), splitmix()]
+        // SplitMix64's first four outputs from state `seed`.
+        state = (0..<4).map { RNG.splitMix64(seed &+ UInt64($0) &* RNG.golden) }
+    }
+
+    private static let golden: UInt64 = 0x9E37_79B9_7F4A_7C15
+
+    /// SplitMix64's output from state `x` (advance by the golden gamma, then finalize): distinct inputs give
+    /// well-spread, distinct outputs. Seeds the generator and mixes seeds (e.g. a loader's per-sample seeds).
+    public static func splitMix64(_ x: UInt64) -> UInt64 {
+        var z = x &+ golden
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Runs `body` with a generator it must not draw from: where a path that draws nothing (evaluation: no
+    /// augmentation, no drop path) calls code whose signature takes a generator. The evaluation overloads
+    /// (`makeBatch` without `rng`, `VisionTransformer.encode` and `ViTClassifier.forward` without `training`)
+    /// go through here, so their callers pass nothing; debug builds check that nothing was drawn.
+    public static func withoutDraws<T>(_ body: (inout RNG) throws -> T) rethrows -> T {
+        let untouched = RNG(seed: 0)
+        var rng = untouched
+        let result = try body(&rng)
+        assert(rng == untouched, "a path that draws nothing drew from its generator")
+        return result
     }
 
     /// An independent generator derived from this one's seed material and a stream id
     /// (e.g. one stream for data order, one for augmentation, one for sketches).
     public func derived(stream: UInt64) -> RNG {
-        RNG(seed: state[0] ^ (state[2] &* 0x9E37_79B9_7F4A_7C15) ^ (stream &* 0xD1B5_4A32_D192_ED03) &+ stream)
+        RNG(seed: state[0] ^ (state[2] &* RNG.golden) ^ (stream &* 0xD1B5_4A32_D192_ED03) &+ stream)
     }
 
     @inline(__always) private static func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }

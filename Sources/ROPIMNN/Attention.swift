@@ -39,9 +39,10 @@ public final class Attention {
 
     /// y [B·N, D] = Attention(x [B·N, D]); `sharedBias` [H, N, N] if the model uses a shared table.
     /// Without `addOutputBias`, y lacks proj's bias: the caller adds it in its own pass (Block's residual).
+    /// `scratch` holds the temporaries (a model shares one across its blocks: `BlockScratch.attention`).
     public func forward(_ p: ParameterStore, x: UnsafePointer<Float>, batch: Int, tokens n: Int,
                         sharedBias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
-                        scratch: AttentionScratch = AttentionScratch(), addOutputBias: Bool = true, compute: ComputeContext) {
+                        scratch: AttentionScratch, addOutputBias: Bool = true, compute: ComputeContext) {
         let d = dim, h = heads, rows = batch * n
         qkvOut.resize([rows, 3 * d]); context.resize([rows, d])
         let probs = scratch.probs
@@ -96,7 +97,7 @@ public final class Attention {
     /// `outputBiasGradDone`: the caller already added Σ dy to proj's bias gradient.
     public func backward(_ p: ParameterStore, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int, tokens n: Int,
                          sharedBias: UnsafePointer<Float>?, sharedBiasGrad: UnsafeMutablePointer<Float>?,
-                         dx: UnsafeMutablePointer<Float>, accumulate: Bool, scratch: AttentionScratch = AttentionScratch(),
+                         dx: UnsafeMutablePointer<Float>, accumulate: Bool, scratch: AttentionScratch,
                          outputBiasGradDone: Bool = false, compute: ComputeContext) {
         let d = dim, h = heads, hd = d / h, rows = batch * n
         let dqkv = scratch.dqkv, dContext = scratch.dContext, dScores = scratch.dScores, probs = scratch.probs

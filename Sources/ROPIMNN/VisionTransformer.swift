@@ -165,6 +165,12 @@ public final class VisionTransformer {
         return output
     }
 
+    /// `encode` for inference (no drop path): nothing is drawn, so no generator is passed.
+    @discardableResult
+    public func encode(_ tok: UnsafePointer<Float>, batch: Int, subset: TokenSubset? = nil, compute: ComputeContext) -> Tensor {
+        RNG.withoutDraws { encode(tok, batch: batch, subset: subset, training: false, rng: &$0, compute: compute) }
+    }
+
     /// dTokens [B·K, D] from dOut [B·N, D] (N = 1 + subset.count with a subset: rows of tokens outside the
     /// subset get zero); accumulates every parameter gradient except the patch embedding's.
     @discardableResult
@@ -183,7 +189,7 @@ public final class VisionTransformer {
             sharedBiasGrad.resize([c.numHeads, n, n]); sharedBiasGrad.zero()
             biasGrad = sharedBiasGrad.data
         }
-        // Each block reads dx (overwritten as scratch) and writes d(input) into scratch.dOut2, then swap.
+        // Each block reads dx (overwritten as scratch) and writes d(input) into scratch.dInput, then swap.
         let other = scratch.dInput
         other.resize([rows, d])
         var cur = dx, nxt = other

@@ -36,9 +36,6 @@ public struct RunStreams {
     }
 }
 
-/// Written into resumable checkpoints.
-public let ropimLibraryVersion = "0.1.0"
-
 public final class PretrainTrainer {
     public let config: PretrainConfig
     public let model: any PretrainingObjective
@@ -116,7 +113,7 @@ public final class PretrainTrainer {
         let totalSteps = o.maxSteps > 0 ? Swift.min(step + o.maxSteps, o.epochs * stepsPerEpoch) : o.epochs * stepsPerEpoch
         var epochSum = 0.0, epochCount = 0
         func save() throws -> String {
-            let state = RunState(ropimVersion: ropimLibraryVersion, step: step, adamStep: optimizer.step,
+            let state = RunState(ropimVersion: ropimVersion, step: step, adamStep: optimizer.step,
                                  corruptionRNG: streams.corruption, dataPosition: loader.position, epochLosses: epochLosses,
                                  threads: compute.threads, config: (try? ConfigLoader.yaml(c)) ?? "")
             let best = !epochLosses.isEmpty && epochLosses.last == epochLosses.min() && loader.position.batch == 0
@@ -178,12 +175,9 @@ public final class PretrainTrainer {
 /// continue the same epoch order and augmentation draws.
 public func saveCheckpoint(model: any PretrainingObjective, config: PretrainConfig, step: Int, dataPosition: LoaderPosition? = nil,
                            to path: String) throws {
-    let p = model.params
-    let tensors = p.entries.map { e in
-        NamedTensor(name: e.name, shape: e.shape, values: Array(UnsafeBufferPointer(start: p.value(e.ref), count: e.ref.count)))
-    }
+    let tensors = model.params.namedTensors()
     let yaml = (try? ConfigLoader.yaml(config)) ?? ""
-    var meta = ["format": "ropim-pretrain", "format_version": "1", "step": String(step), "config": yaml]
+    var meta = RopimFormat.pretrain.metadata(["step": String(step), "config": yaml])
     if let dataPosition, let json = try? JSONEncoder().encode(dataPosition) { meta["data_position"] = String(decoding: json, as: UTF8.self) }
     try SafeTensors.write(tensors, metadata: meta, to: path)
 }

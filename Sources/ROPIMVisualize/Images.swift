@@ -40,9 +40,8 @@ public enum PictureImages {
             throw VisualizeError("\(d.source) has \(d.channels)-channel images but the model expects \(model.inChans)")
         }
         let out = Tensor(shape: [0])
-        var rng = RNG(seed: 0)   // unused without augmentation
-        makeBatch(d, indices: indices, size: model.imgSize, outChannels: model.inChans, augment: nil,
-                  normalization: normalization, rng: &rng, into: out, compute: compute)
+        makeBatch(d, indices: indices, size: model.imgSize, outChannels: model.inChans, normalization: normalization,
+                  into: out, compute: compute)
         return out
     }
 

@@ -30,8 +30,6 @@ struct Ropim: ParsableCommand {
     }
 }
 
-let ropimVersion = "0.1.0"
-
 struct Presets: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the built-in presets.")
     func run() {

@@ -460,10 +460,10 @@ final class ProbeTests: XCTestCase {
         let last = try Features.extract(encoder: enc, data: data, normalization: c.data.normalization, block: -1, pooling: .cls, batchSize: 2, compute: .serial)
         let b0 = try Features.extract(encoder: enc, data: data, normalization: c.data.normalization, block: 0, pooling: .avg, batchSize: 5, compute: .serial)
         // Recompute image 4 alone.
-        let img = Tensor(shape: [0]); var rng = RNG(seed: 0)
-        makeBatch(data, indices: [4], size: 8, outChannels: 1, augment: nil, normalization: c.data.normalization, rng: &rng, into: img, compute: .serial)
+        let img = Tensor(shape: [0])
+        makeBatch(data, indices: [4], size: 8, outChannels: 1, normalization: c.data.normalization, into: img, compute: .serial)
         let tok = enc.embedPatches(img, batch: 1, compute: .serial)
-        let out = enc.encode(tok.data, batch: 1, training: false, rng: &rng, compute: .serial)
+        let out = enc.encode(tok.data, batch: 1, compute: .serial)
         let d = 16, n = 17
         for j in 0..<d {
             XCTAssertEqual(last.values[4 * d + j], out[j], accuracy: 1e-5)
@@ -483,9 +483,9 @@ final class ProbeTests: XCTestCase {
         let final = try Features.extract(encoder: enc, data: data, normalization: c.data.normalization, batchSize: 3, compute: .serial)
         let both = try Features.extract(encoder: enc, data: data, normalization: c.data.normalization, lastBlocks: 2, batchSize: 2, compute: .serial)
         XCTAssertEqual(both.dim, 32)
-        let img = Tensor(shape: [0]); var rng = RNG(seed: 0)
-        makeBatch(data, indices: [2], size: 8, outChannels: 1, augment: nil, normalization: c.data.normalization, rng: &rng, into: img, compute: .serial)
-        _ = enc.encode(enc.embedPatches(img, batch: 1, compute: .serial).data, batch: 1, training: false, rng: &rng, compute: .serial)
+        let img = Tensor(shape: [0])
+        makeBatch(data, indices: [2], size: 8, outChannels: 1, normalization: c.data.normalization, into: img, compute: .serial)
+        _ = enc.encode(enc.embedPatches(img, batch: 1, compute: .serial).data, batch: 1, compute: .serial)
         let d = 16, n = 17, g = enc.params.value(norm.weight), beta = enc.params.value(norm.bias)
         var pooled = [Float](repeating: 0, count: d)
         for t in 1..<n {
@@ -660,7 +660,7 @@ final class PositionResizeTests: XCTestCase {
             let imgs = Tensor(shape: [2, 1, 12, 12])
             var rng = RNG(seed: 1)
             for i in 0..<imgs.count { imgs[i] = Float(rng.normal()) }
-            let z = t.classifier.forward(images: imgs, batch: 2, training: false, rng: &rng, compute: .serial)
+            let z = t.classifier.forward(images: imgs, batch: 2, compute: .serial)
             XCTAssertTrue((0..<z.count).allSatisfy { z[$0].isFinite })
         }
     }

@@ -22,6 +22,15 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertThrowsError(try SafeTensors.read(path + ".missing")) { XCTAssert("\($0)".contains("missing")) }
     }
 
+    /// JSON strings: quote, backslash and control characters escaped, slashes and non-ASCII kept; every
+    /// string reads back as itself.
+    func testJSONStringsEscapeAndReadBack() throws {
+        XCTAssertEqual(JSONText.quoted("a/b \"c\" \\ é\n"), #""a/b \"c\" \\ é\n""#)
+        let all = String((0..<0x80).map { Character(Unicode.Scalar(UInt8($0))) }) + "Π⊥ 🙂"
+        let back = try JSONSerialization.jsonObject(with: Data("[\(JSONText.quoted(all))]".utf8)) as? [String]
+        XCTAssertEqual(back, [all])
+    }
+
     /// The atomic writer replaces the file whole, leaves no temporary behind, and a failed write names the path.
     func testAtomicWriteReplacesWholeAndReportsFailures() throws {
         let dir = NSTemporaryDirectory() + "atomic-\(UUID().uuidString)"

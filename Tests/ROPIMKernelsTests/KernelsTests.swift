@@ -51,6 +51,12 @@ final class RNGTests: XCTestCase {
         XCTAssertNotEqual(c.next(), d.next())
     }
 
+    func testSeedingIsSplitMix64() {
+        // SplitMix64's first outputs from state 0 (Vigna's splitmix64.c); the generator's state is those four.
+        XCTAssertEqual(RNG(seed: 0).state, [0xE220_A839_7B1D_CDAF, 0x6E78_9E6A_A1B9_65F4, 0x06C4_5D18_8009_454F, 0xF88B_B8A8_724C_81EC])
+        XCTAssertEqual(RNG.splitMix64(0), 0xE220_A839_7B1D_CDAF)
+    }
+
     func testMomentsOfUniformAndNormal() {
         var rng = RNG(seed: 3)
         let n = 200_000

@@ -120,14 +120,16 @@ final class GradientTests: XCTestCase {
         p.allocate(); randomizeParams(p, &rng, scale: 0.5)
         let batch = 2, n = 5, rows = batch * n
         let x = Tensor(shape: [rows, 8]), y = Tensor(shape: [rows, 8]), w = Tensor(shape: [rows, 8]), dx = Tensor(shape: [rows, 8])
+        let scratch = AttentionScratch()
         randomize(x, &rng); randomize(w, &rng)
         let targets = GradientCheck.targets(p) + [("x", x.data, dx.data, x.count)]
         let r = GradientCheck.run(targets: targets, loss: {
-            attn.forward(p, x: x.data, batch: batch, tokens: n, sharedBias: nil, y: y.data, compute: .serial)
+            attn.forward(p, x: x.data, batch: batch, tokens: n, sharedBias: nil, y: y.data, scratch: scratch, compute: .serial)
             return GradientCheck.dot(y.data, w.data, count: y.count)
         }, analytic: {
-            p.zeroGrads(); attn.forward(p, x: x.data, batch: batch, tokens: n, sharedBias: nil, y: y.data, compute: .serial)
-            attn.backward(p, dy: w.data, x: x.data, batch: batch, tokens: n, sharedBias: nil, sharedBiasGrad: nil, dx: dx.data, accumulate: false, compute: .serial)
+            p.zeroGrads(); attn.forward(p, x: x.data, batch: batch, tokens: n, sharedBias: nil, y: y.data, scratch: scratch, compute: .serial)
+            attn.backward(p, dy: w.data, x: x.data, batch: batch, tokens: n, sharedBias: nil, sharedBiasGrad: nil, dx: dx.data, accumulate: false,
+                          scratch: scratch, compute: .serial)
         })
         XCTAssertLessThan(r.maxError, tolerance, r.description)
     }

@@ -2,6 +2,7 @@
 
 import Foundation
 import XCTest
+import ROPIMConfig
 @testable import ROPIMTraining
 
 final class CheckpointPathTests: XCTestCase {
@@ -59,5 +60,24 @@ final class CheckpointPathTests: XCTestCase {
         XCTAssertThrowsError(try CheckpointPath.resumable(dir + "/best.safetensors")) {
             XCTAssert("\($0)".contains("--resume takes a run directory"), "\($0)")
         }
+    }
+}
+
+/// The format names and version that writers put into the metadata are the ones the header reads back.
+final class FileFormatTests: XCTestCase {
+    func testHeaderReadsWhatWritersWriteAndRefusesAnotherVersion() throws {
+        let yaml = try ConfigLoader.yaml(PretrainConfig())
+        var meta = RopimFormat.pretrain.metadata(["step": "7", "config": yaml])
+        XCTAssertEqual(meta["format"], "ropim-pretrain")
+        XCTAssertEqual(meta["format_version"], "1")
+        let header = try CheckpointHeader(file: "a.safetensors", metadata: meta)
+        XCTAssertEqual(header.layout, .pretrain)
+        XCTAssertEqual(header.step, 7)
+        meta[RopimFormat.versionKey] = "2"
+        XCTAssertThrowsError(try CheckpointHeader(file: "a.safetensors", metadata: meta)) {
+            XCTAssert("\($0)".contains("ropim-pretrain format version 2, this ropim reads version 1"), "\($0)")
+        }
+        XCTAssertEqual(RopimFormat.adamw.metadata(["step": "3"]), ["format": "ropim-adamw", "step": "3"])
+        XCTAssertEqual(RopimFormat.features.metadata(), ["format": "ropim-features"])
     }
 }

@@ -1,5 +1,6 @@
-// Loading weights back: a run checkpoint into its pre-training objective, or any named tensors into a
-// ParameterStore by name (with a prefix mapping), reporting missing, unexpected and mis-shaped keys.
+// Weights in and out of a ParameterStore: a run checkpoint into its pre-training objective, or any named
+// tensors into a store by name (with a prefix mapping), reporting missing, unexpected and mis-shaped keys;
+// and the store's parameters as named tensors, the one snapshot every safetensors writer takes.
 
 import Foundation
 import ROPIMCore
@@ -50,6 +51,18 @@ extension ParameterStore {
         report.missing = entries.map(\.name).filter { !seen.contains($0) }
         return report
     }
+
+    /// Named copies of every parameter (torch names and shapes, registration order) for safetensors.
+    /// `buffer` reads another buffer laid out like the values (an AdamW moment); `prefix` goes before each name.
+    public func namedTensors(of buffer: UnsafePointer<Float>? = nil, prefix: String = "") -> [NamedTensor] {
+        entries.map { namedTensor($0, name: prefix + $0.name, of: buffer) }
+    }
+
+    /// A named copy of parameter `e` (or of its span of `buffer`), called `name` (its own name by default).
+    public func namedTensor(_ e: Entry, name: String? = nil, of buffer: UnsafePointer<Float>? = nil) -> NamedTensor {
+        let base = buffer ?? UnsafePointer(values.data)
+        return NamedTensor(name: name ?? e.name, shape: e.shape, values: Array(UnsafeBufferPointer(start: base + e.ref.offset, count: e.ref.count)))
+    }
 }
 
 /// A pre-training checkpoint written by `saveCheckpoint`: its config, step and a model holding its weights.
@@ -76,7 +89,7 @@ public struct PretrainCheckpoint {
         model = try Objectives.make(vit: config.model, method: config.method)
         hasDecoder = header.layout == .pretrain
         guard hasDecoder else {
-            var rng = RNG(seed: 0)
+            var rng = RNG(seed: 0)   // what the file lacks (the decoder) keeps these draws; the encoder is loaded below
             model.initialize(rng: &rng)
             let report = try Interchange.importEncoder(path, into: model.params, prefix: "encoder.")
             let missing = report.missing.filter { $0.hasPrefix("encoder.") && !header.mayLack($0, prefix: "encoder.") }

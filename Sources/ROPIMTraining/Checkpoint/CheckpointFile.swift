@@ -10,11 +10,11 @@ import ROPIMNN
 import ROPIMConfig
 
 public struct CheckpointHeader {
-    public enum Layout: String, Sendable {
-        /// encoder.* and decoder.*: a pre-training model.
-        case pretrain = "ropim-pretrain"
-        /// A fine-tuned classifier: the encoder under timm names without its final norm, fc_norm and head.
-        case classifier = "ropim-finetune"
+    public enum Layout: Sendable {
+        /// encoder.* and decoder.*: a pre-training model (`RopimFormat.pretrain`).
+        case pretrain
+        /// A fine-tuned classifier (`RopimFormat.finetune`): the encoder under timm names without its final norm, fc_norm and head.
+        case classifier
         /// Encoder weights only (timm BEiT/ViT names or encoder.*), described by a sidecar.
         case encoder
     }
@@ -30,18 +30,19 @@ public struct CheckpointHeader {
     /// Reads the header of `file` (a resolved path, see `CheckpointPath`) from its metadata.
     public init(file: String, metadata meta: [String: String]) throws {
         step = Int(meta["step"] ?? "") ?? 0
-        if let v = meta["format_version"], v != "1", meta["format"]?.hasPrefix("ropim-") == true {
-            throw CheckpointError(description: "\(file): \(meta["format"]!) format version \(v), this ropim reads version 1; use the ropim that wrote it")
+        let format = meta[RopimFormat.key]
+        if let v = meta[RopimFormat.versionKey], v != RopimFormat.version, let format, format.hasPrefix(RopimFormat.prefix) {
+            throw CheckpointError(description: "\(file): \(format) format version \(v), this ropim reads version \(RopimFormat.version); use the ropim that wrote it")
         }
-        switch meta["format"] {
-        case "ropim-pretrain"?:
+        switch format.flatMap(RopimFormat.init(rawValue:)) {
+        case .pretrain?:
             guard let yaml = meta["config"] else {
                 throw CheckpointError(description: "\(file): a ropim-pretrain file without its embedded config; the file is damaged, pass another checkpoint of the run")
             }
             layout = .pretrain
             config = try ConfigLoader.load(PretrainConfig.self, yaml: yaml, file: file + " (embedded config)", defaults: PretrainConfig())
             note = nil
-        case "ropim-finetune"?:
+        case .finetune?:
             let h = try ConfigLoader.load(ClassifierConfigView.self, yaml: meta["config"] ?? "", file: file + " (embedded config)",
                                           defaults: ClassifierConfigView())
             var c = PretrainConfig()
@@ -57,7 +58,7 @@ public struct CheckpointHeader {
         default:
             let sidecarText = meta["sidecar"] ?? (try? String(contentsOfFile: Interchange.sidecarPath(file), encoding: .utf8))
             guard let sidecarText else {
-                throw CheckpointError(description: "\(file): not a ropim checkpoint (format \(meta["format"] ?? "none")) and no sidecar \(Interchange.sidecarPath(file)) describing the architecture; export it with `ropim export`, write the sidecar, or pass \(CheckpointPath.accepted)")
+                throw CheckpointError(description: "\(file): not a ropim checkpoint (format \(format ?? "none")) and no sidecar \(Interchange.sidecarPath(file)) describing the architecture; export it with `ropim export`, write the sidecar, or pass \(CheckpointPath.accepted)")
             }
             let dec = JSONDecoder()
             dec.keyDecodingStrategy = .convertFromSnakeCase

@@ -28,7 +28,7 @@ public enum CheckpointReport {
         let file = where_.file
         let (ts, meta) = try SafeTensors.read(file)
         let count = ts.reduce(0) { $0 + $1.values.count }
-        out.append("\(file): \(ts.count) tensors, \(count) values (\(String(format: "%.2f", Double(count) / 1e6)) M); format \(meta["format"] ?? "unknown")\(meta["step"].map { ", step \($0)" } ?? "")")
+        out.append("\(file): \(ts.count) tensors, \(count) values (\(String(format: "%.2f", Double(count) / 1e6)) M); format \(meta[RopimFormat.key] ?? "unknown")\(meta["step"].map { ", step \($0)" } ?? "")")
         if let h = try? CheckpointHeader(file: file, metadata: meta) {
             let v = h.config.model
             out.append("model: \(v.imgSize)px/p\(v.patchSize) C=\(v.inChans), ViT \(v.embedDim)×\(v.depth), \(v.numHeads) heads, pos \(v.posEmbed.rawValue), rel \(v.relPosBias.rawValue), layer scale \(v.layerScaleInit)")

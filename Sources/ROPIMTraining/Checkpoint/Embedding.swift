@@ -54,11 +54,10 @@ public enum Embedding {
         var features = [Float](), inputs = [Float]()
         features.reserveCapacity(n * t * d)
         let batch = Tensor(shape: [0])
-        var rng = RNG(seed: 0)   // no augmentation: unused
         for start in stride(from: 0, to: n, by: s.batchSize) {
             let idx = Array(start..<Swift.min(n, start + s.batchSize))
-            makeBatch(images, indices: idx, size: v.imgSize, outChannels: v.inChans, augment: nil,
-                      normalization: encoder.normalization, rng: &rng, into: batch, compute: compute)
+            makeBatch(images, indices: idx, size: v.imgSize, outChannels: v.inChans, normalization: encoder.normalization,
+                      into: batch, compute: compute)
             features += encoder.features(batch, batch: idx.count, compute: compute).array
             if s.saveInputs { inputs += batch.array }
         }
@@ -71,6 +70,6 @@ public enum Embedding {
 
     /// Writes `tensors` as a ropim-features file naming the checkpoint and split.
     public static func write(_ tensors: [NamedTensor], encoder: EncoderFile, split: String, to path: String) throws {
-        try SafeTensors.write(tensors, metadata: ["format": "ropim-features", "checkpoint": encoder.path, "split": split], to: path)
+        try SafeTensors.write(tensors, metadata: RopimFormat.features.metadata(["checkpoint": encoder.path, "split": split]), to: path)
     }
 }

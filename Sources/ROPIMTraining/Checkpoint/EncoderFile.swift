@@ -37,8 +37,7 @@ public struct EncoderFile {
         encoder = VisionTransformer(config: config, params: params)
         params.allocate()
         if header.layout == .classifier {
-            var rng = RNG(seed: 0)   // the final norm the classifier lacks starts as LayerNorm's identity
-            encoder.initialize(rng: &rng)
+            encoder.norm?.initialize(params)   // the final norm the classifier lacks starts as LayerNorm's identity
         }
         report = try Interchange.importEncoder(path, into: params, prefix: "")
         let missing = report.missing.filter { !header.mayLack($0, prefix: "") }
@@ -75,8 +74,7 @@ public struct EncoderFile {
 
     /// Final normalized tokens [B, N, D] (cls first, patches in raster order) of normalized images [B, C, H, W].
     public func features(_ images: Tensor, batch: Int, compute: ComputeContext) -> Tensor {
-        var rng = RNG(seed: 0)   // no randomness at inference (no drop path, no corruption)
         let tok = encoder.embedPatches(images, batch: batch, compute: compute)
-        return encoder.encode(tok.data, batch: batch, training: false, rng: &rng, compute: compute)
+        return encoder.encode(tok.data, batch: batch, compute: compute)
     }
 }

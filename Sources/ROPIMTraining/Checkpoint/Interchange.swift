@@ -50,8 +50,7 @@ public enum Interchange {
     /// Encoder tensors in `format`'s names and layouts. Errors when the format cannot express the model.
     public static func exportTensors(_ store: ParameterStore, config v: ViTConfig, prefix: String, format: ExportFormat) throws -> [NamedTensor] {
         func tensor(_ name: String) -> NamedTensor? {
-            guard let e = store.entry(prefix + name) else { return nil }
-            return NamedTensor(name: name, shape: e.shape, values: Array(UnsafeBufferPointer(start: store.value(e.ref), count: e.ref.count)))
+            store.entry(prefix + name).map { store.namedTensor($0, name: name) }
         }
         let encoderNames = store.entries.map(\.name).filter { $0.hasPrefix(prefix) && !$0.hasSuffix("mask_token") }
             .map { String($0.dropFirst(prefix.count)) }
@@ -124,7 +123,7 @@ public enum Interchange {
         enc.keyEncodingStrategy = .convertToSnakeCase
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         let json = try enc.encode(car)
-        try SafeTensors.write(tensors, metadata: ["format": "timm-\(format.rawValue)", "producer": "ropim",
+        try SafeTensors.write(tensors, metadata: [RopimFormat.key: "timm-\(format.rawValue)", "producer": "ropim",
                                                   "sidecar": String(decoding: json, as: UTF8.self)], to: path)
         try AtomicFile.write(json, to: sidecarPath(path))
         return car

@@ -44,15 +44,10 @@ public enum RunCheckpoint {
         try? fm.removeItem(atPath: tmp)
         try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
         let p = model.params
-        func tensors(_ base: UnsafeMutablePointer<Float>) -> [NamedTensor] {
-            p.entries.map { NamedTensor(name: $0.name, shape: $0.shape, values: Array(UnsafeBufferPointer(start: base + $0.ref.offset, count: $0.ref.count))) }
-        }
-        try SafeTensors.write(tensors(p.values.data), metadata: ["format": "ropim-pretrain", "format_version": "1",
-                                                                  "step": String(state.step), "config": state.config],
+        try SafeTensors.write(p.namedTensors(), metadata: RopimFormat.pretrain.metadata(["step": String(state.step), "config": state.config]),
                               to: tmp + "/model.safetensors")
-        try SafeTensors.write(tensors(optimizer.m.data).map { NamedTensor(name: "m." + $0.name, shape: $0.shape, values: $0.values) }
-                              + tensors(optimizer.v.data).map { NamedTensor(name: "v." + $0.name, shape: $0.shape, values: $0.values) },
-                              metadata: ["format": "ropim-adamw", "step": String(state.adamStep)], to: tmp + "/optimizer.safetensors")
+        try SafeTensors.write(p.namedTensors(of: optimizer.m.data, prefix: "m.") + p.namedTensors(of: optimizer.v.data, prefix: "v."),
+                              metadata: RopimFormat.adamw.metadata(["step": String(state.adamStep)]), to: tmp + "/optimizer.safetensors")
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(try enc.encode(state), to: tmp + "/state.json")
