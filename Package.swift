@@ -86,9 +86,9 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/RopimCLI"),
         .testTarget(name: "ROPIMKernelsTests", dependencies: ["ROPIMKernels"], swiftSettings: numericSettings),
-        // Random edits of files for the fuzz tests of every format the project reads (not shipped).
-        .target(name: "ROPIMFuzzSupport", dependencies: ["ROPIMKernels"], path: "Tests/FuzzSupport"),
-        .testTarget(name: "ROPIMFilesTests", dependencies: ["ROPIMFiles", "ROPIMFuzzSupport", "ROPIMKernels"]),
+        // Shared by test targets (not shipped): scratch folders, and the seeded file edits of the fuzz tests.
+        .target(name: "ROPIMTestSupport", dependencies: ["ROPIMKernels"], path: "Tests/TestSupport"),
+        .testTarget(name: "ROPIMFilesTests", dependencies: ["ROPIMFiles", "ROPIMTestSupport", "ROPIMKernels"]),
         .testTarget(name: "ROPIMConfigTests", dependencies: ["ROPIMConfig"]),
         .testTarget(name: "ROPIMDataTests", dependencies: ["ROPIMData", "ROPIMFiles", "ROPIMKernels"], exclude: ["Fixtures"],
                     swiftSettings: numericSettings),
@@ -98,7 +98,7 @@ let package = Package(
                     swiftSettings: numericSettings),
         .testTarget(name: "ROPIMTrainingTests",
                     dependencies: ["ROPIMTraining", "ROPIMCore", "ROPIMOptim", "ROPIMData", "ROPIMNN", "ROPIMConfig", "ROPIMFiles", "ROPIMKernels",
-                                   "ROPIMFuzzSupport"],
+                                   "ROPIMTestSupport"],
                     exclude: ["Fixtures"],
                     swiftSettings: numericSettings),
         .testTarget(name: "ROPIMVisualizeTests",

@@ -32,6 +32,11 @@ public enum FrozenEvaluation {
             b = try Features.extract(encoder: enc, data: test, normalization: c.data.normalization, block: c.probe.block, lastBlocks: c.probe.lastBlocks,
                                      pooling: c.probe.pooling, batchSize: c.probe.featureBatch)
         }
+        for (split, f) in [("train", a), ("test", b)] {
+            if let bad = Check.finite(f.values) {
+                throw DownstreamError("features of \(split) are not finite: \(bad) (probe.features \(c.probe.features.rawValue)\(checkpoint.map { " of \($0.path)" } ?? "")); the encoder or data.normalization produces NaN or infinity")
+            }
+        }
         log(String(format: "features: %@ (%d train, %d test, %d dims) in %.1f s", c.probe.features.rawValue, a.count, b.count, a.dim,
                    Date().timeIntervalSince(start)))
         return (a, b, classes)
@@ -58,7 +63,7 @@ public enum FrozenEvaluation {
         var rng = RunStreams(seed: UInt64(truncatingIfNeeded: c.run.seed)).order
         let probe = LinearProbe(dim: train.dim, classes: classes, rng: &rng)
         var best = 0.0
-        let history = probe.train(train: train, test: test, config: c.probe, rng: &rng) { e in
+        let history = try probe.train(train: train, test: test, config: c.probe, rng: &rng) { e in
             best = Swift.max(best, e.top1)
             metrics.write(["epoch": e.epoch, "train_loss": e.trainLoss, "lr": e.lr, "test_top1": e.top1, "test_top5": e.top5,
                            "test_loss": e.testLoss, "time": Date().timeIntervalSince(start)])

@@ -16,6 +16,11 @@ public struct NamedTensor {
 public enum SafeTensors {
     /// Writes F32 tensors (in the given order) and string metadata atomically to `path`.
     public static func write(_ tensors: [NamedTensor], metadata: [String: String], to path: String) throws {
+        try AtomicFile.write(encode(tensors, metadata: metadata), to: path)
+    }
+
+    /// The bytes of a file of F32 tensors (in the given order) and string metadata.
+    public static func encode(_ tensors: [NamedTensor], metadata: [String: String]) -> Data {
         var header: [(String, String)] = []
         var offset = 0
         for t in tensors {
@@ -34,8 +39,8 @@ public enum SafeTensors {
         var len = UInt64(json.utf8.count).littleEndian
         withUnsafeBytes(of: &len) { data.append(contentsOf: $0) }
         data.append(contentsOf: Array(json.utf8))
-        for t in tensors { t.values.withUnsafeBufferPointer { data.append(UnsafeBufferPointer(start: UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: UInt8.self), count: $0.count * 4)) } }
-        try AtomicFile.write(data, to: path)
+        for t in tensors { t.values.withUnsafeBytes { data.append(contentsOf: $0) } }
+        return data
     }
 
     /// The format's own limit on the JSON header (the reference reader refuses larger ones).

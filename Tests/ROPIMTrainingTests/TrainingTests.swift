@@ -223,7 +223,10 @@ final class CheckpointTests: XCTestCase {
 }
 
 final class ResumeTests: XCTestCase {
-    func config() -> PretrainConfig {
+    func config() -> PretrainConfig { Self.config() }
+
+    /// 48 synthetic images, batch 8: 6 steps per epoch, 2 epochs, a resumable checkpoint every 4 steps.
+    static func config() -> PretrainConfig {
         var c = PretrainConfig()
         c.model.imgSize = 8; c.model.patchSize = 2; c.model.inChans = 1
         c.model.embedDim = 16; c.model.depth = 2; c.model.numHeads = 2

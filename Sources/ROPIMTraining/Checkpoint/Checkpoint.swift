@@ -34,7 +34,7 @@ public struct LoadReport: CustomStringConvertible {
 
 extension ParameterStore {
     /// Copies tensors into parameters of the same name after `rename` (return nil to skip a tensor).
-    /// A shape mismatch is an error naming the key and both shapes; missing/unexpected keys are reported.
+    /// A shape mismatch, or a NaN or infinite value, is an error naming the key; missing/unexpected keys are reported.
     public func load(_ tensors: [NamedTensor], source: String, rename: (String) -> String? = { $0 }) throws -> LoadReport {
         var report = LoadReport()
         var seen = Set<String>()
@@ -43,12 +43,22 @@ extension ParameterStore {
             guard t.shape.reduce(1, *) == e.ref.count, t.shape == e.shape || t.shape.filter({ $0 != 1 }) == e.shape.filter({ $0 != 1 }) else {
                 throw CheckpointError(description: "\(source): tensor '\(t.name)' has shape \(t.shape) but the model's '\(name)' is \(e.shape); the checkpoint was made for another architecture (compare its config with `--print-config`)")
             }
+            try ParameterStore.checkFinite(t, source: source)
             t.values.withUnsafeBufferPointer { value(e.ref).update(from: $0.baseAddress!, count: e.ref.count) }
             report.loaded.append(name)
             seen.insert(name)
         }
         report.missing = entries.map(\.name).filter { !seen.contains($0) }
         return report
+    }
+}
+
+extension ParameterStore {
+    /// NaN or infinity in weights read from a file is an error naming the file and the tensor (as the file names it).
+    static func checkFinite(_ t: NamedTensor, source: String) throws {
+        if let bad = Check.finite(t.values) {
+            throw CheckpointError(description: "\(source): tensor '\(t.name)': \(bad); the weights are damaged (a diverged run or an edited file): use an earlier checkpoint of the run")
+        }
     }
 }
 

@@ -23,6 +23,21 @@ public struct ExportSidecar: Codable, Equatable, Sendable {
     public var std: [Float]
     public var source: String
     public var step: Int
+
+    enum CodingKeys: String, CodingKey {
+        case format, timmClass = "timm_class", timmKwargs = "timm_kwargs", mean, std, source, step
+    }
+}
+
+extension ExportSidecar {
+    /// A hand-written sidecar may leave out where the weights came from (`source`, `step`).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(format: try c.decode(String.self, forKey: .format), timmClass: try c.decode(String.self, forKey: .timmClass),
+                  timmKwargs: try c.decode([String: JSONValue].self, forKey: .timmKwargs),
+                  mean: try c.decode([Float].self, forKey: .mean), std: try c.decode([Float].self, forKey: .std),
+                  source: try c.decodeIfPresent(String.self, forKey: .source) ?? "", step: try c.decodeIfPresent(Int.self, forKey: .step) ?? 0)
+    }
 }
 
 /// A small JSON value for the sidecar's kwargs.
@@ -107,8 +122,7 @@ public enum Interchange {
         case .timmVit:
             cls = "timm.models.vision_transformer.VisionTransformer"
             kw["qkv_bias"] = .bool(true)
-            kw["global_pool"] = .string("token")
-            kw["norm_layer_eps"] = .double(1e-6)
+            kw["global_pool"] = .string("token")   // LayerNorm eps is timm's default for both classes, 1e-6, as ours
         }
         let n = c.data.normalization
         let expand = { (a: [Float]) in a.count == v.inChans ? a : [Float](repeating: a[0], count: v.inChans) }
@@ -121,7 +135,6 @@ public enum Interchange {
         let tensors = try exportTensors(ckpt.model.params, config: ckpt.config.model, prefix: "encoder.", format: format)
         let car = sidecar(config: ckpt.config, format: format, source: source, step: ckpt.step)
         let enc = JSONEncoder()
-        enc.keyEncodingStrategy = .convertToSnakeCase
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         let json = try enc.encode(car)
         try SafeTensors.write(tensors, metadata: ["format": "timm-\(format.rawValue)", "producer": "ropim",
@@ -134,16 +147,23 @@ public enum Interchange {
         (path.hasSuffix(".safetensors") ? String(path.dropLast(".safetensors".count)) : path) + ".json"
     }
 
+    /// Prefixes training code wraps around a model's own names (DDP's `module.`, DINO's `backbone.`), stripped
+    /// from the front of every name as timm's clean_state_dict and DINO's loader do.
+    public static let wrapperPrefixes = ["module.", "backbone."]
+
     /// Copies encoder weights from a file in any supported layout into `store` (names under `prefix`).
     /// Layouts: ropim pre-training checkpoints and the reference SimMIM/ROPIM keys (`encoder.*`), timm BEiT
-    /// (no prefix), timm VisionTransformer (qkv.bias → q_bias/v_bias, ls1/ls2.gamma → gamma_1/gamma_2).
+    /// (no prefix), timm VisionTransformer (qkv.bias → q_bias/v_bias, ls1/ls2.gamma → gamma_1/gamma_2); any of
+    /// them wrapped in `wrapperPrefixes`. A file none of whose tensors is an encoder weight is an error.
     public static func importEncoder(_ path: String, into store: ParameterStore, prefix: String) throws -> LoadReport {
         let (raw, _) = try SafeTensors.read(path)
         var tensors: [NamedTensor] = []
         for var t in raw {
+            try ParameterStore.checkFinite(t, source: path)   // before renaming: the error names the file's tensor
             var name = t.name
+            while let w = wrapperPrefixes.first(where: { name.hasPrefix($0) }) { name.removeFirst(w.count) }
             if name.hasPrefix("encoder.") { name = String(name.dropFirst("encoder.".count)) }
-            else if name.hasPrefix("decoder.") || name == "mask_token" { tensors.append(t); continue }   // reported as unexpected
+            else if name.hasPrefix("decoder.") || name == "mask_token" { t.name = name; tensors.append(t); continue }   // not the encoder's
             if name.hasSuffix(".attn.qkv.bias") {
                 let d = t.values.count / 3, stem = String(name.dropLast("qkv.bias".count))
                 tensors.append(NamedTensor(name: stem + "q_bias", shape: [d], values: Array(t.values[0..<d])))
@@ -154,6 +174,12 @@ public enum Interchange {
             t.name = prefix + name
             tensors.append(t)
         }
-        return try store.load(tensors, source: path)
+        let report = try store.load(tensors, source: path)
+        guard report.loaded.contains(where: { $0.hasPrefix(prefix) && !$0.hasPrefix("decoder.") }) else {
+            let names = raw.prefix(4).map(\.name).joined(separator: ", ") + (raw.count > 4 ? ", …" : "")
+            throw CheckpointError(description: "\(path): none of its \(raw.count) tensors (\(names)) is an encoder weight; expected timm BEiT or ViT names "
+                + "(blocks.0.attn.qkv.weight, …), optionally under encoder., module. or backbone.; the file holds another model")
+        }
+        return report
     }
 }
