@@ -139,6 +139,13 @@ final class TrainerTests: XCTestCase {
         XCTAssertThrowsError(try ConfigLoader.load(PretrainConfig.self, yaml: "model: [1, 2\n", file: "my.yaml", defaults: Preset.fmnist.config)) {
             XCTAssert("\($0)".contains("my.yaml") && "\($0)".contains("line"), "\($0)")
         }
+        // An enum value: the accepted values are listed (fault-21), from a file and from --set.
+        XCTAssertThrowsError(try ConfigLoader.load(PretrainConfig.self, yaml: "model:\n  pos_embed: rope\n", file: "enum.yaml", defaults: Preset.fmnist.config)) {
+            XCTAssert("\($0)".contains("enum.yaml, line 2: 'model.pos_embed' has an invalid value 'rope'; accepted values: none, learned, sincos"), "\($0)")
+        }
+        XCTAssertThrowsError(try ConfigLoader.apply(["model.rel_pos_bias=block"], to: Preset.fmnist.config, origin: "--set")) {
+            XCTAssert("\($0)".contains("accepted values: shared, per-block, none"), "\($0)")
+        }
         var c = Preset.fmnist.config; c.method.sketchSize = 8
         XCTAssertThrowsError(try c.validate()) { XCTAssert("\($0)".contains("does not divide the token count K=49")) }
         c = Preset.fmnist.config; c.data.path = "/nonexistent/fmnist"
