@@ -90,6 +90,7 @@ public struct PretrainCheckpoint {
             model.initialize(rng: &rng)
             let report = try Interchange.importEncoder(path, into: model.params, prefix: "encoder.")
             let missing = report.missing.filter { $0.hasPrefix("encoder.") && !header.mayLack($0, prefix: "encoder.") }
+                .map { String($0.dropFirst("encoder.".count)) }   // as the file names them
             guard missing.isEmpty else {
                 throw CheckpointError(description: "\(path): missing encoder weights (\(missing.prefix(6).joined(separator: ", "))\(missing.count > 6 ? ", …" : "")); the file's architecture does not match its \(header.layout == .encoder ? "sidecar" : "config")")
             }

@@ -165,9 +165,12 @@ public enum Interchange {
             if name.hasPrefix("encoder.") { name = String(name.dropFirst("encoder.".count)) }
             else if name.hasPrefix("decoder.") || name == "mask_token" { t.name = name; tensors.append(t); continue }   // not the encoder's
             if name.hasSuffix(".attn.qkv.bias") {
+                guard t.values.count % 3 == 0 else {
+                    throw CheckpointError(description: "\(path): tensor '\(t.name)' has shape \(t.shape), not three equal parts (q, k, v); the file is damaged or of another model")
+                }
                 let d = t.values.count / 3, stem = String(name.dropLast("qkv.bias".count))
                 tensors.append(NamedTensor(name: stem + "q_bias", shape: [d], values: Array(t.values[0..<d])))
-                tensors.append(NamedTensor(name: stem + "v_bias", shape: [d], values: Array(t.values[(2 * d)...])))
+                tensors.append(NamedTensor(name: stem + "v_bias", shape: [d], values: Array(t.values[(2 * d)..<(3 * d)])))
                 continue
             }
             name = name.replacingOccurrences(of: ".ls1.gamma", with: ".gamma_1").replacingOccurrences(of: ".ls2.gamma", with: ".gamma_2")

@@ -35,6 +35,8 @@ public struct RunState: Codable, Equatable, Sendable {
 extension RunState {
     /// The largest thread count a run uses (run.threads' bound).
     static let maxThreads = 4096
+    /// Far above a real state.json: a resolved config and one loss per epoch.
+    static let maxBytes = 16 << 20
 
     /// Checks every field on its own (ranges, the generator's state, finite losses); `file` names state.json.
     /// A hand-edited or damaged state is refused here, before anything resumes from it.
@@ -138,13 +140,11 @@ public enum RunCheckpoint {
     /// Reads state.json; errors name the file.
     public static func state(at ckpt: String) throws -> RunState {
         let path = ckpt + "/state.json"
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CheckpointError(description: "\(path): missing or unreadable")
-        }
+        let data = try JSONFile.read(path, what: "a run state", limit: RunState.maxBytes)
         let dec = JSONDecoder()
         let s: RunState
         do { s = try dec.decode(RunState.self, from: data) } catch let e as DecodingError {
-            throw RunState.invalid(file: path, "not a valid run state: \(JSONProblem.describe(e))")
+            throw RunState.invalid(file: path, "not a valid run state: \(JSONFile.describe(e))")
         }
         guard s.format == RunState.currentFormat else {
             throw CheckpointError(description: "\(path): run-state format \(s.format), this ropim reads format \(RunState.currentFormat)")

@@ -16,11 +16,9 @@ extension ExportSidecar {
     static func locate(for file: String, metadata: [String: String]) throws -> (text: String, name: String)? {
         if let text = metadata["sidecar"] { return (text, "\(file) (the sidecar in its metadata)") }
         let path = Interchange.sidecarPath(file)
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
-        guard attributes[.type] as? FileAttributeType == .typeRegular, let size = attributes[.size] as? Int, size <= maxBytes else {
-            throw CheckpointError(description: "\(path): not a regular file of at most \(maxBytes) bytes, so not the sidecar of \(file); move it away or write the sidecar (see `ropim import --help`)")
-        }
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let data = try JSONFile.read(path, what: "the sidecar of \(file)", limit: maxBytes)
+        guard let text = String(data: data, encoding: .utf8) else {
             throw CheckpointError(description: "\(path): cannot be read as UTF-8 text; the sidecar of \(file) must be a JSON file")
         }
         return (text, path)
@@ -29,7 +27,7 @@ extension ExportSidecar {
     /// Decodes a sidecar; errors name it, the key and what was expected.
     static func decode(_ text: String, name: String) throws -> ExportSidecar {
         do { return try JSONDecoder().decode(ExportSidecar.self, from: Data(text.utf8)) } catch let e as DecodingError {
-            throw CheckpointError(description: "\(name): not a valid export sidecar: \(JSONProblem.describe(e)); \(fix)")
+            throw CheckpointError(description: "\(name): not a valid export sidecar: \(JSONFile.describe(e)); \(fix)")
         }
     }
 

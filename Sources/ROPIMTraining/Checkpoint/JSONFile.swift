@@ -1,9 +1,23 @@
-// What is wrong with a JSON file a user may edit (an export sidecar, state.json), said with the key as the
-// file spells it ('timm_kwargs.depth', 'dataPosition.epoch') instead of a DecodingError's dump.
+// Small JSON files a user may edit (an export sidecar, state.json): read only when they are small regular
+// files, and what is wrong with them said with the key as the file spells it ('timm_kwargs.depth',
+// 'dataPosition.epoch') instead of a DecodingError's dump.
 
 import Foundation
 
-enum JSONProblem {
+enum JSONFile {
+    /// The bytes of `path`, a regular file of at most `limit` bytes (so a damaged or swapped file, a folder
+    /// or a pipe is refused before it is read); `what` names the file's role in messages.
+    static func read(_ path: String, what: String, limit: Int) throws -> Data {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else {
+            throw CheckpointError(description: "\(path): missing or unreadable")
+        }
+        guard attributes[.type] as? FileAttributeType == .typeRegular, let size = attributes[.size] as? Int, size <= limit else {
+            throw CheckpointError(description: "\(path): not a regular file of at most \(limit) bytes, so not \(what); the file is damaged or was replaced")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else { throw CheckpointError(description: "\(path): missing or unreadable") }
+        return data
+    }
+
     /// "'KEY' is missing", "'KEY' is not an integer", "the text is not valid JSON", …
     static func describe(_ error: DecodingError) -> String {
         let (path, why): ([CodingKey], String)
