@@ -79,6 +79,8 @@ final class FileValidationTests: ScratchTestCase {
             ("swiglu", { Self.kwargs(&$0, "swiglu_mlp", true) }, ["timm_kwargs.swiglu_mlp is true, but ropim's encoder can only be built with false"]),
             ("mean_text", { $0["mean"] = "0.5" }, ["'mean' is not a list"]),
             ("no_kwargs", { $0["timm_kwargs"] = nil }, ["'timm_kwargs' is missing"]),
+            ("img_pair", { Self.kwargs(&$0, "img_size", [8, 8]) }, ["'timm_kwargs.img_size' is not a single value (a number, true or false, a string or null)"]),
+            ("mean_huge", { $0["mean"] = [1e39] }, ["mean/std needs finite means and positive finite stds, got mean [inf]"]),
             ("huge_model", { Self.kwargs(&$0, "depth", 1024); Self.kwargs(&$0, "embed_dim", 4096); Self.kwargs(&$0, "num_heads", 16) },
              ["describes an encoder of", "parameters", "the description belongs to another file"]),
         ]

@@ -30,12 +30,13 @@ public struct ExportSidecar: Codable, Equatable, Sendable {
 }
 
 extension ExportSidecar {
-    /// A hand-written sidecar may leave out where the weights came from (`source`, `step`).
+    /// A hand-written sidecar may leave out where the weights came from (`source`, `step`). mean/std are read
+    /// as doubles: one beyond Float's range becomes infinity, which the normalization check then names.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(format: try c.decode(String.self, forKey: .format), timmClass: try c.decode(String.self, forKey: .timmClass),
                   timmKwargs: try c.decode([String: JSONValue].self, forKey: .timmKwargs),
-                  mean: try c.decode([Float].self, forKey: .mean), std: try c.decode([Float].self, forKey: .std),
+                  mean: try c.decode([Double].self, forKey: .mean).map(Float.init), std: try c.decode([Double].self, forKey: .std).map(Float.init),
                   source: try c.decodeIfPresent(String.self, forKey: .source) ?? "", step: try c.decodeIfPresent(Int.self, forKey: .step) ?? 0)
     }
 }
@@ -47,7 +48,8 @@ public enum JSONValue: Codable, Equatable, Sendable {
         let c = try decoder.singleValueContainer()
         if c.decodeNil() { self = .null } else if let b = try? c.decode(Bool.self) { self = .bool(b) }
         else if let i = try? c.decode(Int.self) { self = .int(i) } else if let d = try? c.decode(Double.self) { self = .double(d) }
-        else { self = .string(try c.decode(String.self)) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else { throw DecodingError.typeMismatch(JSONValue.self, .init(codingPath: decoder.codingPath, debugDescription: "a list or an object")) }
     }
     public func encode(to encoder: Encoder) throws {
         var c = encoder.singleValueContainer()

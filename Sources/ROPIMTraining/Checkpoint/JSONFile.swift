@@ -41,6 +41,7 @@ enum JSONFile {
         case "Int", "UInt64": return "an integer"
         case "Float", "Double": return "a number"
         case "String": return "a string"
+        case "JSONValue": return "a single value (a number, true or false, a string or null)"
         default: return "\(type)"
         }
     }
