@@ -120,8 +120,11 @@ public enum ConfigLoader {
 private struct Schema {
     let tree: ConfigValue
     let keyNames: [String: String]
+    /// The defaults themselves: the type behind a key (an enum's accepted values) is read from them.
+    let defaults: Any
 
     init<T: Encodable>(_ defaults: T) throws {
+        self.defaults = defaults
         let encoder = ConfigTreeEncoder()
         do {
             tree = try encoder.encode(defaults)
@@ -388,14 +391,14 @@ private func decode<T: Decodable>(_ type: T.Type, from tree: ConfigValue, schema
     do {
         return try decoder.decode(type, from: Data(tree.json().utf8))
     } catch let error as DecodingError {
-        throw decodingError(error, tree: tree, locations: locations, fallback: fallback)
+        throw decodingError(error, tree: tree, schema: schema, locations: locations, fallback: fallback)
     }
 }
 
 /// Maps a `DecodingError`'s coding path back to the dotted YAML key and the line that set it.
 /// Most type errors are caught earlier by the merge; these are the rest (enum values, missing fields
 /// of list items, a struct's own validation).
-private func decodingError(_ error: DecodingError, tree: ConfigValue, locations: [String: String], fallback: String) -> ConfigError {
+private func decodingError(_ error: DecodingError, tree: ConfigValue, schema: Schema, locations: [String: String], fallback: String) -> ConfigError {
     func resolve(_ codingPath: [CodingKey]) -> (path: String, value: ConfigValue?) {
         var path = ConfigPath(), node: ConfigValue? = tree
         for key in codingPath {
@@ -441,10 +444,30 @@ private func decodingError(_ error: DecodingError, tree: ConfigValue, locations:
         return ConfigError("\(place(path)): '\(full)' is missing; list items are replaced whole, so give every key of each item")
     case let .dataCorrupted(context):
         let (path, value) = resolve(context.codingPath)
+        if let accepted = acceptedValues(at: path, in: schema) {
+            return ConfigError("\(place(path)): '\(path)' has an invalid value \(shown(value)); accepted values: \(accepted.joined(separator: ", "))")
+        }
         return ConfigError("\(place(path)): '\(path)' has an invalid value \(shown(value)): \(context.debugDescription)")
     @unknown default:
         return ConfigError("\(fallback): \(error)")
     }
+}
+
+/// The raw values of the enum stored at the dotted key `path` of the schema's defaults, found by walking their
+/// stored properties (nil when the key does not lead to an enum with a list of cases).
+private func acceptedValues(at path: String, in schema: Schema) -> [String]? {
+    var node = schema.defaults
+    for key in path.split(separator: ".").map(String.init) {
+        let name = schema.keyNames[key] ?? key
+        guard let child = Mirror(reflecting: node).children.first(where: { $0.label == name }) else { return nil }
+        node = child.value
+    }
+    guard let cases = type(of: node) as? any CaseIterable.Type else { return nil }
+    return rawValues(cases)
+}
+
+private func rawValues<E: CaseIterable>(_: E.Type) -> [String] {
+    E.allCases.map { value in (value as? any RawRepresentable).map { "\($0.rawValue)" } ?? "\(value)" }
 }
 
 private func typeName(_ type: Any.Type) -> String {

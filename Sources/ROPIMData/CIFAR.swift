@@ -87,7 +87,10 @@ public enum CIFAR {
         // The size decides the record count, so it is checked before the file is read into memory.
         let size = try SizeCheck.regularFileSize(path, what: "a \(name) binary file", hint: hint)
         let record = labelBytes + imageBytes
-        guard size > 0, size % record == 0 else {
+        guard size > 0 else {
+            throw DataError("\(path): the file is empty (0 bytes); an interrupted download or copy: \(hint)")
+        }
+        guard size % record == 0 else {
             let other = labelBytes == 1 && size % (record + 1) == 0 ? " (it divides into 3074-byte CIFAR-100 records: use --dataset cifar100)"
                 : labelBytes == 2 && size % (record - 1) == 0 ? " (it divides into 3073-byte CIFAR-10 records: use --dataset cifar10)" : ""
             throw DataError("\(path): \(size) bytes is not a whole number of \(record)-byte \(name) records "

@@ -56,13 +56,18 @@ import ROPIMKernels
 extension Normalization {
     /// Why `data.normalization` does not fit a model with `channels` input channels (nil when it does):
     /// `channels` (or 1, shared) finite means and positive finite stds.
-    public func problem(channels c: Int) -> String? {
+    public func problem(channels c: Int) -> String? { Self.problem(mean: mean, std: std, channels: c) }
+
+    /// The same check for values not yet made into a `Normalization` (whose initializer requires them valid),
+    /// e.g. an export sidecar's; `key` and `channelsKey` name where the values and the channel count come from.
+    public static func problem(mean: [Float], std: [Float], channels c: Int, key: String = "data.normalization",
+                               channelsKey: String = "model.in_chans") -> String? {
         let counts = [mean.count, std.count]
         if !counts.allSatisfy({ $0 == c || $0 == 1 }) || counts[0] != counts[1] {
-            return "data.normalization needs \(c) (or 1, shared) mean and std values for model.in_chans \(c), got \(counts[0]) and \(counts[1])"
+            return "\(key) needs \(c) (or 1, shared) mean and std values for \(channelsKey) \(c), got \(counts[0]) and \(counts[1])"
         }
         if mean.contains(where: { !$0.isFinite }) || std.contains(where: { !($0.isFinite && $0 > 0) }) {
-            return "data.normalization needs finite means and positive finite stds, got mean \(mean) std \(std)"
+            return "\(key) needs finite means and positive finite stds, got mean \(mean) std \(std)"
         }
         return nil
     }

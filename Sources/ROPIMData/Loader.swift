@@ -171,7 +171,7 @@ public final class DataLoader {
             guard start.seed == seed else {
                 throw DataError("loader position was saved with seed \(start.seed), this run uses \(seed); resume with the same seed")
             }
-            guard start.epoch >= 0, (0..<bpe).contains(start.batch) else {
+            guard start.epoch >= 0, start.epoch < Int.max / bpe, (0..<bpe).contains(start.batch) else {
                 throw DataError("loader position epoch \(start.epoch) batch \(start.batch) is outside 0..<\(bpe) batches per epoch; "
                     + "resume with the same data and batch size")
             }

@@ -32,6 +32,11 @@ public enum FrozenEvaluation {
             b = try Features.extract(encoder: enc, data: test, normalization: c.data.normalization, block: c.probe.block, lastBlocks: c.probe.lastBlocks,
                                      pooling: c.probe.pooling, batchSize: c.probe.featureBatch, compute: compute)
         }
+        for (split, f) in [("train", a), ("test", b)] {
+            if let bad = Check.finite(f.values) {
+                throw DownstreamError("features of \(split) are not finite: \(bad) (probe.features \(c.probe.features.rawValue)\(checkpoint.map { " of \($0.path)" } ?? "")); the encoder or data.normalization produces NaN or infinity")
+            }
+        }
         log(String(format: "features: %@ (%d train, %d test, %d dims) in %.1f s", c.probe.features.rawValue, a.count, b.count, a.dim,
                    Date().timeIntervalSince(start)))
         return (a, b, classes)

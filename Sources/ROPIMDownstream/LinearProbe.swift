@@ -56,7 +56,8 @@ public final class LinearProbe {
         for r in 0..<rows { for j in 0..<dim { y[r * dim + j] = (x[r * dim + j] - mean[j]) * rstd[j] } }
     }
 
-    /// Trains for `config.epochs` over `train` and evaluates on `test` after every epoch.
+    /// Trains for `config.epochs` over `train` and evaluates on `test` after every epoch. A non-finite loss
+    /// stops it with an error (the head diverged: the learning rate is too high for these features).
     public func train(train: FeatureSet, test: FeatureSet, config p: ProbeConfig, rng: inout RNG,
                       compute: ComputeContext, onEpoch: ((ProbeEpoch) throws -> Void)? = nil) throws -> [ProbeEpoch] {
         precondition(train.dim == dim && test.dim == dim, "feature dims do not match the probe")
@@ -83,7 +84,11 @@ public final class LinearProbe {
                 head.forward(params, x: xn.data, rows: bs, y: logits.data, compute: compute)
                 targets.zero()
                 for i in 0..<bs { targets[i * classes + train.labels[order[s * bs + i]]] = 1 }
-                lossSum += SoftmaxCrossEntropy.loss(logits: logits.data, targets: targets.data, batch: bs, classes: classes, dLogits: dLogits.data)
+                let loss = SoftmaxCrossEntropy.loss(logits: logits.data, targets: targets.data, batch: bs, classes: classes, dLogits: dLogits.data)
+                guard loss.isFinite else {
+                    throw DownstreamError("linear probe: the training loss is \(loss) at epoch \(epoch + 1), step \(s + 1) (lr \(lr)); the head diverged: lower probe.base_lr (now \(p.baseLR))")
+                }
+                lossSum += loss
                 params.zeroGrads()
                 head.backward(params, dy: dLogits.data, x: xn.data, rows: bs, dx: nil, compute: compute)
                 sgd.update(lr: lr)

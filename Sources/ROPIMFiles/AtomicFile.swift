@@ -54,3 +54,33 @@ public enum AtomicFile {
 
     public static func write(_ text: String, to path: String) throws { try write(Data(text.utf8), to: path) }
 }
+
+/// Folders a command writes into.
+public enum Folders {
+    /// Creates `path` and its parents. A failure says why in words (a part of the path is a file, a folder is
+    /// not writable) instead of Foundation's error code; `what` names the folder's role ("the run directory")
+    /// and `fix` what to do ("pass another --output").
+    public static func create(_ path: String, what: String, fix: String) throws {
+        do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+            throw FileError("\(path): cannot create \(what): \(obstacle(path) ?? "\(error.localizedDescription)"); \(fix)")
+        }
+    }
+
+    /// What stands in the way of creating `path`: the nearest part of it that exists but is a file, or is a
+    /// folder this process may not write into.
+    static func obstacle(_ path: String) -> String? {
+        let fm = FileManager.default
+        var part = path
+        while !part.isEmpty {
+            var isFolder: ObjCBool = false
+            if fm.fileExists(atPath: part, isDirectory: &isFolder) {
+                if !isFolder.boolValue { return "\(part == path ? "it" : part) is a file, not a folder" }
+                return fm.isWritableFile(atPath: part) ? nil : "\(part) is not writable"
+            }
+            let parent = (part as NSString).deletingLastPathComponent
+            if parent == part { return nil }
+            part = parent
+        }
+        return nil
+    }
+}

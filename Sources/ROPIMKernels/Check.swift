@@ -17,6 +17,14 @@ public enum Check {
         return "\(key) must be a finite number in \(lo)\(range.lowerBound), \(range.upperBound)\(hi)\(why), got \(v)"
     }
 
+    /// nil when every value is finite, else "N of M values are NaN or infinite (the first at index I)": for
+    /// weights read from a file, features and losses, which must never pass on silently.
+    public static func finite<C: Collection>(_ values: C) -> String? where C.Element == Float, C.Index == Int {
+        guard let first = values.firstIndex(where: { !$0.isFinite }) else { return nil }
+        let bad = values[first...].reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+        return "\(bad) of \(values.count) values are NaN or infinite (the first at index \(first - values.startIndex))"
+    }
+
     /// Throws `make(message)` for the first failed check.
     public static func all<E: Error>(_ checks: [String?], _ make: (String) -> E) throws {
         if let m = checks.lazy.compactMap({ $0 }).first { throw make(m) }

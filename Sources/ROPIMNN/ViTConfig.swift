@@ -84,6 +84,20 @@ public struct ViTConfig: Codable, Equatable, Sendable {
         }
     }
 
+    /// What building this encoder allocates, known before anything is: the parameters VisionTransformer
+    /// registers (with its final norm) and the entries of its relative position index tables (N² each).
+    /// Only for a config that passed `validate()`, whose bounds keep every product inside an Int.
+    public var encoderSize: (parameters: Int, indexEntries: Int) {
+        let d = embedDim, h = mlpHidden
+        let tables = relPosBias == .shared ? 1 : relPosBias == .perBlock ? depth : 0
+        let table = RelativePositionBias.tableRows(gridHeight: gridSize, gridWidth: gridSize) * numHeads
+        // norm1, norm2; qkv weight, q/v bias; proj; fc1; fc2; LayerScale
+        let block = 4 * d + 3 * d * d + 2 * d + (d * d + d) + (h * d + h) + (d * h + d) + (layerScaleInit > 0 ? 2 * d : 0)
+        // cls, pos_embed, patch_embed (weight + bias), tables, blocks, final norm
+        let parameters = d + (posEmbed == .learned ? numTokens * d : 0) + (patchDim * d + d) + tables * table + depth * block + 2 * d
+        return (parameters, tables * numTokens * numTokens)
+    }
+
     /// The MLP hidden width, Int(mlp_ratio · D) as timm computes it.
     public var mlpHidden: Int { Int(Swift.min(mlpRatio * Double(embedDim), 1e15)) }
 }

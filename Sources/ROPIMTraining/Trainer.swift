@@ -60,6 +60,11 @@ public final class PretrainTrainer {
     /// generator and loader position. `start` alone only repositions the data stream.
     public convenience init(config: PretrainConfig, dataset: any ImageSource, compute: ComputeContext, resume ckpt: String) throws {
         let state = try RunCheckpoint.state(at: ckpt)
+        try config.validate()
+        let steps = dataset.count / config.totalBatch   // as init computes it; 0: init says why
+        if steps > 0 {
+            try state.validate(file: ckpt + "/state.json", epochs: config.optim.epochs, stepsPerEpoch: steps, accumSteps: config.optim.accumSteps)
+        }
         try self.init(config: config, dataset: dataset, compute: compute, start: state.dataPosition)
         try RunCheckpoint.restore(ckpt, model: model, optimizer: optimizer, state: state)
         streams.corruption = state.corruptionRNG

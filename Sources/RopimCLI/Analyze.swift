@@ -77,9 +77,7 @@ struct AnalyzeCorruption: ParsableCommand {
         var rng = RNG(seed: UInt64(truncatingIfNeeded: seed)).derived(stream: 4)
         let a = try CorruptionAnalysis.run(patches: patches, images: indices.count, vit: c.model, method: c.method,
                                            binWidth: binWidth, rng: &rng)
-        do { try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true) } catch {
-            throw ValidationError("cannot create output directory '\(output)': \(error.localizedDescription)")
-        }
+        try Folders.create(output, what: "the output folder", fix: "pass another --output")
         let title = "token energy kept: ROPIM vs masking, \(ds.source)"
         let figure = a.figure(title: title)
         let dir = output.hasSuffix("/") ? String(output.dropLast()) : output

@@ -5,6 +5,7 @@ import ArgumentParser
 import Foundation
 import ROPIMCore
 import ROPIMData
+import ROPIMFiles
 import ROPIMKernels
 import ROPIMTraining
 import ROPIMOptim
@@ -50,7 +51,7 @@ struct BenchData: ParsableCommand {
     func run() throws {
         let compute = threadFlags.context()
         let root = dir ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("ropim-bench-data-\(getpid())")
-        try FileManager.default.createDirectory(atPath: root + "/images", withIntermediateDirectories: true)
+        try Folders.create(root + "/images", what: "the folder for the generated JPEGs", fix: "pass another --dir")
         defer { if dir == nil { try? FileManager.default.removeItem(atPath: root) } }
         let loader = try LoaderBench.run(settings, root: root, compute: compute) { print($0) }
         let (jpeg, packed) = (loader.jpegImagesPerSecond, loader.packedImagesPerSecond)

@@ -55,7 +55,7 @@ struct Import: ParsableCommand {
         var c = try source.resolve()
         override(&c.run.seed, with: seed)
         c.run.output = output
-        return EncoderImport.config(for: file, base: c)
+        return try EncoderImport.config(for: file, base: c)
     }
 
     func run() throws {

@@ -22,11 +22,29 @@ struct Ropim: ParsableCommand {
     static func main() {
         StopSignal.start()
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst())))
             try command.run()
         } catch {
             exit(withError: error)
         }
+    }
+}
+
+extension Ropim {
+    /// ArgumentParser reads any value that starts with '-' as an option, so `--lr -1` failed with "Missing value
+    /// for '--lr <lr>'" instead of reaching the option's range check. No option name is a number, so a
+    /// negative number right after an option is joined to it (`--lr=-1`), the same for every option and command.
+    static func joiningNegativeNumbers(_ args: [String]) -> [String] {
+        var out: [String] = []
+        for a in args {
+            if a.hasPrefix("-"), Double(a) != nil, let option = out.last, option.hasPrefix("--"), option != "--",
+               !option.contains("="), !out.contains("--") {
+                out[out.count - 1] = option + "=" + a
+            } else {
+                out.append(a)
+            }
+        }
+        return out
     }
 }
 

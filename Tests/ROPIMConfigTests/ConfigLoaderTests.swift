@@ -18,7 +18,7 @@ private struct TConfig: Codable, Equatable {
     var betas: [Double] = [0.9, 0.95]
 }
 
-private enum Pooling: String, Codable { case cls, mean }
+private enum Pooling: String, Codable, CaseIterable { case cls, mean }
 
 private struct TStep: Codable, Equatable {
     var op = "flip"
@@ -181,7 +181,7 @@ final class ConfigLoaderTests: XCTestCase {
         let e = error {
             try ConfigLoader.load(TExtras.self, yaml: "amp: true\npooling: max\n", file: "e.yaml", defaults: TExtras())
         }
-        assertMentions(e, ["e.yaml, line 2: 'pooling' has an invalid value 'max'"])
+        assertMentions(e, ["e.yaml, line 2: 'pooling' has an invalid value 'max'; accepted values: cls, mean"])   // fault-21
         let missing = error {
             try ConfigLoader.load(TExtras.self, yaml: "steps:\n  - op: crop\n", file: "e.yaml", defaults: TExtras())
         }

@@ -258,6 +258,9 @@ final class BadInputTests: XCTestCase {
         // A CIFAR-100 file read as CIFAR-10 says which it is.
         writeBytes(CIFAR.encode(pixels: [UInt8](repeating: 1, count: 3 * 3072), labels: [[1, 2], [1, 2], [1, 2]]), dir + "/data_batch_1.bin")
         assertDataError(["3074-byte CIFAR-100 records"]) { _ = try CIFAR.load10(dir) }
+        // An empty file is called empty, not "divides into CIFAR-100 records" (fault-21).
+        writeBytes([], dir + "/data_batch_1.bin")
+        assertDataError([dir + "/data_batch_1.bin", "the file is empty (0 bytes)", "re-download"]) { _ = try CIFAR.load10(dir) }
     }
 
     func testLoaderSkipsBadFilesDecodedOnTheFly() throws {

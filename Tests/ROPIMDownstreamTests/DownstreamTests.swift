@@ -522,6 +522,24 @@ final class ProbeTests: XCTestCase {
         assertThrows(try FrozenEvaluation.knn(c, checkpoint: nil, runDirectory: tempDir(), compute: .serial), containing: "needs a checkpoint")
     }
 
+    /// fault-15's kind: features that are not finite (here pixels normalized by a vanishing std) and a probe
+    /// loss that overflows are errors saying where they came from, never a silent 0 %.
+    func testNonFiniteFeaturesAndProbeLossAreErrors() throws {
+        var c = FrozenFeaturesConfig()
+        c.data.dataset = .synthetic; c.data.syntheticCount = 100
+        c.data.normalization = Normalization(mean: [0.5], std: [0x1p-130])   // positive and finite, but (v − mean)/std overflows
+        c.model = tinyViT()
+        c.probe.features = .pixels
+        for part in ["features of train are not finite: ", " values are NaN or infinite (the first at index 0) (probe.features pixels)"] {
+            assertThrows(try FrozenEvaluation.knn(c, checkpoint: nil, runDirectory: tempDir(), compute: .serial), containing: part)
+        }
+        var rng = RNG(seed: 1)
+        let probe = LinearProbe(dim: 2, classes: 2, rng: &rng)
+        let f = FeatureSet(dim: 2, values: (0..<16).map { Float($0 % 3) - 1 }, labels: (0..<8).map { $0 % 2 })
+        var p = ProbeConfig(); p.baseLR = 1e40; p.epochs = 50; p.batchSize = 4; p.warmupEpochs = 0
+        assertThrows(try probe.train(train: f, test: f, config: p, rng: &rng, compute: .serial), containing: "linear probe: the training loss is")
+    }
+
     /// `pretrain --knn-every 1`: metrics.jsonl gets knn_top1 after every epoch.
     func testPretrainKNNMonitorLogs() throws {
         var c = PretrainConfig()

@@ -45,4 +45,19 @@ final class SafeTensorsTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("missing/b.txt"), "\($0)")
         }
     }
+
+    /// A folder that cannot be created says why in words: a part of its path is a file (fault-21).
+    func testFolderCreationSaysWhatIsInTheWay() throws {
+        let dir = NSTemporaryDirectory() + "folders-\(UUID().uuidString)"
+        try Folders.create(dir + "/a/b", what: "the output folder", fix: "pass another --output")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssert(FileManager.default.fileExists(atPath: dir + "/a/b"))
+        try AtomicFile.write("x", to: dir + "/afile")
+        XCTAssertThrowsError(try Folders.create(dir + "/afile/run", what: "the run directory", fix: "pass another --output")) {
+            XCTAssertEqual("\($0)", "\(dir)/afile/run: cannot create the run directory: \(dir)/afile is a file, not a folder; pass another --output")
+        }
+        XCTAssertThrowsError(try Folders.create(dir + "/afile", what: "the folder", fix: "pass another --dir")) {
+            XCTAssert("\($0)".contains("afile: cannot create the folder: it is a file, not a folder"), "\($0)")
+        }
+    }
 }

@@ -70,11 +70,17 @@ final class FileFormatTests: XCTestCase {
         var meta = RopimFormat.pretrain.metadata(["step": "7", "config": yaml])
         XCTAssertEqual(meta["format"], "ropim-pretrain")
         XCTAssertEqual(meta["format_version"], "1")
-        let header = try CheckpointHeader(file: "a.safetensors", metadata: meta)
+        // The header is checked against the weights file's size: a sparse file as large as the model's weights.
+        let file = NSTemporaryDirectory() + "header-\(UUID().uuidString).safetensors"
+        FileManager.default.createFile(atPath: file, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
+        try h.truncate(atOffset: 16 << 20); try h.close()
+        let header = try CheckpointHeader(file: file, metadata: meta)
         XCTAssertEqual(header.layout, .pretrain)
         XCTAssertEqual(header.step, 7)
         meta[RopimFormat.versionKey] = "2"
-        XCTAssertThrowsError(try CheckpointHeader(file: "a.safetensors", metadata: meta)) {
+        XCTAssertThrowsError(try CheckpointHeader(file: file, metadata: meta)) {
             XCTAssert("\($0)".contains("ropim-pretrain format version 2, this ropim reads version 1"), "\($0)")
         }
         XCTAssertEqual(RopimFormat.adamw.metadata(["step": "3"]), ["format": "ropim-adamw", "step": "3"])

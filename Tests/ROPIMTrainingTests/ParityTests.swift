@@ -106,6 +106,60 @@ final class ParityTests: XCTestCase {
     }
 }
 
+/// Parity checked by timm itself (bug-15): timm builds each exported encoder from its sidecar's timm_kwargs as
+/// written, loads the weights (strict, apart from timm's own buffers) and its forward_features equals
+/// `ropim embed` (scripts/parity/compare_timm.py). Runs when a Python with torch, timm and safetensors is found
+/// ($PYTHON, else python3); skipped with a message otherwise.
+final class TimmParityTests: XCTestCase {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../scripts/parity/compare_timm.py").standardized.path
+
+    /// Exit status and output (stdout and stderr) of `python args`.
+    func python(_ args: [String]) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3"] + args
+        let pipe = Pipe()
+        p.standardOutput = pipe; p.standardError = pipe
+        try p.run()
+        let out = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: out, as: UTF8.self))
+    }
+
+    func testTimmBuildsEachExportAsWrittenAndMatchesEmbed() throws {
+        let probe = try python(["-c", "import torch, timm, safetensors; print(timm.__version__)"])
+        guard probe.status == 0 else {
+            throw XCTSkip("no Python with torch, timm and safetensors (set PYTHON=/path/to/python): \(probe.output.suffix(200))")
+        }
+        let dir = NSTemporaryDirectory() + "ropim-timm-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for (format, relPos, pos) in [(ExportFormat.beit, RelativePositionMode.shared, PositionEmbedding.none), (.timmVit, .none, .learned)] {
+            var c = ResumeTests.config()
+            c.model.relPosBias = relPos; c.model.posEmbed = pos
+            let model = try Objectives.make(vit: c.model, method: c.method)
+            var rng = RNG(seed: 4)
+            model.initialize(rng: &rng)
+            for i in 0..<model.params.count { model.params.values[i] += Float(rng.normal()) * 0.05 }   // zero tables and biases become visible
+            let ck = dir + "/ck-\(format.rawValue).safetensors", enc = dir + "/enc-\(format.rawValue).safetensors"
+            try saveCheckpoint(model: model, config: c, step: 1, to: ck)
+            _ = try Interchange.export(try PretrainCheckpoint(path: ck), source: ck, format: format, to: enc)
+            let ef = try EncoderFile(enc)
+            var d = Embedding.dataConfig(for: ef, split: "test")
+            d.dataset = .synthetic; d.syntheticCount = 16
+            var s = EmbedSettings(); s.count = 8; s.saveInputs = true
+            let feats = dir + "/feats-\(format.rawValue).safetensors"
+            try Embedding.write(try Embedding.tensors(ef, images: try Embedding.images(d, encoder: ef, compute: .serial), settings: s, compute: .serial), encoder: ef, split: "test", to: feats)
+            let r = try python([Self.script, enc, feats])
+            XCTAssertEqual(r.status, 0, "\(format.rawValue): \(r.output)")
+            guard let line = r.output.split(separator: "\n").last, let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let diff = json["max_abs_diff"] as? Double else { return XCTFail("\(format.rawValue): \(r.output)") }
+            XCTAssertLessThan(diff, 1e-5, "\(format.rawValue): max |timm − ropim| over 8 images")
+            print("timm parity \(format.rawValue): \(line)")
+        }
+    }
+}
+
 extension MethodConfig {
     func with(sketchSize: Int) -> MethodConfig { var m = self; m.sketchSize = sketchSize; return m }
 }

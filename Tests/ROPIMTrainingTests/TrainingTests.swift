@@ -138,6 +138,13 @@ final class TrainerTests: XCTestCase {
         XCTAssertThrowsError(try ConfigLoader.load(PretrainConfig.self, yaml: "model: [1, 2\n", file: "my.yaml", defaults: Preset.fmnist.config)) {
             XCTAssert("\($0)".contains("my.yaml") && "\($0)".contains("line"), "\($0)")
         }
+        // An enum value: the accepted values are listed (fault-21), from a file and from --set.
+        XCTAssertThrowsError(try ConfigLoader.load(PretrainConfig.self, yaml: "model:\n  pos_embed: rope\n", file: "enum.yaml", defaults: Preset.fmnist.config)) {
+            XCTAssert("\($0)".contains("enum.yaml, line 2: 'model.pos_embed' has an invalid value 'rope'; accepted values: none, learned, sincos"), "\($0)")
+        }
+        XCTAssertThrowsError(try ConfigLoader.apply(["model.rel_pos_bias=block"], to: Preset.fmnist.config, origin: "--set")) {
+            XCTAssert("\($0)".contains("accepted values: shared, per-block, none"), "\($0)")
+        }
         var c = Preset.fmnist.config; c.method.sketchSize = 8
         XCTAssertThrowsError(try c.validate()) { XCTAssert("\($0)".contains("does not divide the token count K=49")) }
         c = Preset.fmnist.config; c.data.path = "/nonexistent/fmnist"
@@ -222,7 +229,10 @@ final class CheckpointTests: XCTestCase {
 }
 
 final class ResumeTests: XCTestCase {
-    func config() -> PretrainConfig {
+    func config() -> PretrainConfig { Self.config() }
+
+    /// 48 synthetic images, batch 8: 6 steps per epoch, 2 epochs, a resumable checkpoint every 4 steps.
+    static func config() -> PretrainConfig {
         var c = PretrainConfig()
         c.model.imgSize = 8; c.model.patchSize = 2; c.model.inChans = 1
         c.model.embedDim = 16; c.model.depth = 2; c.model.numHeads = 2

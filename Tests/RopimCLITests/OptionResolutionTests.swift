@@ -6,6 +6,7 @@ import Foundation
 import XCTest
 import ROPIMData
 import ROPIMDownstream
+import ROPIMFiles
 import ROPIMTraining
 @testable import RopimCLI
 
@@ -105,7 +106,8 @@ final class OptionResolutionTests: XCTestCase {
         XCTAssertEqual(f.optim.layerDecay, 0.5)
         let b = try (parse(["bench", "--preset", "cifar", "--batch-size", "8", "--threads", "2", "--corruption", "mask"]) as! RopimCLI.Bench).resolve()
         XCTAssertEqual([b.optim.batchSize, b.run.threads, b.model.imgSize], [8, 2, 32]); XCTAssertEqual(b.method.corruption, .mask)
-        let i = try (parse(["import", "w.safetensors", "--output", "o", "--seed", "6", "--set", "model.depth=2"]) as! Import).resolve()
+        try SafeTensors.write([], metadata: [:], to: s.path("w.safetensors"))   // no sidecar: the architecture comes from --set
+        let i = try (parse(["import", s.path("w.safetensors"), "--output", "o", "--seed", "6", "--set", "model.depth=2"]) as! Import).resolve()
         XCTAssertEqual([i.run.seed, i.model.depth], [6, 2]); XCTAssertEqual(i.run.output, "o")
     }
 
@@ -129,8 +131,18 @@ final class OptionResolutionTests: XCTestCase {
         XCTAssert(options(AnalyzeCorruption.self).isSuperset(of: ["--data", "--dataset", "--sketch-size", "--threads"]))
     }
 
+    /// A negative number after an option is its value (`--lr -1` reads as `--lr=-1`), so it reaches the range
+    /// check instead of "Missing value for '--lr <lr>'" (fault-21); other words starting with '-' stay options.
+    func testNegativeNumbersAfterAnOptionAreItsValue() throws {
+        XCTAssertEqual(Ropim.joiningNegativeNumbers(["pretrain", "--lr", "-1", "--seed", "-3e2", "--skip-bad", "--", "--x", "-1"]),
+                       ["pretrain", "--lr=-1", "--seed=-3e2", "--skip-bad", "--", "--x", "-1"])
+        XCTAssertEqual(Ropim.joiningNegativeNumbers(["knn", "--k=-1", "-2", "--temperature", "-h"]), ["knn", "--k=-1", "-2", "--temperature", "-h"])
+        let message = failure(Ropim.joiningNegativeNumbers(["pretrain", "--threads", "1", "--lr", "-1"])) { _ = try ($0 as! Pretrain).resolve() }
+        XCTAssert(message?.contains("optim.base_lr must be a finite number in (0.0") == true, message ?? "no error")
+    }
+
     /// Every number a user can type is range-checked once, with a message that names the option or key.
-    /// (An undocumented negative value is written `--opt=-1`: `--opt -1` reads -1 as an option.)
+    /// (The binary joins a negative number to the option before it: see testNegativeNumbersAfterAnOptionAreItsValue.)
     func testOutOfRangeNumbersAreCleanErrors() throws {
         let cases: [([String], String)] = [
             (["embed", "--checkpoint", "c", "--output", "o", "--batch-size", "0"], "--batch-size must be at least 1, got 0"),

@@ -22,8 +22,7 @@ def main():
     enc_path, feat_path = sys.argv[1], sys.argv[2]
     side = json.load(open(enc_path.removesuffix(".safetensors") + ".json"))
     module, cls = side["timm_class"].rsplit(".", 1)
-    kwargs = {k: v for k, v in side["timm_kwargs"].items() if k != "norm_layer_eps"}
-    model = getattr(importlib.import_module(module), cls)(**kwargs).eval()
+    model = getattr(importlib.import_module(module), cls)(**side["timm_kwargs"]).eval()   # as written: timm takes every argument
     missing, unexpected = model.load_state_dict(load_file(enc_path), strict=False)
     missing = [k for k in missing if not k.endswith(("relative_position_index", "k_bias"))]
     if missing or unexpected:

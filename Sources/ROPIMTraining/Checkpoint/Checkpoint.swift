@@ -35,7 +35,7 @@ public struct LoadReport: CustomStringConvertible {
 
 extension ParameterStore {
     /// Copies tensors into parameters of the same name after `rename` (return nil to skip a tensor).
-    /// A shape mismatch is an error naming the key and both shapes; missing/unexpected keys are reported.
+    /// A shape mismatch, or a NaN or infinite value, is an error naming the key; missing/unexpected keys are reported.
     public func load(_ tensors: [NamedTensor], source: String, rename: (String) -> String? = { $0 }) throws -> LoadReport {
         var report = LoadReport()
         var seen = Set<String>()
@@ -44,6 +44,7 @@ extension ParameterStore {
             guard t.shape.reduce(1, *) == e.ref.count, t.shape == e.shape || t.shape.filter({ $0 != 1 }) == e.shape.filter({ $0 != 1 }) else {
                 throw CheckpointError(description: "\(source): tensor '\(t.name)' has shape \(t.shape) but the model's '\(name)' is \(e.shape); the checkpoint was made for another architecture (compare its config with `--print-config`)")
             }
+            try ParameterStore.checkFinite(t, source: source)
             t.values.withUnsafeBufferPointer { value(e.ref).update(from: $0.baseAddress!, count: e.ref.count) }
             report.loaded.append(name)
             seen.insert(name)
@@ -62,6 +63,15 @@ extension ParameterStore {
     public func namedTensor(_ e: Entry, name: String? = nil, of buffer: UnsafePointer<Float>? = nil) -> NamedTensor {
         let base = buffer ?? UnsafePointer(values.data)
         return NamedTensor(name: name ?? e.name, shape: e.shape, values: Array(UnsafeBufferPointer(start: base + e.ref.offset, count: e.ref.count)))
+    }
+}
+
+extension ParameterStore {
+    /// NaN or infinity in weights read from a file is an error naming the file and the tensor (as the file names it).
+    static func checkFinite(_ t: NamedTensor, source: String) throws {
+        if let bad = Check.finite(t.values) {
+            throw CheckpointError(description: "\(source): tensor '\(t.name)': \(bad); the weights are damaged (a diverged run or an edited file): use an earlier checkpoint of the run")
+        }
     }
 }
 
@@ -93,6 +103,7 @@ public struct PretrainCheckpoint {
             model.initialize(rng: &rng)
             let report = try Interchange.importEncoder(path, into: model.params, prefix: "encoder.")
             let missing = report.missing.filter { $0.hasPrefix("encoder.") && !header.mayLack($0, prefix: "encoder.") }
+                .map { String($0.dropFirst("encoder.".count)) }   // as the file names them
             guard missing.isEmpty else {
                 throw CheckpointError(description: "\(path): missing encoder weights (\(missing.prefix(6).joined(separator: ", "))\(missing.count > 6 ? ", …" : "")); the file's architecture does not match its \(header.layout == .encoder ? "sidecar" : "config")")
             }

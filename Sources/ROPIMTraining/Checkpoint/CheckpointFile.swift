@@ -56,25 +56,46 @@ public struct CheckpointHeader {
             config = c
             note = "\(file) is a fine-tuned classifier (ropim-finetune): its encoder is used, with a final LayerNorm of weight 1 and bias 0 in place of the classifier's pooled fc_norm"
         default:
-            let sidecarText = meta["sidecar"] ?? (try? String(contentsOfFile: Interchange.sidecarPath(file), encoding: .utf8))
-            guard let sidecarText else {
+            guard let (text, name) = try ExportSidecar.locate(for: file, metadata: meta) else {
                 throw CheckpointError(description: "\(file): not a ropim checkpoint (format \(format ?? "none")) and no sidecar \(Interchange.sidecarPath(file)) describing the architecture; export it with `ropim export`, write the sidecar, or pass \(CheckpointPath.accepted)")
             }
-            let dec = JSONDecoder()
-            dec.keyDecodingStrategy = .convertFromSnakeCase
-            let car: ExportSidecar
-            do { car = try dec.decode(ExportSidecar.self, from: Data(sidecarText.utf8)) } catch {
-                throw CheckpointError(description: "\(Interchange.sidecarPath(file)): not a valid export sidecar (\(error))")
-            }
+            let car = try ExportSidecar.decode(text, name: name)
             var c = PretrainConfig()
-            c.model = try EncoderFile.vitConfig(car)
-            c.data.normalization = Normalization(mean: car.mean, std: car.std)
+            c.model = try car.vitConfig(name: name)
+            c.data.normalization = try car.normalization(channels: c.model.inChans, name: name)
             c.method.corruption = .none
             layout = .encoder
             config = c
             note = nil
+            try Self.checkFits(c.model, weights: file, describedBy: name)
+            return
         }
-        try config.model.validate()
+        // A ropim file's embedded config: what loading builds from it is checked, and errors name the file.
+        let place = file + " (embedded config)"
+        do {
+            try config.model.validate()
+            if layout == .pretrain { try config.method.validate(for: config.model) }
+        } catch { throw CheckpointError(description: "\(place): \(error)") }
+        if let m = config.data.normalization.problem(channels: config.model.inChans) { throw CheckpointError(description: "\(place): \(m)") }
+        try Self.checkFits(config.model, weights: file, describedBy: place)
+    }
+
+    /// Largest relative position index (entries, 4 bytes each) an encoder described by a file may build.
+    static let maxIndexEntries = 1 << 28
+
+    /// Building the encoder a file describes must allocate in proportion to the file: at most one parameter
+    /// per two bytes of `weights` (F16 stores two bytes each; F32 files so may lack half their weights, as
+    /// `import --allow-missing` allows) and a bounded position index. A description of a far larger model
+    /// belongs to another file or is damaged; refusing it keeps a crafted file from exhausting memory.
+    /// `model` has passed `validate()`.
+    static func checkFits(_ model: ViTConfig, weights: String, describedBy place: String) throws {
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: weights))?[.size] as? Int ?? 0
+        let (parameters, index) = model.encoderSize
+        guard parameters <= bytes / 2 + (1 << 20), index <= maxIndexEntries else {
+            throw CheckpointError(description: "\(place): describes an encoder of \(parameters) parameters\(index > maxIndexEntries ? " and \(index) relative position index entries" : "") "
+                + "(depth \(model.depth), width \(model.embedDim), \(model.numTokens) tokens), far more than the \(bytes) bytes of \(weights) can hold; "
+                + "the description belongs to another file or is damaged")
+        }
     }
 
     /// Encoder parameters the file may lack without an error (under `prefix`).

@@ -61,6 +61,9 @@ public enum Embedding {
             features += encoder.features(batch, batch: idx.count, compute: compute).array
             if s.saveInputs { inputs += batch.array }
         }
+        if let bad = Check.finite(features) {
+            throw CheckpointError(description: "features of \(s.split) are not finite: \(bad) (encoder \(encoder.path)); the encoder or its normalization produces NaN or infinity")
+        }
         var out = [NamedTensor(name: "features", shape: [n, t, d], values: features),
                    NamedTensor(name: "indices", shape: [n], values: (0..<n).map(Float.init))]
         if let labels = images.labels { out.append(NamedTensor(name: "labels", shape: [n], values: labels.prefix(n).map(Float.init))) }

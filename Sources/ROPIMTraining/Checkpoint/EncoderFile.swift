@@ -46,32 +46,6 @@ public struct EncoderFile {
         }
     }
 
-    static func vitConfig(_ car: ExportSidecar) throws -> ViTConfig {
-        func int(_ k: String) throws -> Int {
-            guard case .int(let v)? = car.timmKwargs[k] else { throw CheckpointError(description: "sidecar: timm_kwargs.\(k) missing or not an integer") }
-            return v
-        }
-        var v = ViTConfig()
-        v.imgSize = try int("img_size"); v.patchSize = try int("patch_size"); v.inChans = try int("in_chans")
-        v.embedDim = try int("embed_dim"); v.depth = try int("depth"); v.numHeads = try int("num_heads")
-        if case .double(let r)? = car.timmKwargs["mlp_ratio"] { v.mlpRatio = r }
-        if case .int(let r)? = car.timmKwargs["mlp_ratio"] { v.mlpRatio = Double(r) }
-        switch car.timmKwargs["init_values"] {
-        case .double(let g)?: v.layerScaleInit = g
-        case .int(let g)?: v.layerScaleInit = Double(g)
-        default: v.layerScaleInit = 0
-        }
-        v.dropPathRate = 0
-        if car.format == ExportFormat.beit.rawValue {
-            v.posEmbed = car.timmKwargs["use_abs_pos_emb"] == .bool(true) ? .learned : .none
-            v.relPosBias = car.timmKwargs["use_shared_rel_pos_bias"] == .bool(true) ? .shared
-                : car.timmKwargs["use_rel_pos_bias"] == .bool(true) ? .perBlock : .none
-        } else {
-            v.posEmbed = .learned; v.relPosBias = .none
-        }
-        return v
-    }
-
     /// Final normalized tokens [B, N, D] (cls first, patches in raster order) of normalized images [B, C, H, W].
     public func features(_ images: Tensor, batch: Int, compute: ComputeContext) -> Tensor {
         let tok = encoder.embedPatches(images, batch: batch, compute: compute)

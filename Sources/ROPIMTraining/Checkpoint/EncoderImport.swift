@@ -10,10 +10,16 @@ import ROPIMConfig
 
 public enum EncoderImport {
     /// The config the new checkpoint gets: `base` (preset/YAML/--set), with the architecture and image
-    /// normalization of `file`'s sidecar or embedded config when it has one.
-    public static func config(for file: String, base: PretrainConfig) -> PretrainConfig {
+    /// normalization of `file`'s sidecar or embedded config when it has one. A sidecar or config that is
+    /// there but invalid is an error: it is never silently replaced by `base`'s architecture.
+    public static func config(for file: String, base: PretrainConfig) throws -> PretrainConfig {
         var c = base
-        if let ef = try? EncoderFile(file) { c.model = ef.config; c.data.normalization = ef.normalization }
+        let meta = try SafeTensors.read(file).metadata
+        let described = try meta["format"]?.hasPrefix("ropim-") == true || ExportSidecar.locate(for: file, metadata: meta) != nil
+        guard described else { return c }
+        let header = try CheckpointHeader(file: file, metadata: meta)
+        c.model = header.config.model
+        c.data.normalization = header.config.data.normalization
         return c
     }
 
@@ -27,9 +33,13 @@ public enum EncoderImport {
         var rng = RNG(seed: UInt64(truncatingIfNeeded: c.run.seed))
         model.initialize(rng: &rng)
         let report = try Interchange.importEncoder(file, into: model.params, prefix: "encoder.")
-        let missing = report.missing.filter { $0.hasPrefix("encoder.") }
+        // Named as the file names them (timm BEiT layout), so a missing key reads as exactly that key.
+        let missing = report.missing.filter { $0.hasPrefix("encoder.") }.map { String($0.dropFirst("encoder.".count)) }
         if !missing.isEmpty && !allowMissing {
-            throw CheckpointError(description: "\(file): \(missing.count) encoder weights missing (\(missing.prefix(6).joined(separator: ", "))\(missing.count > 6 ? ", …" : "")); \(report). The architecture comes from the file's sidecar, else from --preset/--config/--set: make it match the file, or pass --allow-missing to keep those weights freshly initialized")
+            throw CheckpointError(description: "\(file): lacks \(missing.count) encoder weight\(missing.count == 1 ? "" : "s") of the architecture "
+                + "(model.depth \(c.model.depth), model.embed_dim \(c.model.embedDim)): \(missing.prefix(6).joined(separator: ", "))\(missing.count > 6 ? ", …" : "") "
+                + "(loaded \(report.loaded.count) tensors, \(report.unexpected.count) unexpected). The architecture comes from the file's sidecar, "
+                + "else from --preset/--config/--set: make it match the file, or pass --allow-missing to keep those weights freshly initialized")
         }
         try RunDirectory.create(output)
         try AtomicFile.write(try ConfigLoader.yaml(c), to: output + "/config.yaml")

@@ -23,6 +23,22 @@ public struct ExportSidecar: Codable, Equatable, Sendable {
     public var std: [Float]
     public var source: String
     public var step: Int
+
+    enum CodingKeys: String, CodingKey {
+        case format, timmClass = "timm_class", timmKwargs = "timm_kwargs", mean, std, source, step
+    }
+}
+
+extension ExportSidecar {
+    /// A hand-written sidecar may leave out where the weights came from (`source`, `step`). mean/std are read
+    /// as doubles: one beyond Float's range becomes infinity, which the normalization check then names.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(format: try c.decode(String.self, forKey: .format), timmClass: try c.decode(String.self, forKey: .timmClass),
+                  timmKwargs: try c.decode([String: JSONValue].self, forKey: .timmKwargs),
+                  mean: try c.decode([Double].self, forKey: .mean).map(Float.init), std: try c.decode([Double].self, forKey: .std).map(Float.init),
+                  source: try c.decodeIfPresent(String.self, forKey: .source) ?? "", step: try c.decodeIfPresent(Int.self, forKey: .step) ?? 0)
+    }
 }
 
 /// A small JSON value for the sidecar's kwargs.
@@ -32,7 +48,8 @@ public enum JSONValue: Codable, Equatable, Sendable {
         let c = try decoder.singleValueContainer()
         if c.decodeNil() { self = .null } else if let b = try? c.decode(Bool.self) { self = .bool(b) }
         else if let i = try? c.decode(Int.self) { self = .int(i) } else if let d = try? c.decode(Double.self) { self = .double(d) }
-        else { self = .string(try c.decode(String.self)) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else { throw DecodingError.typeMismatch(JSONValue.self, .init(codingPath: decoder.codingPath, debugDescription: "a list or an object")) }
     }
     public func encode(to encoder: Encoder) throws {
         var c = encoder.singleValueContainer()
@@ -106,8 +123,7 @@ public enum Interchange {
         case .timmVit:
             cls = "timm.models.vision_transformer.VisionTransformer"
             kw["qkv_bias"] = .bool(true)
-            kw["global_pool"] = .string("token")
-            kw["norm_layer_eps"] = .double(1e-6)
+            kw["global_pool"] = .string("token")   // LayerNorm eps is timm's default for both classes, 1e-6, as ours
         }
         let n = c.data.normalization
         let expand = { (a: [Float]) in a.count == v.inChans ? a : [Float](repeating: a[0], count: v.inChans) }
@@ -120,7 +136,6 @@ public enum Interchange {
         let tensors = try exportTensors(ckpt.model.params, config: ckpt.config.model, prefix: "encoder.", format: format)
         let car = sidecar(config: ckpt.config, format: format, source: source, step: ckpt.step)
         let enc = JSONEncoder()
-        enc.keyEncodingStrategy = .convertToSnakeCase
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         let json = try enc.encode(car)
         try SafeTensors.write(tensors, metadata: [RopimFormat.key: "timm-\(format.rawValue)", "producer": "ropim",
@@ -133,27 +148,43 @@ public enum Interchange {
         (path.hasSuffix(".safetensors") ? String(path.dropLast(".safetensors".count)) : path) + ".json"
     }
 
+    /// Prefixes training code wraps around a model's own names (DDP's `module.`, DINO's `backbone.`), stripped
+    /// from the front of every name as timm's clean_state_dict and DINO's loader do.
+    public static let wrapperPrefixes = ["module.", "backbone."]
+
     /// Copies encoder weights from a file in any supported layout into `store` (names under `prefix`).
     /// Layouts: ropim pre-training checkpoints and the reference SimMIM/ROPIM keys (`encoder.*`), timm BEiT
-    /// (no prefix), timm VisionTransformer (qkv.bias → q_bias/v_bias, ls1/ls2.gamma → gamma_1/gamma_2).
+    /// (no prefix), timm VisionTransformer (qkv.bias → q_bias/v_bias, ls1/ls2.gamma → gamma_1/gamma_2); any of
+    /// them wrapped in `wrapperPrefixes`. A file none of whose tensors is an encoder weight is an error.
     public static func importEncoder(_ path: String, into store: ParameterStore, prefix: String) throws -> LoadReport {
         let (raw, _) = try SafeTensors.read(path)
         var tensors: [NamedTensor] = []
         for var t in raw {
+            try ParameterStore.checkFinite(t, source: path)   // before renaming: the error names the file's tensor
             var name = t.name
+            while let w = wrapperPrefixes.first(where: { name.hasPrefix($0) }) { name.removeFirst(w.count) }
             if name.hasPrefix("encoder.") { name = String(name.dropFirst("encoder.".count)) }
-            // SimMIM's decoder.*, MAE's decoder_* and mask_token: reported as unexpected.
-            else if name.hasPrefix("decoder.") || name.hasPrefix("decoder_") || name == "mask_token" { tensors.append(t); continue }
+            // SimMIM's decoder.*, MAE's decoder_* and mask_token: not the encoder's, reported as unexpected.
+            else if name.hasPrefix("decoder.") || name.hasPrefix("decoder_") || name == "mask_token" { t.name = name; tensors.append(t); continue }
             if name.hasSuffix(".attn.qkv.bias") {
+                guard t.values.count % 3 == 0 else {
+                    throw CheckpointError(description: "\(path): tensor '\(t.name)' has shape \(t.shape), not three equal parts (q, k, v); the file is damaged or of another model")
+                }
                 let d = t.values.count / 3, stem = String(name.dropLast("qkv.bias".count))
                 tensors.append(NamedTensor(name: stem + "q_bias", shape: [d], values: Array(t.values[0..<d])))
-                tensors.append(NamedTensor(name: stem + "v_bias", shape: [d], values: Array(t.values[(2 * d)...])))
+                tensors.append(NamedTensor(name: stem + "v_bias", shape: [d], values: Array(t.values[(2 * d)..<(3 * d)])))
                 continue
             }
             name = name.replacingOccurrences(of: ".ls1.gamma", with: ".gamma_1").replacingOccurrences(of: ".ls2.gamma", with: ".gamma_2")
             t.name = prefix + name
             tensors.append(t)
         }
-        return try store.load(tensors, source: path)
+        let report = try store.load(tensors, source: path)
+        guard report.loaded.contains(where: { $0.hasPrefix(prefix) && !$0.hasPrefix("decoder.") }) else {
+            let names = raw.prefix(4).map(\.name).joined(separator: ", ") + (raw.count > 4 ? ", …" : "")
+            throw CheckpointError(description: "\(path): none of its \(raw.count) tensors (\(names)) is an encoder weight; expected timm BEiT or ViT names "
+                + "(blocks.0.attn.qkv.weight, …), optionally under encoder., module. or backbone.; the file holds another model")
+        }
+        return report
     }
 }

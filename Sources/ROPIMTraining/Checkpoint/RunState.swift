@@ -10,6 +10,7 @@ import ROPIMKernels
 import ROPIMNN
 import ROPIMOptim
 import ROPIMFiles
+import ROPIMConfig
 
 /// The small versioned part of a resumable checkpoint (state.json).
 public struct RunState: Codable, Equatable, Sendable {
@@ -29,6 +30,56 @@ public struct RunState: Codable, Equatable, Sendable {
     public var threads: Int
     /// The resolved config as YAML.
     public var config: String
+}
+
+extension RunState {
+    /// The largest thread count a run uses (run.threads' bound).
+    static let maxThreads = 4096
+    /// Far above a real state.json: a resolved config and one loss per epoch.
+    static let maxBytes = 16 << 20
+
+    /// Checks every field on its own (ranges, the generator's state, finite losses); `file` names state.json.
+    /// A hand-edited or damaged state is refused here, before anything resumes from it.
+    public func validate(file: String) throws {
+        func check(_ ok: Bool, _ field: String, _ value: Any, _ rule: String) throws {
+            if !ok { throw RunState.invalid(file: file, "\(field) is \(value), \(rule)") }
+        }
+        try check(step >= 0, "step", step, "must be ≥ 0")
+        try check(adamStep >= 0, "adamStep", adamStep, "must be ≥ 0")
+        try check(dataPosition.epoch >= 0, "dataPosition.epoch", dataPosition.epoch, "must be ≥ 0")
+        try check(dataPosition.batch >= 0, "dataPosition.batch", dataPosition.batch, "must be ≥ 0")
+        try check((1...Self.maxThreads).contains(threads), "threads", threads, "must be in 1...\(Self.maxThreads)")
+        let rng = corruptionRNG.state
+        try check(rng.count == 4 && rng.contains { $0 != 0 }, "corruptionRNG.state", rng, "must be 4 numbers, not all 0 (xoshiro256**)")
+        if let bad = epochLosses.firstIndex(where: { !$0.isFinite }) {
+            try check(false, "epochLosses[\(bad)]", epochLosses[bad], "must be finite")
+        }
+    }
+
+    /// Checks the fields against the run they resume: the loader position inside `epochs` epochs of
+    /// `stepsPerEpoch` optimizer steps (`accumSteps` batches each), and the step counts on that schedule.
+    public func validate(file: String, epochs: Int, stepsPerEpoch: Int, accumSteps: Int) throws {
+        try validate(file: file)
+        let total = epochs * stepsPerEpoch, batches = stepsPerEpoch * accumSteps
+        let (e, b) = (dataPosition.epoch, dataPosition.batch)
+        guard e < epochs || (e == epochs && b == 0) else {
+            throw RunState.invalid(file: file, "dataPosition epoch \(e) batch \(b) is past the end of the run's \(epochs) epochs (optim.epochs)")
+        }
+        guard b < batches, b % accumSteps == 0 else {
+            throw RunState.invalid(file: file, "dataPosition.batch is \(b), must be a multiple of optim.accum_steps \(accumSteps) below the \(batches) batches of an epoch")
+        }
+        let position = e * stepsPerEpoch + b / accumSteps
+        guard step == position else {
+            throw RunState.invalid(file: file, "step is \(step) but dataPosition (epoch \(e), batch \(b)) is step \(position) of \(stepsPerEpoch) per epoch")
+        }
+        guard adamStep <= total else {
+            throw RunState.invalid(file: file, "adamStep is \(adamStep), beyond the run's \(total) optimizer steps (\(epochs) epochs × \(stepsPerEpoch))")
+        }
+    }
+
+    static func invalid(file: String, _ what: String) -> CheckpointError {
+        CheckpointError(description: "\(file): \(what); the run state was edited or is damaged: restore it, resume from another ckpt-*/ directory of the run, or start a new run")
+    }
 }
 
 public enum RunCheckpoint {
@@ -84,16 +135,21 @@ public enum RunCheckpoint {
     /// Reads state.json; errors name the file.
     public static func state(at ckpt: String) throws -> RunState {
         let path = ckpt + "/state.json"
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CheckpointError(description: "\(path): missing or unreadable")
-        }
+        let data = try JSONFile.read(path, what: "a run state", limit: RunState.maxBytes)
         let dec = JSONDecoder()
         let s: RunState
-        do { s = try dec.decode(RunState.self, from: data) } catch {
-            throw CheckpointError(description: "\(path): not a valid run state (\(error)); the checkpoint is corrupt")
+        do { s = try dec.decode(RunState.self, from: data) } catch let e as DecodingError {
+            throw RunState.invalid(file: path, "not a valid run state: \(JSONFile.describe(e))")
         }
         guard s.format == RunState.currentFormat else {
             throw CheckpointError(description: "\(path): run-state format \(s.format), this ropim reads format \(RunState.currentFormat)")
+        }
+        try s.validate(file: path)
+        // The config builds the model that model.safetensors is then read into: checked, and sized by that file.
+        let config = try ConfigLoader.load(PretrainConfig.self, yaml: s.config, file: path + " (config)", defaults: PretrainConfig())
+        do { try config.model.validate() } catch { throw CheckpointError(description: "\(path) (config): \(error)") }
+        if FileManager.default.fileExists(atPath: ckpt + "/model.safetensors") {
+            try CheckpointHeader.checkFits(config.model, weights: ckpt + "/model.safetensors", describedBy: path + " (config)")
         }
         return s
     }
@@ -107,17 +163,19 @@ public enum RunCheckpoint {
         }
         let (moments, _) = try SafeTensors.read(ckpt + "/optimizer.safetensors")
         let m = Tensor(shape: [model.params.count]), v = Tensor(shape: [model.params.count])
-        var filled = 0
+        var filled = Set<String>()
         for t in moments {
             let isM = t.name.hasPrefix("m."), name = String(t.name.dropFirst(2))
-            guard let e = model.params.entry(name), e.ref.count == t.values.count else {
-                throw CheckpointError(description: "\(ckpt)/optimizer.safetensors: '\(t.name)' does not match the model")
+            guard isM || t.name.hasPrefix("v."), let e = model.params.entry(name), e.ref.count == t.values.count, filled.insert(t.name).inserted else {
+                throw CheckpointError(description: "\(ckpt)/optimizer.safetensors: '\(t.name)' does not match the model (m.<parameter> or v.<parameter>, once each)")
+            }
+            if let bad = Check.finite(t.values) {
+                throw CheckpointError(description: "\(ckpt)/optimizer.safetensors: '\(t.name)': \(bad); the checkpoint is damaged: resume from another ckpt-*/ directory")
             }
             t.values.withUnsafeBufferPointer { ((isM ? m : v).data + e.ref.offset).update(from: $0.baseAddress!, count: e.ref.count) }
-            filled += 1
         }
-        guard filled == 2 * model.params.entries.count else {
-            throw CheckpointError(description: "\(ckpt)/optimizer.safetensors: \(filled) moment tensors for \(model.params.entries.count) parameters; the file is incomplete")
+        guard filled.count == 2 * model.params.entries.count else {
+            throw CheckpointError(description: "\(ckpt)/optimizer.safetensors: \(filled.count) moment tensors for \(model.params.entries.count) parameters; the file is incomplete")
         }
         optimizer.load(step: state.adamStep, m: m.data, v: v.data)
     }
