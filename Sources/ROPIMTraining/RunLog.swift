@@ -78,9 +78,7 @@ public enum RunDirectory {
         if fm.fileExists(atPath: dir + "/checkpoint.safetensors") {
             throw TrainingError(description: "run directory '\(dir)' already holds a finished run (checkpoint.safetensors); choose another --output or move it away")
         }
-        do { try fm.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-            throw TrainingError(description: "cannot create run directory '\(dir)': \(error.localizedDescription)")
-        }
+        try Folders.create(dir, what: "the run directory", fix: "pass another --output")
         try claim(dir)
     }
 

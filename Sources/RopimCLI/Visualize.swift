@@ -31,7 +31,7 @@ struct Visualize: ParsableCommand {
     var checkpoint: CheckpointArgument
     @OptionGroup(title: "Data (default: the checkpoint's)") var data: DataOptions
     @Option(help: "Which split to draw images from: train or test (synthetic data has one set).") var split = ImageSplit.test
-    @Option(help: "Images (rows).") var count = 8
+    @Option(help: "Images (rows), 1...\(Visualize.maxCount): each row costs a few MB while the picture is drawn.") var count = 8
     @Option(help: "Seed for the choice of images and the corruption drawn.") var seed = 0
     @Option(help: "Pixel enlargement factor (default: about 112 px per image).") var scale: Int?
     @Option(help: """
@@ -43,7 +43,9 @@ struct Visualize: ParsableCommand {
     @OptionGroup var threadFlags: ThreadOptions
 
     func validate() throws {
-        if count < 1 { throw ValidationError("--count must be at least 1, got \(count)") }
+        if !(1...Visualize.maxCount).contains(count) {
+            throw ValidationError("--count must be in 1...\(Visualize.maxCount), got \(count) (about 3.5 MB per row while drawing; for more images, run again with another --seed)")
+        }
         if let errorMax, !(errorMax > 0 && errorMax.isFinite) { throw ValidationError("--error-max must be a positive number, got \(errorMax)") }
         if let scale, scale < 1 || scale > 64 { throw ValidationError("--scale must be between 1 and 64, got \(scale)") }
     }
@@ -84,4 +86,9 @@ struct Visualize: ParsableCommand {
                      panels.meanError.map { String(format: "%.3f", $0) }.joined(separator: " ")))
         print("wrote \(out) (\(grid.width)×\(grid.height))")
     }
+}
+
+extension Visualize {
+    /// The most rows one picture may have: bounds the memory a picture can take (≈ 3.5 MB per row at 28 px).
+    static let maxCount = 512
 }

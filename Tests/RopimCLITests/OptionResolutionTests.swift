@@ -154,7 +154,8 @@ final class OptionResolutionTests: XCTestCase {
             (["bench", "--steps", "0"], "--steps must be at least 1"),
             (["pretrain", "--threads=-1"], "--threads must be in 0...4096 (0 = all cores), got -1"),
             (["visualize", "--checkpoint", "c", "--threads", "5000"], "--threads must be in 0...4096"),
-            (["visualize", "--checkpoint", "c", "--count", "0"], "--count must be at least 1"),
+            (["visualize", "--checkpoint", "c", "--count", "0"], "--count must be in 1...512, got 0"),
+            (["visualize", "--checkpoint", "c", "--count", "100000"], "--count must be in 1...512, got 100000"),
             (["plot", "r", "--smooth", "0"], "--smooth must be at least 1"),
         ]
         for (args, expected) in cases {
