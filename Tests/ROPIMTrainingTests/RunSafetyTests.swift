@@ -4,19 +4,14 @@
 import Foundation
 import XCTest
 import ROPIMKernels
+import ROPIMTestSupport
 @testable import ROPIMTraining
 
-final class RunSafetyTests: XCTestCase {
-    func tempDir() -> String {
-        let d = NSTemporaryDirectory() + "ropim-safety-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-        return d
-    }
+final class RunSafetyTests: ScratchTestCase {
 
     /// Another process holding the directory's lock stops a second run, naming that process's pid; the
     /// lock is free again once it exits.
     func testASecondProcessCannotClaimARunDirectory() throws {
-        let dir = tempDir()
         let holder = Process()
         // One process (perl-base is in every Debian) that takes the lock, writes a pid and waits.
         holder.executableURL = URL(fileURLWithPath: "/usr/bin/perl")
@@ -40,7 +35,7 @@ final class RunSafetyTests: XCTestCase {
     /// Temporaries of writes killed midway (final checkpoint, numbered checkpoint directories) are removed
     /// when the directory is claimed; finished files stay.
     func testClaimRemovesStaleTemporaries() throws {
-        let dir = tempDir(), fm = FileManager.default
+        let fm = FileManager.default
         try Data("x".utf8).write(to: URL(fileURLWithPath: dir + "/checkpoint.safetensors.tmp-99999"))
         try fm.createDirectory(atPath: dir + "/.ckpt-00000004.tmp-123", withIntermediateDirectories: true)
         try Data("{}".utf8).write(to: URL(fileURLWithPath: dir + "/metrics.jsonl"))
@@ -83,7 +78,6 @@ final class RunSafetyTests: XCTestCase {
     /// A metrics record that cannot be written is an error naming the file (never a trap), and a
     /// non-finite number is refused with its key.
     func testMetricsWriteErrorsNameTheFileAndKey() throws {
-        let dir = tempDir()
         let m = try MetricsWriter(path: dir + "/metrics.jsonl")
         try m.write(["step": 1, "loss": 0.5])
         XCTAssertThrowsError(try m.write(["step": 2, "loss": Double.nan])) {
