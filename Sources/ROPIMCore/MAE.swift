@@ -119,18 +119,19 @@ public final class MAE: PretrainingObjective {
 
     // MARK: forward
 
-    public func forward(images: Tensor, batch: Int, training: Bool, rng: inout RNG, compute: ComputeContext) -> Double {
+    public func forward(images: Tensor, batch: Int, training: Bool, rngs: inout [RNG], compute: ComputeContext) -> Double {
         self.batch = batch
         let k = vit.numPatches, l = keep, dd = method.decoderEmbedDim
         let tokens = encoder.embedPatches(images, batch: batch, compute: compute)                     // [B·K, D]
-        randomMasking(batch: batch, rng: &rng)
+        precondition(rngs.count == batch, "one generator per image: \(rngs.count) for \(batch)")
+        randomMasking(batch: batch, rngs: &rngs)
         let visible = TokenSubset(count: l, indices: (0..<batch).flatMap { b in idsShuffle[b * k..<b * k + l] })
-        let encoded = encoder.encode(tokens.data, batch: batch, subset: visible, training: training, rng: &rng,
+        let encoded = encoder.encode(tokens.data, batch: batch, subset: visible, training: training, rngs: &rngs,
                                      compute: compute)                                               // [B·(1+L), D]
         decIn.resize([batch * (1 + l), dd])
         decoderEmbed.forward(params, x: encoded.data, rows: batch * (1 + l), y: decIn.data, compute: compute)
         unshuffle(batch: batch, compute: compute)                                                    // [B·(1+K), Dd]
-        let x = forwardDecoder(batch: batch, training: training, rng: &rng, compute: compute)
+        let x = forwardDecoder(batch: batch, training: training, rngs: &rngs, compute: compute)
         predIn.resize([batch * k, dd])
         for b in 0..<batch { (predIn.data + b * k * dd).update(from: x + (b * (1 + k) + 1) * dd, count: k * dd) }
         prediction.resize([batch * k, vit.patchDim])
@@ -138,11 +139,11 @@ public final class MAE: PretrainingObjective {
         return Profiler.measure("loss") { forwardLoss(compute: compute) }
     }
 
-    /// MAE's random_masking: noise [B, K] (uniform, or `injectedNoise`), ids_shuffle = argsort(noise) per
+    /// MAE's random_masking: noise [B, K] (image b's row uniform from `rngs[b]`, or `injectedNoise`), ids_shuffle = argsort(noise) per
     /// image (ties by token index), ids_restore = argsort(ids_shuffle).
-    func randomMasking(batch: Int, rng: inout RNG) {
+    func randomMasking(batch: Int, rngs: inout [RNG]) {
         let k = vit.numPatches
-        let noise = injectedNoise ?? (0..<batch * k).map { _ in Float(rng.uniform()) }
+        let noise = injectedNoise ?? (0..<batch * k).map { Float(rngs[$0 / k].uniform()) }
         precondition(noise.count == batch * k, "MAE noise has \(noise.count) values, not \(batch)×\(k)")
         idsShuffle = [Int32](repeating: 0, count: batch * k); idsRestore = idsShuffle
         for b in 0..<batch {
@@ -173,11 +174,11 @@ public final class MAE: PretrainingObjective {
     }
 
     /// decoder_blocks then decoder_norm on decX; returns the normed rows [B·(1+K), Dd].
-    private func forwardDecoder(batch: Int, training: Bool, rng: inout RNG, compute: ComputeContext) -> UnsafePointer<Float> {
+    private func forwardDecoder(batch: Int, training: Bool, rngs: inout [RNG], compute: ComputeContext) -> UnsafePointer<Float> {
         let n = 1 + vit.numPatches, rows = batch * n
         var x = UnsafePointer(decX.data)
         for blk in decoderBlocks {
-            blk.forward(params, x: x, batch: batch, tokens: n, sharedBias: nil, training: training, rng: &rng, scratch: scratch,
+            blk.forward(params, x: x, batch: batch, tokens: n, sharedBias: nil, training: training, rngs: &rngs, scratch: scratch,
                         compute: compute)
             x = UnsafePointer(blk.output.data)
         }

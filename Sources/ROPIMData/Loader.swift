@@ -225,12 +225,6 @@ public final class DataLoader {
     /// The image order of `epoch` (a seeded permutation, or 0..<count without shuffling).
     public func order(epoch: Int) -> [Int] { engine.order(epoch) }
 
-    /// The generator of image `index`'s draws in `epoch`: independent of batch composition and threads.
-    public static func sampleRNG(seed: UInt64, epoch: Int, index: Int) -> RNG {
-        let mix = RNG.splitMix64
-        return RNG(seed: mix(mix(mix(seed) ^ UInt64(truncatingIfNeeded: epoch)) ^ UInt64(truncatingIfNeeded: index)))
-    }
-
     /// The shared state of a loader and its threads (the threads hold this, not the loader, so the loader's
     /// deinit can stop them).
     final class Engine: @unchecked Sendable {
@@ -300,7 +294,7 @@ public final class DataLoader {
             failures.withUnsafeMutableBufferPointer { fail in
                 let errs = fail.baseAddress!
                 let one = { (k: Int) in
-                    var rng = DataLoader.sampleRNG(seed: seed, epoch: epoch, index: indices[k])
+                    var rng = RNG.image(seed: seed, epoch: epoch, index: indices[k])
                     do { try src.withImage(indices[k]) { t.apply($0, rng: &rng, into: dst + k * per) } } catch { errs[k] = "\(error)" }
                 }
                 compute.forEach(n, one)
@@ -313,7 +307,7 @@ public final class DataLoader {
                 for _ in 1..<order.count {
                     pos = (pos + 1) % order.count
                     let idx = order[pos]
-                    var rng = DataLoader.sampleRNG(seed: seed, epoch: epoch, index: idx)
+                    var rng = RNG.image(seed: seed, epoch: epoch, index: idx)
                     do {
                         try src.withImage(idx) { t.apply($0, rng: &rng, into: dst + k * per) }
                         indices[k] = idx; replaced = true

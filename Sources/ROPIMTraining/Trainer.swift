@@ -27,7 +27,8 @@ public struct TrainSummary: Sendable {
 }
 
 /// Random streams of a run, all derived from the one seed. The data stream seeds the loader, which
-/// derives each sample's augmentation from (seed, epoch, index).
+/// derives each sample's augmentation from (seed, epoch, index); the corruption stream gives the seed from
+/// which each image's corruption and drop-path draws derive the same way (`RNG.image`).
 public struct RunStreams {
     public var initialization: RNG, order: RNG, corruption: RNG
     public init(seed: UInt64) {
@@ -52,12 +53,14 @@ public final class PretrainTrainer {
     /// returned metrics (e.g. knn_top1) go into metrics.jsonl with the epoch and step.
     public var epochHook: ((Int, any PretrainingObjective) throws -> [String: Any])?
     var streams: RunStreams
+    /// Image i of epoch e draws its corruption and drop path from `RNG.image(seed: corruptionSeed, epoch: e, index: i)`.
+    let corruptionSeed: UInt64
     /// The state this trainer resumed from, if any.
     public private(set) var resumed: RunState?
     var epochLosses: [Double] = []
 
     /// Resumes from `resume` (a checkpoint directory holding state.json) when given: weights, moments,
-    /// generator and loader position. `start` alone only repositions the data stream.
+    /// and loader position. `start` alone only repositions the data stream.
     public convenience init(config: PretrainConfig, dataset: any ImageSource, compute: ComputeContext, resume ckpt: String) throws {
         let state = try RunCheckpoint.state(at: ckpt)
         try config.validate()
@@ -67,7 +70,6 @@ public final class PretrainTrainer {
         }
         try self.init(config: config, dataset: dataset, compute: compute, start: state.dataPosition)
         try RunCheckpoint.restore(ckpt, model: model, optimizer: optimizer, state: state)
-        streams.corruption = state.corruptionRNG
         epochLosses = state.epochLosses
         resumed = state
     }
@@ -89,6 +91,8 @@ public final class PretrainTrainer {
         model = try Objectives.make(vit: config.model, method: config.method)
         streams = RunStreams(seed: UInt64(truncatingIfNeeded: config.run.seed))
         model.initialize(rng: &streams.initialization)
+        var corruptionStream = streams.corruption
+        corruptionSeed = corruptionStream.next()
         // The loader's orders and per-sample draws derive from one number of the run's data-order stream.
         var orderStream = streams.order
         let transform = try SampleTransform(size: config.model.imgSize, outChannels: outChannels,
@@ -119,16 +123,16 @@ public final class PretrainTrainer {
         var epochSum = 0.0, epochCount = 0
         func save() throws -> String {
             let state = RunState(ropimVersion: ropimVersion, step: step, adamStep: optimizer.step,
-                                 corruptionRNG: streams.corruption, dataPosition: loader.position, epochLosses: epochLosses,
-                                 threads: compute.threads, config: (try? ConfigLoader.yaml(c)) ?? "")
+                                 dataPosition: loader.position, epochLosses: epochLosses,
+                                 threads: compute.threads, worldSize: 1, config: (try? ConfigLoader.yaml(c)) ?? "")
             let best = !epochLosses.isEmpty && epochLosses.last == epochLosses.min() && loader.position.batch == 0
             return try RunCheckpoint.save(model: model, optimizer: optimizer, state: state, in: runDirectory,
                                           keepLast: c.run.keepLast, best: best)
         }
         var work = TrainLoop.Work(forward: { _ in
             let batch = try self.loader.next()
-            return self.model.forward(images: batch.images, batch: o.batchSize, training: true, rng: &self.streams.corruption,
-                                      compute: self.compute)
+            var rngs = batch.indices.map { RNG.image(seed: self.corruptionSeed, epoch: batch.epoch, index: $0) }
+            return self.model.forward(images: batch.images, batch: o.batchSize, training: true, rngs: &rngs, compute: self.compute)
         }, backward: { self.model.backward(lossScale: $0, compute: self.compute) })
         work.stopRequested = { StopSignal.requested }
         work.afterStep = { done, _, index, loss in

@@ -166,10 +166,11 @@ final class ClassifierGradientTests: XCTestCase {
         var mixRNG = RNG(seed: 1)
         Mixup.apply(images: mixed, labels: [0, 1, 2, 1], settings: MixupSettings(mixupAlpha: 0.8, cutmixAlpha: 0, classes: 3), rng: &mixRNG, targets: targets)
         let dLogits = Tensor(shape: [b, 3])
-        let dropRNG = RNG(seed: 99)
+        var seedRNG = RNG(seed: 99)
+        let dropRNGs = RNG.split(&seedRNG, count: b)
         func forward() -> Double {
-            var r = dropRNG
-            let z = clf.forward(images: mixed, batch: b, training: true, rng: &r, compute: .serial)
+            var r = dropRNGs
+            let z = clf.forward(images: mixed, batch: b, training: true, rngs: &r, compute: .serial)
             return SoftmaxCrossEntropy.loss(logits: z.data, targets: targets.data, batch: b, classes: 3, dLogits: dLogits.data)
         }
         let r = GradientCheck.run(targets: GradientCheck.targets(clf.params), samples: 4, eps: 1e-2, floor: 0.05, loss: forward) {
