@@ -88,8 +88,8 @@ public struct FinetuneConfig: Codable, Equatable, Sendable {
         do { try run.validate() } catch { try fail("\(error)") }
     }
 
-    /// Peak, warm-up and final learning rates after the scaling rule (base · batch / 512).
-    public var scaledLR: (peak: Double, warmup: Double, min: Double) { optim.scaledLR }
+    /// Peak, warm-up and final learning rates after the scaling rule (base · global batch / 512).
+    public func scaledLR(worldSize: Int = 1) -> (peak: Double, warmup: Double, min: Double) { optim.scaledLR(worldSize: worldSize) }
 }
 
 /// Where features come from in linear probing and k-NN.

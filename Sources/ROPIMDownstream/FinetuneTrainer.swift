@@ -68,7 +68,7 @@ public final class FinetuneTrainer {
         }
         let o = config.optim
         optimizer = AdamW(params: classifier.params, config: o, depth: c.depth)
-        let lr = config.scaledLR
+        let lr = config.scaledLR()
         schedule = CosineSchedule(peak: lr.peak, warmupLR: lr.warmup, minLR: lr.min,
                                   warmupSteps: Int((o.warmupEpochs * Double(stepsPerEpoch)).rounded()),
                                   totalSteps: o.epochs * stepsPerEpoch)

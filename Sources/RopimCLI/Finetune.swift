@@ -125,7 +125,7 @@ struct Finetune: ParsableCommand {
             }
         }
         print("data: \(train.count) train / \(test.count) test images from \(train.source)")
-        let lr = c.scaledLR
+        let lr = c.scaledLR()
         print("lr = base \(c.optim.baseLR) × batch \(c.optim.batchSize) / 512 = \(String(format: "%.3e", lr.peak)), layer decay \(c.optim.layerDecay) (stem ×\(String(format: "%.4f", LayerDecay.scale(layer: 0, depth: c.model.depth, decay: c.optim.layerDecay)))), warm-up \(trainer.schedule.warmupSteps) steps, cosine to \(String(format: "%.2e", lr.min))")
         if let w = trainer.schedule.warning { print(w) }
         print("\(c.optim.epochs) epochs × \(trainer.stepsPerEpoch) steps, \(compute.threads) threads, seed \(c.run.seed); run directory \(dir)")

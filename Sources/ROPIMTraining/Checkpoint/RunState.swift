@@ -89,12 +89,15 @@ extension RunState {
 public enum RunCheckpoint {
     static let prefix = "ckpt-"
 
+    /// The checkpoint directory of `step` in run directory `dir`.
+    public static func path(step: Int, in dir: String) -> String { dir + "/" + prefix + String(format: "%08d", step) }
+
     /// Writes `dir/ckpt-<step>/` atomically (temporary directory, fsync'd files, rename), then prunes old ones.
     @discardableResult
     public static func save(model: any PretrainingObjective, optimizer: AdamW, state: RunState, in dir: String,
                             keepLast: Int, best: Bool) throws -> String {
         let name = prefix + String(format: "%08d", state.step)
-        let final = dir + "/" + name, tmp = dir + "/." + name + ".tmp-\(getpid())"
+        let final = path(step: state.step, in: dir), tmp = dir + "/." + name + ".tmp-\(getpid())"
         let fm = FileManager.default
         try? fm.removeItem(atPath: tmp)
         try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
