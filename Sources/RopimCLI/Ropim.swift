@@ -30,6 +30,9 @@ struct Ropim: ParsableCommand {
         if world.rank != 0 { _ = freopen("/dev/null", "w", stdout) }
         do {
             var command = try parseAsRoot(joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst())))
+            if world.worldSize > 1 && !(command is Pretrain) {
+                throw ValidationError("only 'ropim pretrain' runs data-parallel so far; run this command without mpirun")
+            }
             try command.run()
         } catch {
             if world.worldSize > 1 && exitCode(for: error) != .success {
