@@ -202,6 +202,15 @@ final class ReadmeExampleTests: XCTestCase {
             let c = try ($0 as! Import).resolve()
             XCTAssertEqual(c.model, Tiny.config.model.withoutDropPath); XCTAssertEqual(c.run.output, "runs/from-timm")
         }
+        expect("pretrain --threads 1 --batch-size 64 --epochs 1") {   // under mpirun -np 2
+            let c = try ($0 as! Pretrain).resolve(worldSize: 2).config
+            XCTAssertEqual(c.run.threads, 1); XCTAssertEqual(c.optim.epochs, 1)
+            XCTAssertEqual(c.optim.globalBatch(worldSize: 2), 128, "2 ranks × 64 = the single-process batch of 128")
+        }
+        expect("pretrain --threads 8 --data /shared/in100 --output /shared/runs/a") {   // 8 ranks from a hostfile
+            let p = $0 as! Pretrain
+            XCTAssertEqual(p.data.data, "/shared/in100"); XCTAssertEqual(p.runFlags.threadFlags.threads, 8); XCTAssertEqual(p.runFlags.output, "/shared/runs/a")
+        }
 
         let examples = try Readme.examples()
         var used: [String: Int] = [:]
