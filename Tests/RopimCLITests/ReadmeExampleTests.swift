@@ -186,19 +186,19 @@ final class ReadmeExampleTests: XCTestCase {
             let p = try ($0 as! Inspect).path.resolved()
             XCTAssertEqual(p.kind, .unfinishedRun); XCTAssertEqual(p.file, "runs/a/ckpt-00000468/model.safetensors")
         }
-        expect("export runs/a --format beit --output enc.safetensors") {
+        expect("export runs/a --format beit --output exported") {
             let e = $0 as! Export
             XCTAssertEqual(try e.checkpoint.resolved().file, "runs/a/ckpt-00000468/model.safetensors"); XCTAssertEqual(e.format, .beit)
-            _ = try Interchange.export(try PretrainCheckpoint(path: "runs/a"), source: "runs/a", format: .beit, to: "enc.safetensors")
+            try Interchange.export(try ExportSource(path: "runs/a"), format: .beit, to: "exported")
         }
-        expect("embed --checkpoint enc.safetensors --count 64 --save-inputs --output feats.safetensors") {
+        expect("embed --checkpoint exported --count 64 --save-inputs --output feats.safetensors") {
             let e = $0 as! Embed
             let (ef, data) = try e.resolve()
-            XCTAssertEqual(ef.config, Tiny.config.model.withoutDropPath, "the architecture comes from the sidecar")
+            XCTAssertEqual(ef.config, Tiny.config.model.withoutDropPath, "the architecture comes from config.json")
             XCTAssertEqual([data.split, data.path], ["test", "/usr/share/datasets/fashion-mnist"])
             XCTAssertEqual(e.settings.count, 64); XCTAssert(e.settings.saveInputs)
         }
-        expect("import enc.safetensors --output runs/from-timm") {
+        expect("import exported --output runs/from-timm") {
             let c = try ($0 as! Import).resolve()
             XCTAssertEqual(c.model, Tiny.config.model.withoutDropPath); XCTAssertEqual(c.run.output, "runs/from-timm")
         }
@@ -247,9 +247,10 @@ final class ReadmeExampleTests: XCTestCase {
             try FileManager.default.copyItem(atPath: s.path("runs/a"), toPath: s.path("runs/" + copy))
         }
         XCTAssert(try s.ok(["inspect", "runs/a"]).contains("run directory: final checkpoint"))           // as written
-        try s.ok(["export", "runs/a", "--format", "beit", "--output", "enc.safetensors"])                // as written
-        try s.ok(["embed", "--checkpoint", "enc.safetensors", "--count", "64", "--save-inputs", "--output", "feats.safetensors"])  // as written
-        XCTAssert(try s.ok(["import", "enc.safetensors", "--output", "runs/from-timm"]).contains("wrote runs/from-timm/checkpoint.safetensors"))   // as written
+        try s.ok(["export", "runs/a", "--format", "beit", "--output", "exported"])                       // as written
+        XCTAssert(s.exists("exported/config.json") && s.exists("exported/model.safetensors"))
+        try s.ok(["embed", "--checkpoint", "exported", "--count", "64", "--save-inputs", "--output", "feats.safetensors"])  // as written
+        XCTAssert(try s.ok(["import", "exported", "--output", "runs/from-timm"]).contains("wrote runs/from-timm/checkpoint.safetensors"))   // as written
         try s.ok(["visualize", "--checkpoint", "runs/fmnist-rop-<time>", "--count", "8", "--seed", "0", "--split", "test", "--output", "grid.png"])  // as written
         try s.ok(["visualize", "--checkpoint", "runs/a", "--error-max", "2.5", "--output", "a.png"])      // as written
         try s.ok(["visualize", "--checkpoint", "runs/b", "--error-max", "2.5", "--output", "b.png"])      // as written
@@ -260,8 +261,8 @@ final class ReadmeExampleTests: XCTestCase {
 
         // pretrain --corruption mae, tiny, 2 steps; its encoder exports and imports like any other
         try s.ok(["pretrain", "--corruption", "mae", "--output", "runs/mae"] + Tiny.flags + ["--max-steps", "2"])
-        try s.ok(["export", "runs/mae", "--format", "beit", "--output", "mae-enc.safetensors"])
-        XCTAssert(try s.ok(["import", "mae-enc.safetensors", "--output", "runs/mae-import"]).contains("wrote runs/mae-import/checkpoint.safetensors"))
+        try s.ok(["export", "runs/mae", "--format", "timm", "--output", "mae-export"])
+        XCTAssert(try s.ok(["import", "mae-export", "--output", "runs/mae-import"]).contains("wrote runs/mae-import/checkpoint.safetensors"))
         try s.ok(["visualize", "--checkpoint", "runs/mae", "--count", "4", "--output", "mae.png"])
 
         // The evaluations of $CK (the tiny run, trained on 64 synthetic images): 64 synthetic images again.
@@ -285,6 +286,6 @@ final class ReadmeExampleTests: XCTestCase {
 }
 
 extension ViTConfig {
-    /// The architecture as an export's sidecar carries it (drop path is a training setting, not stored).
+    /// The architecture as an export's config.json carries it (drop path is a training setting, not stored).
     var withoutDropPath: ViTConfig { var v = self; v.dropPathRate = 0; return v }
 }

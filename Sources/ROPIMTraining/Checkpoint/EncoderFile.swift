@@ -1,5 +1,5 @@
 // One way to get a ready encoder out of any weights file this project reads (see CheckpointPath and
-// CheckpointHeader): a run or ckpt-*/ directory, a checkpoint or fine-tuning file, or an export with its sidecar.
+// CheckpointHeader): a run or ckpt-*/ directory, a checkpoint or fine-tuning file, or a timm model directory (config.json + model.safetensors).
 
 import Foundation
 import ROPIMData
