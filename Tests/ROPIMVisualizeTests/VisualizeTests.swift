@@ -337,3 +337,106 @@ private extension PretrainingObjective {
     var masks: [[Float]] { (self as? ReconstructionModel<SimMIM>)?.corruption.masks ?? [] }
     var maskToken: ParamRef? { (self as? ReconstructionModel<SimMIM>)?.corruption.maskToken }
 }
+
+/// Attention maps: the probabilities read back equal a hand computation (LayerNorm, q/k with their biases, the
+/// relative position bias, softmax) of the last block from its input, rows sum to 1, and rollout equals the
+/// product of the renormalized head means written out by hand.
+final class AttentionMapTests: XCTestCase {
+    /// A 2-block encoder with random weights (biases and position tables included) and its maps on 3 images.
+    func model(relPos: RelativePositionMode) -> (VisionTransformer, Tensor) {
+        var v = tinyViT(img: 8, patch: 2, channels: 1)
+        v.depth = 2; v.relPosBias = relPos; v.posEmbed = .learned; v.layerScaleInit = 0.1; v.dropPathRate = 0
+        let store = ParameterStore()
+        let vit = VisionTransformer(config: v, params: store)
+        store.allocate()
+        var rng = RNG(seed: 5)
+        vit.initialize(rng: &rng)
+        for i in 0..<store.count { store.values[i] += Float(rng.normal()) * 0.3 }
+        return (vit, Tensor(shape: [3, 1, 8, 8], values: randomValues(3 * 64, &rng)))
+    }
+
+    func testLastBlockProbabilitiesEqualAHandComputation() throws {
+        for relPos in [RelativePositionMode.shared, .perBlock, .none] {
+            let (vit, images) = model(relPos: relPos)
+            let maps = AttentionMaps.compute(encoder: vit, images: images, compute: .serial)
+            let probs = vit.lastAttentionProbabilities()
+            let v = vit.config, n = v.numTokens, d = v.embedDim, h = v.numHeads, hd = d / h, k = v.numPatches
+            let p = vit.params, blk = vit.blocks[1]
+            func param(_ name: String) -> [Double] {
+                let e = p.entry(name)!
+                return UnsafeBufferPointer(start: p.value(e.ref), count: e.ref.count).map(Double.init)
+            }
+            let input = vit.blocks[0].output.array.map(Double.init)   // the last block's input [B·N, D]
+            let (g, beta) = (param("blocks.1.norm1.weight"), param("blocks.1.norm1.bias"))
+            let w = param("blocks.1.attn.qkv.weight"), qb = param("blocks.1.attn.q_bias")   // [3D, D]; the k bias is zero
+            let table = relPos == .shared ? param("rel_pos_bias.relative_position_bias_table")
+                : relPos == .perBlock ? param("blocks.1.attn.relative_position_bias_table") : []
+            let index = RelativePositionBias.makeIndex(gridHeight: v.gridSize, gridWidth: v.gridSize)
+            for b in 0..<3 {
+                var q = [[Double]](), kk = [[Double]]()
+                for t in 0..<n {
+                    let x = Array(input[((b * n + t) * d)..<((b * n + t + 1) * d)])
+                    let mean = x.reduce(0, +) / Double(d), variance = x.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(d)
+                    let y = (0..<d).map { (x[$0] - mean) / (variance + 1e-6).squareRoot() * g[$0] + beta[$0] }
+                    q.append((0..<d).map { o in (0..<d).reduce(qb[o]) { $0 + w[o * d + $1] * y[$1] } })
+                    kk.append((0..<d).map { o in (0..<d).reduce(0) { $0 + w[(d + o) * d + $1] * y[$1] } })
+                }
+                for head in 0..<h {
+                    for i in 0..<n {
+                        var s = (0..<n).map { j in
+                            (0..<hd).reduce(0.0) { $0 + q[i][head * hd + $1] * kk[j][head * hd + $1] } / Double(hd).squareRoot()
+                                + (table.isEmpty ? 0 : table[Int(index[i * n + j]) * h + head])
+                        }
+                        let top = s.max()!
+                        s = s.map { exp($0 - top) }
+                        let sum = s.reduce(0, +)
+                        let got = probs[1][((b * h + head) * n + i) * n..<((b * h + head) * n + i + 1) * n]
+                        XCTAssertEqual(Double(got.reduce(0, +)), 1, accuracy: 1e-5, "\(relPos) row sums to 1")
+                        for j in 0..<n { XCTAssertEqual(Double(got[got.startIndex + j]), s[j] / sum, accuracy: 2e-5, "\(relPos) image \(b) head \(head) P[\(i), \(j)]") }
+                    }
+                    // The per-head map is the class token's row over the patches.
+                    for j in 0..<k {
+                        XCTAssertEqual(maps.lastBlock[(b * h + head) * k + j], probs[1][(b * h + head) * n * n + 1 + j])
+                    }
+                }
+            }
+        }
+    }
+
+    func testRolloutIsTheProductOfRenormalizedHeadMeans() throws {
+        let (vit, images) = model(relPos: .shared)
+        let maps = AttentionMaps.compute(encoder: vit, images: images, compute: .serial)
+        let probs = vit.lastAttentionProbabilities()
+        let v = vit.config, n = v.numTokens, h = v.numHeads, k = v.numPatches
+        for b in 0..<3 {
+            // Â_l = ½ (mean_h P_l + I) (rows of P sum to 1, so the renormalization halves them); R = Â_2 · Â_1.
+            let hat = (0..<2).map { l in
+                (0..<(n * n)).map { e in 0.5 * ((0..<h).reduce(0.0) { $0 + Double(probs[l][(b * h + $1) * n * n + e]) } / Double(h) + (e / n == e % n ? 1 : 0)) }
+            }
+            let r = AttentionMaps.rollout(probs, image: b, heads: h, tokens: n)
+            for i in 0..<n {
+                XCTAssertEqual(r[(i * n)..<((i + 1) * n)].reduce(0, +), 1, accuracy: 1e-5, "rollout rows sum to 1")
+                for j in 0..<n {
+                    let expected = (0..<n).reduce(0.0) { $0 + hat[1][i * n + $1] * hat[0][$1 * n + j] }
+                    XCTAssertEqual(Double(r[i * n + j]), expected, accuracy: 1e-6, "R[\(i), \(j)]")
+                }
+            }
+            XCTAssertEqual(Array(maps.rollout[(b * k)..<((b + 1) * k)]), Array(r[1..<n]), "the map is the class token's row")
+            for j in 0..<k {
+                let mean = (0..<h).reduce(Float(0)) { $0 + maps.lastBlock[(b * h + $1) * k + j] } / Float(h)
+                XCTAssertEqual(maps.mean[b * k + j], mean, accuracy: 1e-7)
+            }
+        }
+        // Attention that stays on each token (P = I in every block) rolls out to the identity.
+        let identity = [Float]((0..<(h * n * n)).map { e in (e % (n * n)) / n == e % n ? 1 : 0 })
+        let r = AttentionMaps.rollout([identity, identity], image: 0, heads: h, tokens: n)
+        XCTAssertEqual(r, (0..<(n * n)).map { $0 / n == $0 % n ? 1 : 0 })
+        // The picture: one row per image, the image plus H + 2 maps; it encodes as PNG.
+        var pixels = images.array
+        Reconstructions.unnormalize(&pixels, channels: 1, height: 8, width: 8, normalization: Normalization(mean: [0.5], std: [0.25]))
+        let c = maps.picture(pixels: pixels, channels: 1, size: 8, scale: 4, title: "test")
+        XCTAssertEqual(maps.columnTitles, ["image", "head 1", "head 2", "mean", "rollout"])
+        XCTAssertGreaterThanOrEqual(c.width, 5 * 32)
+        XCTAssertEqual(try PNG.decode(try PNG.encode(c)), c)
+    }
+}
