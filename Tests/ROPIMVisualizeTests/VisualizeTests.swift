@@ -440,3 +440,85 @@ final class AttentionMapTests: XCTestCase {
         XCTAssertEqual(try PNG.decode(try PNG.encode(c)), c)
     }
 }
+
+/// PCA against known decompositions, and the embedding picture's numbers.
+final class PCATests: XCTestCase {
+    /// A random orthogonal n×n matrix (Gram–Schmidt of normal columns), row-major, columns orthonormal.
+    func orthogonal(_ n: Int, _ rng: inout RNG) -> [Double] {
+        var cols: [[Double]] = []
+        while cols.count < n {
+            var v = (0..<n).map { _ in rng.normal() }
+            for c in cols { let dot = zip(v, c).reduce(0) { $0 + $1.0 * $1.1 }; v = zip(v, c).map { $0 - dot * $1 } }
+            let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            cols.append(v.map { $0 / norm })
+        }
+        return (0..<(n * n)).map { cols[$0 % n][$0 / n] }
+    }
+
+    func testJacobiRecoversAKnownDecomposition() {
+        var rng = RNG(seed: 8)
+        let n = 7, q = orthogonal(n, &rng), lambda: [Double] = [9, -4, 3.5, 2, 1e-3, 0, -0.25]
+        var a = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { for j in 0..<n { for k in 0..<n { a[i * n + j] += q[i * n + k] * lambda[k] * q[j * n + k] } } }
+        let (values, vectors) = PCA.symmetricEigen(a, size: n)
+        for k in 0..<n {
+            // Each eigenvalue of a is found, with its eigenvector up to sign.
+            let found = values.indices.min { abs(values[$0] - lambda[k]) < abs(values[$1] - lambda[k]) }!
+            XCTAssertEqual(values[found], lambda[k], accuracy: 1e-10)
+            let dot = (0..<n).reduce(0.0) { $0 + vectors[$1 * n + found] * q[$1 * n + k] }
+            XCTAssertEqual(abs(dot), 1, accuracy: 1e-9, "eigenvector of \(lambda[k])")
+        }
+        for i in 0..<n { for j in 0..<n {   // Vᵀ V = I
+            XCTAssertEqual((0..<n).reduce(0.0) { $0 + vectors[$1 * n + i] * vectors[$1 * n + j] }, i == j ? 1 : 0, accuracy: 1e-10)
+        } }
+    }
+
+    /// Four points m ± a·q1, m ± b·q2: mean m, covariance (2a² q1q1ᵀ + 2b² q2q2ᵀ) / 3, projections (±a, 0), (0, ±b).
+    func testPCAOfPointsAlongKnownAxes() {
+        var rng = RNG(seed: 9)
+        let d = 5, q = orthogonal(d, &rng), a = 3.0, b = 1.5
+        let m = (0..<d).map { _ in rng.normal() }
+        let q1 = (0..<d).map { q[$0 * d] }, q2 = (0..<d).map { q[$0 * d + 1] }
+        let rows: [[Double]] = [zip(m, q1).map { $0 + a * $1 }, zip(m, q1).map { $0 - a * $1 }, zip(m, q2).map { $0 + b * $1 }, zip(m, q2).map { $0 - b * $1 }]
+        let x = rows.flatMap { $0.map(Float.init) }
+        let pca = PCA.fit(x, rows: 4, cols: d, components: 2)
+        XCTAssertEqual(pca.variances[0], 2 * a * a / 3, accuracy: 1e-5)
+        XCTAssertEqual(pca.variances[1], 2 * b * b / 3, accuracy: 1e-5)
+        XCTAssertEqual(pca.totalVariance, 2 * (a * a + b * b) / 3, accuracy: 1e-5)
+        for j in 0..<d { XCTAssertEqual(pca.mean[j], m[j], accuracy: 1e-6) }
+        XCTAssertEqual(abs(zip(pca.components[0], q1).reduce(0) { $0 + $1.0 * $1.1 }), 1, accuracy: 1e-6)
+        XCTAssertEqual(abs(zip(pca.components[1], q2).reduce(0) { $0 + $1.0 * $1.1 }), 1, accuracy: 1e-6)
+        let p = pca.project(x, rows: 4), s1 = zip(pca.components[0], q1).reduce(0) { $0 + $1.0 * $1.1 } > 0 ? 1.0 : -1.0
+        for (got, want) in zip(p, [a * s1, 0, -a * s1, 0, 0, nil, 0, nil] as [Double?]) where want != nil { XCTAssertEqual(got, want!, accuracy: 1e-5) }
+        XCTAssertEqual(abs(p[5]), b, accuracy: 1e-5)
+    }
+
+    func testBetweenClassShareAndFigure() throws {
+        var rng = RNG(seed: 10)
+        // Two tight clusters far apart, labelled by cluster: nearly all the variance is between classes; the
+        // same points with labels alternating within each cluster: none is.
+        let n = 40, d = 3
+        var x = [Float]()
+        for i in 0..<n { for j in 0..<d {
+            let centre: Float = j == 0 ? (i < n / 2 ? 10 : -10) : 0
+            x.append(centre + Float(rng.normal()) * 0.01)
+        } }
+        let apart = EmbeddingProjection(name: "a", features: x, rows: n, dim: d, labels: (0..<n).map { $0 < n / 2 ? 0 : 1 })
+        XCTAssertGreaterThan(apart.betweenClassShare, 0.999)
+        XCTAssertGreaterThan(apart.explained.0, 0.999)
+        let mixed = EmbeddingProjection(name: "b", features: x, rows: n, dim: d, labels: (0..<n).map { $0 % 2 })
+        XCTAssertLessThan(mixed.betweenClassShare, 0.01)
+        let names = EmbeddingPicture.classNames(dataset: nil, path: "/usr/share/datasets/fashion-mnist", classes: 2)
+        XCTAssertEqual(names, ["T-shirt/top", "Trouser"])
+        XCTAssertEqual(EmbeddingPicture.classNames(dataset: nil, path: "/data/mnist", classes: 2), ["class 0", "class 1"])
+        let figure = EmbeddingPicture.figure([apart, mixed], classNames: names, title: "t", notes: [])
+        XCTAssertEqual(figure.panels.count, 2)
+        XCTAssertEqual(figure.panels[0].series.map { (s: Series) -> Int in s.points.count }, [20, 20], "every point drawn once, in its class's series")
+        let png = try PNG.decode(try figure.png())
+        XCTAssertEqual([png.width, png.height], [figure.width, figure.height])
+        let csv = EmbeddingPicture.csv([apart, mixed], indices: Array(100..<(100 + n))).split(separator: "\n")
+        XCTAssertEqual(csv.count, n + 1)
+        XCTAssertEqual(csv[0], "index,label,pc1_1,pc2_1,pc1_2,pc2_2")
+        XCTAssert(csv[1].hasPrefix("100,0,"), String(csv[1]))
+    }
+}
