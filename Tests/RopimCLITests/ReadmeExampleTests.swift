@@ -153,6 +153,16 @@ final class ReadmeExampleTests: XCTestCase {
                 XCTAssertEqual(try v.resolve().0.path, "runs/\(run)/checkpoint.safetensors"); XCTAssertEqual(v.errorMax, 2.5)
             }
         }
+        expect("visualize --attention --checkpoint runs/fmnist-rop-<time> --count 4 --output attention.png") {
+            let v = $0 as! Visualize
+            let (ef, data) = try v.resolveEncoder()
+            XCTAssert(v.attention); XCTAssertEqual(ef.path, ck); XCTAssertEqual(data.split, "test"); XCTAssertEqual(v.count, 4)
+        }
+        expect("analyze embedding --checkpoint runs/fmnist-rop-<time> --checkpoint runs/fmnist-mask-<time> --name ROPIM --name SimMIM --output embedding/") {
+            let a = $0 as! AnalyzeEmbedding
+            XCTAssertEqual(a.checkpoints.map(\.path), ["runs/fmnist-rop-<time>", "runs/fmnist-mask-<time>"]); XCTAssertEqual(a.names, ["ROPIM", "SimMIM"])
+            XCTAssertEqual(a.title(1, path: "runs/fmnist-mask-<time>/checkpoint.safetensors"), "SimMIM"); XCTAssertEqual(a.pooling, .avg)
+        }
         expect("analyze corruption --count 1000 --output corruption/") {
             let a = $0 as! AnalyzeCorruption
             let c = try a.resolve()
@@ -254,6 +264,13 @@ final class ReadmeExampleTests: XCTestCase {
         try s.ok(["visualize", "--checkpoint", "runs/fmnist-rop-<time>", "--count", "8", "--seed", "0", "--split", "test", "--output", "grid.png"])  // as written
         try s.ok(["visualize", "--checkpoint", "runs/a", "--error-max", "2.5", "--output", "a.png"])      // as written
         try s.ok(["visualize", "--checkpoint", "runs/b", "--error-max", "2.5", "--output", "b.png"])      // as written
+        let attention = try s.ok(["visualize", "--attention", "--checkpoint", "runs/fmnist-rop-<time>", "--count", "4", "--output", "attention.png"])  // as written
+        XCTAssert(attention.contains("rollout peaks at patch") && s.exists("attention.png"), attention)
+        // analyze embedding, on 64 synthetic images (the tiny run's data)
+        let embedding = try s.ok(["analyze", "embedding", "--checkpoint", "runs/fmnist-rop-<time>", "--checkpoint", "runs/fmnist-mask-<time>",
+                                  "--name", "ROPIM", "--name", "SimMIM", "--output", "embedding/", "--count", "64"])
+        XCTAssert(embedding.contains("between-class share") && s.exists("embedding/embedding.png") && s.exists("embedding/embedding.csv"), embedding)
+        try s.ok(["visualize", "--attention", "--checkpoint", "exported", "--count", "2", "--output", "attention-export.png"])   // a model directory
         try s.ok(["plot", "runs/fmnist-rop-<time>", "runs/fmnist-mask-<time>", "--smooth", "10", "--output", "curves"])  // as written
         XCTAssert(s.exists("curves.png") && s.exists("curves.svg"))
         try s.ok(["analyze", "corruption", "--count", "1000", "--output", "corruption/"])                  // as written

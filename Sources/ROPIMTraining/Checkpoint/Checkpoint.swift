@@ -90,9 +90,8 @@ public struct PretrainCheckpoint {
     public let note: String?
 
     public init(path given: String) throws {
-        path = try CheckpointPath.resolve(given).file
-        let (tensors, meta) = try SafeTensors.read(path)
-        let header = try CheckpointHeader(file: path, metadata: meta)
+        let (file, tensors, header) = try CheckpointHeader.read(given)
+        path = file
         config = header.config
         step = header.step
         note = header.note

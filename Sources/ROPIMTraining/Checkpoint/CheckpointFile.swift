@@ -8,6 +8,7 @@ import Foundation
 import ROPIMData
 import ROPIMNN
 import ROPIMConfig
+import ROPIMFiles
 
 public struct CheckpointHeader {
     public enum Layout: Sendable {
@@ -29,6 +30,13 @@ public struct CheckpointHeader {
     public let note: String?
     /// The timm config.json beside the file, when that describes it.
     public private(set) var hub: HubConfig?
+
+    /// The weights file `given` names (resolved by `CheckpointPath`), its tensors and its header.
+    public static func read(_ given: String) throws -> (file: String, tensors: [NamedTensor], header: CheckpointHeader) {
+        let file = try CheckpointPath.resolve(given).file
+        let (tensors, meta) = try SafeTensors.read(file)
+        return (file, tensors, try CheckpointHeader(file: file, metadata: meta))
+    }
 
     /// Reads the header of `file` (a resolved path, see `CheckpointPath`) from its metadata.
     public init(file: String, metadata meta: [String: String]) throws {

@@ -26,9 +26,8 @@ public struct ExportSource {
     /// Reads the weights of any path `CheckpointPath` resolves. A classifier (`ropim finetune`'s files, or a timm
     /// directory whose norm follows pooling) keeps its fc_norm and head; a pre-training checkpoint gives its encoder.
     public init(path given: String) throws {
-        path = try CheckpointPath.resolve(given).file
-        let (tensors, meta) = try SafeTensors.read(path)
-        let header = try CheckpointHeader(file: path, metadata: meta)
+        let (file, tensors, header) = try CheckpointHeader.read(given)
+        path = file
         config = header.config.model
         normalization = header.config.data.normalization
         step = header.step
