@@ -327,7 +327,8 @@ extension HubConfig {
         }
         a["global_pool"] = .string(pool)
         let c = v.inChans
-        let expand = { (x: [Float]) in (x.count == c ? x : [Float](repeating: x[0], count: c)).map(Double.init) }
+        // Each Float as the shortest decimal that reads back to it (0.286, not 0.28600001335144043).
+        let expand = { (x: [Float]) in (x.count == c ? x : [Float](repeating: x[0], count: c)).map { Double("\($0)") ?? Double($0) } }
         let cfg = PretrainedCfg(inputSize: [c, v.imgSize, v.imgSize], mean: expand(n.mean), std: expand(n.std), numClasses: classes)
         return HubConfig(architecture: architecture(format, embedDim: v.embedDim), numClasses: classes, numFeatures: v.embedDim,
                          globalPool: pool.isEmpty ? nil : pool, modelArgs: a, pretrainedCfg: cfg,
