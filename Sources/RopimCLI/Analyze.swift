@@ -12,8 +12,8 @@ import ROPIMConfig
 
 struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Statistics of the method: see 'ropim analyze corruption --help'.",
-        subcommands: [AnalyzeCorruption.self])
+        abstract: "Statistics of the method and of encoders: see 'ropim analyze corruption --help' and 'ropim analyze embedding --help'.",
+        subcommands: [AnalyzeCorruption.self, AnalyzeEmbedding.self])
 }
 
 struct AnalyzeCorruption: ParsableCommand {

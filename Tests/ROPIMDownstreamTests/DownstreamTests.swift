@@ -410,6 +410,29 @@ final class FinetuneTests: XCTestCase {
         XCTAssertTrue((0...100).contains(s.bestTop1))
     }
 
+    /// A fine-tuned classifier exports as a timm model directory with its head: mean pooling, fc_norm and head
+    /// (global_pool avg, no final norm), num_classes from the head; its encoder reads back unchanged.
+    func testFineTunedClassifierExportsWithItsHead() throws {
+        var c = tinyFinetuneConfig()
+        c.optim.epochs = 1
+        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0, compute: .serial)
+        let t = try FinetuneTrainer(config: c, train: train, test: test, compute: .serial)
+        let dir = tempDir()
+        _ = try t.run(runDirectory: dir, progress: Progress(interactive: false)) { _, _ in }
+        let source = try ExportSource(path: dir + "/best.safetensors")
+        XCTAssertEqual(source.classes, 10)
+        let hub = try Interchange.export(source, format: .beit, to: dir + "/exported")
+        XCTAssertEqual(hub.numClasses, 10); XCTAssertEqual(hub.pretrainedCfg.numClasses, 10)
+        XCTAssertEqual(hub.modelArgs["global_pool"], .string("avg"))
+        let (tensors, _) = try SafeTensors.read(dir + "/exported/model.safetensors")
+        let names = Set(tensors.map(\.name))
+        XCTAssert(names.isSuperset(of: ["fc_norm.weight", "fc_norm.bias", "head.weight", "head.bias"]) && !names.contains("norm.weight"), "\(names.sorted())")
+        let (original, _) = try SafeTensors.read(dir + "/best.safetensors")
+        for o in original { XCTAssertEqual(tensors.first { $0.name == o.name }?.values, o.values, o.name) }
+        let back = try ExportSource(path: dir + "/exported")
+        XCTAssertEqual(back.classes, 10); XCTAssertEqual(back.config, source.config)
+    }
+
     /// The loader's threads and prefetch come from `data.workers` / `data.prefetch` (defaults 2 and 2, as
     /// the constants they replace); any setting trains the same steps, since each image's draws depend only
     /// on (seed, epoch, index). Bad values are a config error naming the keys.

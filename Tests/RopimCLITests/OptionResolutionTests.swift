@@ -106,7 +106,7 @@ final class OptionResolutionTests: XCTestCase {
         XCTAssertEqual(f.optim.layerDecay, 0.5)
         let b = try (parse(["bench", "--preset", "cifar", "--batch-size", "8", "--threads", "2", "--corruption", "mask"]) as! RopimCLI.Bench).resolve()
         XCTAssertEqual([b.optim.batchSize, b.run.threads, b.model.imgSize], [8, 2, 32]); XCTAssertEqual(b.method.corruption, .mask)
-        try SafeTensors.write([], metadata: [:], to: s.path("w.safetensors"))   // no sidecar: the architecture comes from --set
+        try SafeTensors.write([], metadata: [:], to: s.path("w.safetensors"))   // no config.json: the architecture comes from --set
         let i = try (parse(["import", s.path("w.safetensors"), "--output", "o", "--seed", "6", "--set", "model.depth=2"]) as! Import).resolve()
         XCTAssertEqual([i.run.seed, i.model.depth], [6, 2]); XCTAssertEqual(i.run.output, "o")
     }

@@ -153,6 +153,16 @@ final class ReadmeExampleTests: XCTestCase {
                 XCTAssertEqual(try v.resolve().0.path, "runs/\(run)/checkpoint.safetensors"); XCTAssertEqual(v.errorMax, 2.5)
             }
         }
+        expect("visualize --attention --checkpoint runs/fmnist-rop-<time> --count 4 --output attention.png") {
+            let v = $0 as! Visualize
+            let (ef, data) = try v.resolveEncoder()
+            XCTAssert(v.attention); XCTAssertEqual(ef.path, ck); XCTAssertEqual(data.split, "test"); XCTAssertEqual(v.count, 4)
+        }
+        expect("analyze embedding --checkpoint runs/fmnist-rop-<time> --checkpoint runs/fmnist-mask-<time> --name ROPIM --name SimMIM --output embedding/") {
+            let a = $0 as! AnalyzeEmbedding
+            XCTAssertEqual(a.checkpoints.map(\.path), ["runs/fmnist-rop-<time>", "runs/fmnist-mask-<time>"]); XCTAssertEqual(a.names, ["ROPIM", "SimMIM"])
+            XCTAssertEqual(a.title(1, path: "runs/fmnist-mask-<time>/checkpoint.safetensors"), "SimMIM"); XCTAssertEqual(a.pooling, .avg)
+        }
         expect("analyze corruption --count 1000 --output corruption/") {
             let a = $0 as! AnalyzeCorruption
             let c = try a.resolve()
@@ -186,19 +196,19 @@ final class ReadmeExampleTests: XCTestCase {
             let p = try ($0 as! Inspect).path.resolved()
             XCTAssertEqual(p.kind, .unfinishedRun); XCTAssertEqual(p.file, "runs/a/ckpt-00000468/model.safetensors")
         }
-        expect("export runs/a --format beit --output enc.safetensors") {
+        expect("export runs/a --format beit --output exported") {
             let e = $0 as! Export
             XCTAssertEqual(try e.checkpoint.resolved().file, "runs/a/ckpt-00000468/model.safetensors"); XCTAssertEqual(e.format, .beit)
-            _ = try Interchange.export(try PretrainCheckpoint(path: "runs/a"), source: "runs/a", format: .beit, to: "enc.safetensors")
+            try Interchange.export(try ExportSource(path: "runs/a"), format: .beit, to: "exported")
         }
-        expect("embed --checkpoint enc.safetensors --count 64 --save-inputs --output feats.safetensors") {
+        expect("embed --checkpoint exported --count 64 --save-inputs --output feats.safetensors") {
             let e = $0 as! Embed
             let (ef, data) = try e.resolve()
-            XCTAssertEqual(ef.config, Tiny.config.model.withoutDropPath, "the architecture comes from the sidecar")
+            XCTAssertEqual(ef.config, Tiny.config.model.withoutDropPath, "the architecture comes from config.json")
             XCTAssertEqual([data.split, data.path], ["test", "/usr/share/datasets/fashion-mnist"])
             XCTAssertEqual(e.settings.count, 64); XCTAssert(e.settings.saveInputs)
         }
-        expect("import enc.safetensors --output runs/from-timm") {
+        expect("import exported --output runs/from-timm") {
             let c = try ($0 as! Import).resolve()
             XCTAssertEqual(c.model, Tiny.config.model.withoutDropPath); XCTAssertEqual(c.run.output, "runs/from-timm")
         }
@@ -256,12 +266,20 @@ final class ReadmeExampleTests: XCTestCase {
             try FileManager.default.copyItem(atPath: s.path("runs/a"), toPath: s.path("runs/" + copy))
         }
         XCTAssert(try s.ok(["inspect", "runs/a"]).contains("run directory: final checkpoint"))           // as written
-        try s.ok(["export", "runs/a", "--format", "beit", "--output", "enc.safetensors"])                // as written
-        try s.ok(["embed", "--checkpoint", "enc.safetensors", "--count", "64", "--save-inputs", "--output", "feats.safetensors"])  // as written
-        XCTAssert(try s.ok(["import", "enc.safetensors", "--output", "runs/from-timm"]).contains("wrote runs/from-timm/checkpoint.safetensors"))   // as written
+        try s.ok(["export", "runs/a", "--format", "beit", "--output", "exported"])                       // as written
+        XCTAssert(s.exists("exported/config.json") && s.exists("exported/model.safetensors"))
+        try s.ok(["embed", "--checkpoint", "exported", "--count", "64", "--save-inputs", "--output", "feats.safetensors"])  // as written
+        XCTAssert(try s.ok(["import", "exported", "--output", "runs/from-timm"]).contains("wrote runs/from-timm/checkpoint.safetensors"))   // as written
         try s.ok(["visualize", "--checkpoint", "runs/fmnist-rop-<time>", "--count", "8", "--seed", "0", "--split", "test", "--output", "grid.png"])  // as written
         try s.ok(["visualize", "--checkpoint", "runs/a", "--error-max", "2.5", "--output", "a.png"])      // as written
         try s.ok(["visualize", "--checkpoint", "runs/b", "--error-max", "2.5", "--output", "b.png"])      // as written
+        let attention = try s.ok(["visualize", "--attention", "--checkpoint", "runs/fmnist-rop-<time>", "--count", "4", "--output", "attention.png"])  // as written
+        XCTAssert(attention.contains("rollout peaks at patch") && s.exists("attention.png"), attention)
+        // analyze embedding, on 64 synthetic images (the tiny run's data)
+        let embedding = try s.ok(["analyze", "embedding", "--checkpoint", "runs/fmnist-rop-<time>", "--checkpoint", "runs/fmnist-mask-<time>",
+                                  "--name", "ROPIM", "--name", "SimMIM", "--output", "embedding/", "--count", "64"])
+        XCTAssert(embedding.contains("between-class share") && s.exists("embedding/embedding.png") && s.exists("embedding/embedding.csv"), embedding)
+        try s.ok(["visualize", "--attention", "--checkpoint", "exported", "--count", "2", "--output", "attention-export.png"])   // a model directory
         try s.ok(["plot", "runs/fmnist-rop-<time>", "runs/fmnist-mask-<time>", "--smooth", "10", "--output", "curves"])  // as written
         XCTAssert(s.exists("curves.png") && s.exists("curves.svg"))
         try s.ok(["analyze", "corruption", "--count", "1000", "--output", "corruption/"])                  // as written
@@ -269,8 +287,8 @@ final class ReadmeExampleTests: XCTestCase {
 
         // pretrain --corruption mae, tiny, 2 steps; its encoder exports and imports like any other
         try s.ok(["pretrain", "--corruption", "mae", "--output", "runs/mae"] + Tiny.flags + ["--max-steps", "2"])
-        try s.ok(["export", "runs/mae", "--format", "beit", "--output", "mae-enc.safetensors"])
-        XCTAssert(try s.ok(["import", "mae-enc.safetensors", "--output", "runs/mae-import"]).contains("wrote runs/mae-import/checkpoint.safetensors"))
+        try s.ok(["export", "runs/mae", "--format", "timm", "--output", "mae-export"])
+        XCTAssert(try s.ok(["import", "mae-export", "--output", "runs/mae-import"]).contains("wrote runs/mae-import/checkpoint.safetensors"))
         try s.ok(["visualize", "--checkpoint", "runs/mae", "--count", "4", "--output", "mae.png"])
 
         // The evaluations of $CK (the tiny run, trained on 64 synthetic images): 64 synthetic images again.
@@ -294,6 +312,6 @@ final class ReadmeExampleTests: XCTestCase {
 }
 
 extension ViTConfig {
-    /// The architecture as an export's sidecar carries it (drop path is a training setting, not stored).
+    /// The architecture as an export's config.json carries it (drop path is a training setting, not stored).
     var withoutDropPath: ViTConfig { var v = self; v.dropPathRate = 0; return v }
 }
