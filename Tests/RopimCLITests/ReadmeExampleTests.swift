@@ -89,6 +89,10 @@ final class ReadmeExampleTests: XCTestCase {
         func expect(_ example: String, _ check: @escaping (ParsableCommand) throws -> Void) { checks[example, default: []].append(check) }
 
         expect("pretrain --epochs 1") { let c = try pretrain($0); XCTAssertEqual(c.optim.epochs, 1); XCTAssertEqual(c.model, fmnist.model) }
+        expect("pretrain --epochs 1 --corruption mae") {
+            let c = try pretrain($0)
+            XCTAssertEqual(c.optim.epochs, 1); XCTAssertEqual(c.method.corruption, .mae); XCTAssertEqual(c.data.dataset, fmnist.data.dataset)
+        }
         expect("presets") { XCTAssert($0 is Presets) }
         expect("pretrain --help") { XCTAssertEqual("\(type(of: $0))", "HelpCommand", "--help resolves to the help text") }
         expect("pretrain") { XCTAssertEqual(try pretrain($0), fmnist) }
