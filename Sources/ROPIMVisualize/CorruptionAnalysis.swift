@@ -1,8 +1,9 @@
 // How ROPIM, SimMIM masking and MAE corrupt tokens (paper Fig. 7a): the fraction of each token's energy
 // the corruption keeps, ‖(Op·X)_i‖² / ‖X_i‖², over many images and draws, and how many distinct
 // corruption patterns each sampler can produce. MAE's encoder sees a random subset of the tokens whole
-// (argsort of uniform noise, MAE.shuffle), so like SimMIM it keeps each token's energy entirely or not at all. X = the normalized pixel patches [K, p·p·C] (the
-// decoder's target; the embedding is linear in them), not the embedded tokens.
+// (argsort of uniform noise, MAE.shuffle), so like SimMIM it keeps a token's energy entirely or not at
+// all. X = the normalized pixel patches [K, p·p·C] (the decoder's target; the embedding is linear in
+// them), not the embedded tokens.
 
 import Foundation
 import ROPIMCore
