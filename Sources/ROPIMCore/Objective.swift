@@ -34,6 +34,9 @@ public protocol PretrainingObjective: AnyObject {
     func views(image b: Int) -> ObjectiveViews
     /// Titles of the five reconstruction-picture columns (ASCII; "Pi" = Π, "y^" = ŷ).
     var pictureTitles: [String] { get }
+    /// Ŷ of the last forward in the units of the normalized pixels [B·K, p·p·C], for pictures: `prediction`
+    /// itself unless the objective predicts something else (MAE with norm_pix_loss un-normalizes per patch).
+    var picturePrediction: [Float] { get }
 }
 
 /// What one image looked like to an objective, as linear maps on its patch rows [K, p·p·C]:
@@ -110,4 +113,5 @@ extension PretrainingObjective {
 
     /// `backward(lossScale: 1, compute:)`.
     public func backward(compute: ComputeContext) { backward(lossScale: 1, compute: compute) }
+    public var picturePrediction: [Float] { prediction.array }
 }

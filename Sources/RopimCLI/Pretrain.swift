@@ -140,7 +140,7 @@ struct Pretrain: ParsableCommand {
             if let names = loaded.classNames { try ImageFolder.writeClasses(names, to: dir + "/classes.txt") }
         }
         let lr = c.scaledLR(worldSize: world.worldSize)
-        print("ropim \(ropimVersion): pre-training \(c.model.embedDim)×\(c.model.depth) ViT (\(trainer.model.params.count) parameters), \(c.method.corruption.rawValue) \(c.method.corruption == .rop ? "K=\(c.model.numPatches) K'=\(c.method.sketchSize) " : "")\(c.method.loss.rawValue) loss")
+        print("ropim \(ropimVersion): pre-training \(c.model.embedDim)×\(c.model.depth) ViT (\(trainer.model.params.count) parameters), \(c.method.corruption.rawValue) \(c.method.corruption == .rop ? "K=\(c.model.numPatches) K'=\(c.method.sketchSize) " : "")\(lossName(c.method)) loss")
         let shape = (try? dataset.withImage(0) { "\($0.channels)×\($0.height)×\($0.width)" }) ?? "\(dataset.channels) channels"
         print("data: \(loaded.kind.rawValue) \(dataset.source), \(dataset.count) images \(shape)\(dataset.classes.map { ", \($0) classes" } ?? "") → \(c.model.inChans)×\(c.model.imgSize)×\(c.model.imgSize)\(loaded.cacheReason.map { "; packed cache \($0)" } ?? "")")
         if !loaded.report.isEmpty { print(loaded.report.summary(limit: 5)) }
@@ -174,9 +174,12 @@ struct Pretrain: ParsableCommand {
 /// summary.json for scripts, as the downstream commands write: steps, seconds, losses, checkpoint.
 func writePretrainSummary(_ s: TrainSummary, config c: PretrainConfig, directory: String) throws {
     var r: [String: Any] = ["command": "pretrain", "steps": s.steps, "seconds": s.seconds, "checkpoint": s.checkpoint,
-                            "corruption": c.method.corruption.rawValue, "loss": c.method.loss.rawValue, "seed": c.run.seed]
+                            "corruption": c.method.corruption.rawValue, "loss": lossName(c.method), "seed": c.run.seed]
     if s.meanLossStart.isFinite { r["mean_loss_start"] = s.meanLossStart; r["mean_loss_end"] = s.meanLossEnd }
     if s.communicationSeconds > 0 { r["allreduce_seconds"] = s.communicationSeconds }
     let data = try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys, .prettyPrinted])
     try AtomicFile.write(data, to: directory + "/summary.json")
 }
+
+/// The loss a run trains with: method.loss, except MAE, which always uses MSE (on the hidden patches).
+func lossName(_ m: MethodConfig) -> String { m.corruption == .mae ? "mse" : m.loss.rawValue }

@@ -170,6 +170,61 @@ final class CorruptionAnalysisTests: XCTestCase {
         XCTAssertEqual(rows.count, a.rop.bins + 1)
         XCTAssertEqual(rows.map { Int($0[2])! }.reduce(0, +), n * k - 2)
         XCTAssertEqual(rows.map { Int($0[3])! }.reduce(0, +), n * k - 2)
+        XCTAssertEqual(rows.map { Int($0[4])! }.reduce(0, +), n * k - 2)
+        // MAE at ρ = 4/16 shows its encoder 4 whole tokens per image: fractions exactly 0 or 1, 4 ones per image.
+        XCTAssertEqual(a.mae.total, n * k); XCTAssertEqual(a.mae.undefined, 2)
+        XCTAssertEqual(a.mae.exactlyOne + a.mae.exactlyZero, n * k - 2)
+        for b in 0..<n {
+            let kept = a.maeKept[(b * k)..<((b + 1) * k)]
+            let ones = kept.filter { $0 == 1 }.count, undefined = kept.filter { $0.isNaN }.count   // images 0, 5: one zero-energy token
+            XCTAssertTrue((4 - undefined...4).contains(ones), "image \(b): \(ones) visible tokens")
+        }
+        XCTAssertEqual(a.mae.mean, 0.25, accuracy: 0.05)
+        XCTAssertTrue(a.tokensCSV.hasPrefix("image,token,energy,rop_kept,mask_kept,mae_kept\n"))
+        XCTAssertTrue(a.summary.contains { $0.hasPrefix("MAE:   4/16 tokens visible") })
+    }
+
+    /// MAE panels: the visible input shows the visible patches and greys the hidden ones, the pasted column
+    /// is the visible patches plus the prediction on the hidden ones, the error is zero on visible patches;
+    /// with norm_pix_loss the reconstruction column is the per-patch un-normalized prediction.
+    func testMAEPanelsShowVisiblePatchesAndThePrediction() throws {
+        let vit: ViTConfig = { var v = tinyViT(); v.relPosBias = .none; v.posEmbed = .sincos; return v }()
+        for normPix in [false, true] {
+            var method = MethodConfig()
+            method.corruption = .mae; method.decoderEmbedDim = 8; method.decoderDepth = 1; method.decoderNumHeads = 2
+            method.normPixLoss = normPix
+            let model = try Objectives.make(vit: vit, method: method)
+            var rng = RNG(seed: 5)
+            model.initialize(rng: &rng)
+            let n = 2, s = vit.imgSize, k = vit.numPatches, pd = vit.patchDim
+            let images = Tensor(shape: [n, 1, s, s], values: randomValues(n * s * s, &rng))
+            let norm = Normalization(mean: [0], std: [1])   // pixels = normalized values: columns compare directly
+            let r = Reconstructions.compute(model: model, images: images, normalization: norm, rng: &rng, compute: .serial)
+            let y = PictureImages.patches(images, patchSize: vit.patchSize, compute: .serial)
+            let yHat = model.picturePrediction
+            func rows(_ img: [Float], _ b: Int) -> [Float] {   // one image's pixels as patch rows [K, pd]
+                PictureImages.patches(Tensor(shape: [1, 1, s, s], values: Array(img[(b * s * s)..<((b + 1) * s * s)])),
+                                      patchSize: vit.patchSize, compute: .serial)
+            }
+            let gray = norm.normalize(Reconstructions.maskGray, channel: 0)
+            for b in 0..<n {
+                let hidden = try XCTUnwrap(model.views(image: b).hidden)
+                XCTAssertEqual(hidden.filter { !$0 }.count, MAE.keepCount(tokens: k, ratio: method.maeMaskRatio))
+                let input = rows(r.corrupted, b), pasted = rows(r.pasted, b), recon = rows(r.reconstruction, b)
+                let err = PictureImages.patches(Tensor(shape: [1, 1, s, s], values: Array(r.error[(b * s * s)..<((b + 1) * s * s)])),
+                                                patchSize: vit.patchSize, compute: .serial)
+                for t in 0..<k {
+                    for j in 0..<pd {
+                        let i = t * pd + j, g = (b * k + t) * pd + j
+                        XCTAssertEqual(recon[i], yHat[g], accuracy: 1e-5, "reconstruction, norm_pix \(normPix)")
+                        XCTAssertEqual(input[i], hidden[t] ? gray : y[g], accuracy: 1e-5, "input, norm_pix \(normPix)")
+                        XCTAssertEqual(pasted[i], hidden[t] ? yHat[g] : y[g], accuracy: 1e-5, "pasted, norm_pix \(normPix)")
+                        XCTAssertEqual(err[i], hidden[t] ? abs(y[g] - yHat[g]) : 0, accuracy: 1e-5, "error, norm_pix \(normPix)")
+                    }
+                }
+            }
+            XCTAssertEqual(r.columnTitles[1], "visible input")
+        }
     }
 
     func testBinsAreRightClosed() {
@@ -193,7 +248,9 @@ final class CorruptionAnalysisTests: XCTestCase {
         var rng = RNG(seed: 2)
         let n = 2000
         let a = try CorruptionAnalysis.run(patches: randomValues(n * 4 * 4, &rng), images: n, vit: vit, method: method, rng: &rng)
-        let sketches = a.patterns[0], projectors = a.patterns[1], masks = a.patterns[2]
+        let sketches = a.patterns[0], projectors = a.patterns[1], masks = a.patterns[2], mae = a.patterns[3]
+        XCTAssertEqual(mae.exact, 6)       // C(4, 2) visible sets
+        XCTAssertEqual(mae.distinct, 6)
         XCTAssertEqual(sketches.exact, 24)
         XCTAssertEqual(sketches.distinct, 24)
         XCTAssertEqual(masks.exact, 6)
@@ -286,6 +343,25 @@ final class FileFormatTests: XCTestCase {
         let a = try CorruptionAnalysis.run(patches: randomValues(10 * 16 * 4, &rng), images: 10, vit: tinyViT(), method: method, rng: &rng)
         let histogram = parses(a.figure(title: "kept <energy> & more").svg())
         XCTAssertGreaterThan(histogram["rect"] ?? 0, 2 * a.rop.bins / 2)
+    }
+
+    /// `ropim plot --x hours --metric knn_top1`: x from another key, lines without it left out, one panel.
+    func testMetricsAgainstAnotherKeyAndChosenPanels() throws {
+        let text = """
+        {"step":10,"epoch":1,"loss":0.9}
+        {"epoch":1,"hours":0.01,"knn_top1":50.5}
+        {"epoch":2,"hours":0.02,"knn_top1":55}
+        """
+        let m = RunMetrics(name: "r", jsonl: text, x: "hours")
+        XCTAssertEqual(m.series["knn_top1"]?.map(\.x), [0.01, 0.02])
+        XCTAssertEqual(m.series["knn_top1"]?.map(\.y), [50.5, 55])
+        XCTAssertEqual(m.series["epoch"]?.count, 2, "the line without hours is left out")
+        XCTAssertNil(m.series["loss"]); XCTAssertNil(m.series["hours"])
+        XCTAssertEqual(RunMetrics(name: "r", jsonl: text).series["knn_top1"]?.map(\.x), [2, 3], "x step: line numbers")
+        let fig = TrainingCurves.figure([m, RunMetrics(name: "s", jsonl: text, x: "hours")], metrics: ["knn_top1"], xLabel: "hours")
+        XCTAssertEqual(fig.panels.count, 1)
+        XCTAssertEqual(fig.panels[0].xLabel, "hours")
+        XCTAssertEqual(parses(fig.svg())["polyline"], 2)
     }
 
     func testMetricsParsing() {

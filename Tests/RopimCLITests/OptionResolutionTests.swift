@@ -168,6 +168,8 @@ final class OptionResolutionTests: XCTestCase {
             (["pretrain", "--knn-every", "-1"], "run.knn_every"),
             (["finetune", "--subset=-5"], "data.subset must be in 0...1000000000"),
             (["linprobe", "--features", "pixels", "--test-subset=-1"], "data.test_subset must be in 0...1000000000"),
+            (["linprobe", "--features", "pixels", "--holdout=-3"], "data.holdout must be in 0...1000000000"),
+            (["knn", "--features", "pixels", "--holdout", "100", "--test-subset", "10"], "data.holdout 100 and data.test_subset 10 are both set"),
             (["knn", "--features", "pixels", "--k", "0"], "probe.k must be in 1...100000"),
             (["bench", "--batch-size", "0"], "optim.batch_size must be in 1...1000000, got 0"),
         ]

@@ -89,6 +89,10 @@ final class ReadmeExampleTests: XCTestCase {
         func expect(_ example: String, _ check: @escaping (ParsableCommand) throws -> Void) { checks[example, default: []].append(check) }
 
         expect("pretrain --epochs 1") { let c = try pretrain($0); XCTAssertEqual(c.optim.epochs, 1); XCTAssertEqual(c.model, fmnist.model) }
+        expect("pretrain --epochs 1 --corruption mae") {
+            let c = try pretrain($0)
+            XCTAssertEqual(c.optim.epochs, 1); XCTAssertEqual(c.method.corruption, .mae); XCTAssertEqual(c.data.dataset, fmnist.data.dataset)
+        }
         expect("presets") { XCTAssert($0 is Presets) }
         expect("pretrain --help") { XCTAssertEqual("\(type(of: $0))", "HelpCommand", "--help resolves to the help text") }
         expect("pretrain") { XCTAssertEqual(try pretrain($0), fmnist) }
@@ -138,6 +142,10 @@ final class ReadmeExampleTests: XCTestCase {
         }
         expect("finetune --epochs 3") { let c = try finetune($0); XCTAssertEqual(c.optim.epochs, 3); XCTAssertEqual(c.pretrained, "") }
         expect("pretrain --knn-every 1") { XCTAssertEqual(try pretrain($0).run.knnEvery, 1) }
+        expect("linprobe --pretrained $CK --subset 20000 --holdout 10000") {
+            let c = try frozen($0)
+            XCTAssertEqual([c.data.subset, c.data.holdout, c.data.testSubset], [20000, 10000, 0]); XCTAssertEqual(c.data.evaluationSplit, "held-out")
+        }
         expect("bench-data --workers 2") { XCTAssertEqual(($0 as! BenchData).settings.workers, 2) }
         expect("visualize --checkpoint runs/fmnist-rop-<time> --count 8 --seed 0 --split test --output grid.png") {
             let v = $0 as! Visualize
@@ -175,6 +183,10 @@ final class ReadmeExampleTests: XCTestCase {
         expect("plot runs/fmnist-rop-<time> runs/fmnist-mask-<time> --smooth 10 --output curves") {
             let p = $0 as! Plot
             XCTAssertEqual(p.runs.count, 2); XCTAssertEqual(p.smooth, 10)
+        }
+        expect("plot runs/a runs/b --metric knn_top1 --x epoch --output knn") {
+            let p = $0 as! Plot
+            XCTAssertEqual(p.runs, ["runs/a", "runs/b"]); XCTAssertEqual(p.metric, ["knn_top1"]); XCTAssertEqual(p.x, "epoch")
         }
         expect("pretrain --output runs/a") {
             try fm.removeItem(atPath: "runs/a")   // a new run …
@@ -304,8 +316,15 @@ final class ReadmeExampleTests: XCTestCase {
         // finetune --epochs 3 from scratch, tiny
         try s.ok(["finetune", "--epochs", "3"] + Tiny.flags.dropLast(2) + ["--set", "data.synthetic_count=32", "--batch-size", "16"])
         // pretrain --knn-every 1, tiny, one epoch, k-NN on 64 / 16 images
-        let knn = try s.ok(["pretrain", "--knn-every", "1"] + Tiny.flags + ["--epochs", "1", "--set", "run.knn_train_subset=64", "--set", "run.knn_test_subset=16"])
+        let knn = try s.ok(["pretrain", "--knn-every", "1"] + Tiny.flags + ["--epochs", "1", "--set", "run.knn_train_subset=64", "--set", "run.knn_test_subset=16",
+                            "--output", "runs/knn"])
         XCTAssert(knn.contains("knn_top1"), knn)
+        // plot --metric knn_top1 --x epoch, on that run (runs/a and runs/b logged no k-NN)
+        XCTAssert(try s.ok(["plot", "runs/knn", "--metric", "knn_top1", "--x", "epoch", "--output", "knn"]).contains("panels: knn_top1 against epoch"))
+        XCTAssert(s.exists("knn.png") && s.exists("knn.svg"))
+        // linprobe --subset 20000 --holdout 10000, scaled to the 64 synthetic images: 40 train, 16 held out
+        let held = try s.ok(["linprobe", "--pretrained", ck, "--subset", "40", "--holdout", "16", "--epochs", "2"] + few + ["--output", "runs/lp-held"])
+        XCTAssert(held.contains("\"evaluation\":\"held-out\"") && held.contains("\"test_images\":16"), held)
         // bench-data --workers 2, on 16 small JPEGs, without the vit-tiny training step
         try s.ok(["bench-data", "--workers", "2", "--count", "16", "--source-size", "32", "--size", "16", "--batch", "4", "--steps", "0"])
     }
