@@ -124,10 +124,16 @@ struct Pretrain: ParsableCommand {
         let trainer = try r.resume.map { try PretrainTrainer(config: c, dataset: dataset, compute: compute, resume: $0) }
             ?? PretrainTrainer(config: c, dataset: dataset, compute: compute)
         if r.resume == nil { try RunDirectory.create(dir) }
+        var finalKNN: [String: Any]?   // the k-NN monitor's result after the last epoch, reused by the closing report
         if c.run.knnEvery > 0 {
             let monitor = try KNNMonitor(config: c, compute: compute)
-            trainer.epochHook = { _, model in try monitor.evaluate(encoder: model.encoder, compute: compute) }
+            trainer.epochHook = { epoch, model in
+                let r = try monitor.evaluate(encoder: model.encoder, compute: compute)
+                if epoch == c.optim.epochs { finalKNN = r }
+                return r
+            }
         }
+        let pictures = try reconstructionPictures(c, trainer: trainer, runDirectory: dir, compute: compute)
         try AtomicFile.write(try ConfigLoader.yaml(c), to: dir + "/config.yaml")
         if let names = loaded.classNames { try ImageFolder.writeClasses(names, to: dir + "/classes.txt") }
         let lr = c.scaledLR
@@ -148,16 +154,19 @@ struct Pretrain: ParsableCommand {
         } else {
             print("done: the run had already reached step \(summary.steps); nothing left to train; checkpoint \(summary.checkpoint)")
         }
-        try writePretrainSummary(summary, config: c, directory: dir)
+        let report = c.run.report ? closingReport(c, trainer: trainer, pictures: pictures, finalKNN: finalKNN, runDirectory: dir,
+                                                  compute: compute) : [:]
+        try writePretrainSummary(summary, config: c, directory: dir, extra: report)
         let skipped = SkipReport(skipped: loaded.report.skipped + trainer.loader.skipped.skipped)
         if !skipped.isEmpty { print(skipped.summary()) }
     }
 }
 
-/// summary.json for scripts, as the downstream commands write: steps, seconds, losses, checkpoint.
-func writePretrainSummary(_ s: TrainSummary, config c: PretrainConfig, directory: String) throws {
-    var r: [String: Any] = ["command": "pretrain", "steps": s.steps, "seconds": s.seconds, "checkpoint": s.checkpoint,
-                            "corruption": c.method.corruption.rawValue, "loss": c.method.loss.rawValue, "seed": c.run.seed]
+/// summary.json for scripts, as the downstream commands write: steps, seconds, losses, checkpoint (and what the
+/// closing report measured: `extra`).
+func writePretrainSummary(_ s: TrainSummary, config c: PretrainConfig, directory: String, extra: [String: Any] = [:]) throws {
+    var r: [String: Any] = extra.merging(["command": "pretrain", "steps": s.steps, "seconds": s.seconds, "checkpoint": s.checkpoint,
+                            "corruption": c.method.corruption.rawValue, "loss": c.method.loss.rawValue, "seed": c.run.seed]) { $1 }
     if s.meanLossStart.isFinite { r["mean_loss_start"] = s.meanLossStart; r["mean_loss_end"] = s.meanLossEnd }
     let data = try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys, .prettyPrinted])
     try AtomicFile.write(data, to: directory + "/summary.json")

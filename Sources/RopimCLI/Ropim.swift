@@ -1,6 +1,7 @@
 // The `ropim` command: argument parsing only; the work lives in the library targets.
 
 import ArgumentParser
+import Logging
 import ROPIMTraining
 
 @main
@@ -18,9 +19,12 @@ struct Ropim: ParsableCommand {
         subcommands: [Pretrain.self, Finetune.self, Linprobe.self, KNNCommand.self, Bench.self, BenchData.self,
                       Visualize.self, Analyze.self, Plot.self, Export.self, Import.self, Inspect.self, Embed.self, Presets.self])
 
-    /// SIGINT/SIGTERM are taken by one waiter thread (see StopSignal) before any other thread starts.
+    /// SIGINT/SIGTERM are taken by one waiter thread (see StopSignal) before any other thread starts; what the
+    /// library targets log is printed by the console handler.
     static func main() {
         StopSignal.start()
+        let console = Console()
+        LoggingSystem.bootstrap { _ in ConsoleLogHandler(console: console) }
         do {
             var command = try parseAsRoot(joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst())))
             try command.run()

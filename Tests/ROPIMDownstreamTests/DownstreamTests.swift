@@ -395,7 +395,7 @@ final class FinetuneTests: XCTestCase {
         let t = try FinetuneTrainer(config: c, train: train, test: test, compute: .serial)
         let dir = tempDir()
         var losses: [Double] = []
-        let s = try t.run(runDirectory: dir, progress: Progress(interactive: false)) { losses.append($1) }
+        let s = try t.run(runDirectory: dir, progress: Progress()) { losses.append($1) }
         XCTAssertEqual(s.steps, 2 * (64 / 16))
         XCTAssertTrue(losses.allSatisfy(\.isFinite))
         XCTAssertEqual(s.epochs, 2)
@@ -424,7 +424,7 @@ final class FinetuneTests: XCTestCase {
         func losses(_ config: FinetuneConfig) throws -> [Double] {
             var out: [Double] = []
             try FinetuneTrainer(config: config, train: train, test: test, compute: ComputeContext(threads: 2))
-                .run(runDirectory: tempDir(), progress: Progress(interactive: false)) { out.append($1) }
+                .run(runDirectory: tempDir(), progress: Progress()) { out.append($1) }
             return out
         }
         XCTAssertEqual(try losses(loaded), try losses(c))
@@ -445,7 +445,7 @@ final class FinetuneTests: XCTestCase {
         let t = try FinetuneTrainer(config: c, train: train, test: test, compute: .serial)
         XCTAssertEqual(t.stepsPerEpoch, 4)
         var losses: [Double] = []
-        let s = try t.run(runDirectory: tempDir(), progress: Progress(interactive: false)) { losses.append($1) }
+        let s = try t.run(runDirectory: tempDir(), progress: Progress()) { losses.append($1) }
         XCTAssertEqual(s.steps, 4)
         XCTAssertTrue(losses.allSatisfy(\.isFinite))
     }
@@ -553,7 +553,7 @@ final class ProbeTests: XCTestCase {
         let monitor = try KNNMonitor(config: c, compute: .serial)
         trainer.epochHook = { _, model in try monitor.evaluate(encoder: model.encoder, compute: .serial) }
         let dir = tempDir()
-        try trainer.train(runDirectory: dir, progress: Progress(interactive: false))
+        try trainer.train(runDirectory: dir, progress: Progress())
         let lines = try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         let knn = lines.filter { $0.contains("knn_top1") }
         XCTAssertEqual(knn.count, 2)
