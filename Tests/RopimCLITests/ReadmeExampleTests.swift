@@ -276,8 +276,8 @@ final class ReadmeExampleTests: XCTestCase {
         XCTAssert(try s.ok(["knn", "--pretrained", "runs/ft/best.safetensors"] + few + ["--output", "runs/knn-ft"]).contains("fine-tuned classifier"))
         // finetune --epochs 3 from scratch, tiny
         try s.ok(["finetune", "--epochs", "3"] + Tiny.flags.dropLast(2) + ["--set", "data.synthetic_count=32", "--batch-size", "16"])
-        // pretrain --knn-every 1, tiny, one epoch, k-NN on 64 / 16 images
-        let knn = try s.ok(["pretrain", "--knn-every", "1"] + Tiny.flags + ["--epochs", "1", "--set", "run.knn_train_subset=64", "--set", "run.knn_test_subset=16"])
+        // pretrain --knn-every 1, tiny, one epoch (k-NN on 64 / 16 images)
+        let knn = try s.ok(["pretrain", "--knn-every", "1"] + Tiny.flags + ["--epochs", "1"])
         XCTAssert(knn.contains("knn_top1"), knn)
         // bench-data --workers 2, on 16 small JPEGs, without the vit-tiny training step
         try s.ok(["bench-data", "--workers", "2", "--count", "16", "--source-size", "32", "--size", "16", "--batch", "4", "--steps", "0"])
