@@ -120,7 +120,7 @@ let package = Package(
                     swiftSettings: numericSettings),
         .testTarget(name: "RopimCLITests",
                     dependencies: ["RopimCLI", "ROPIMDownstream", "ROPIMTraining", "ROPIMCore", "ROPIMOptim", "ROPIMData", "ROPIMNN",
-                                   "ROPIMConfig", "ROPIMFiles", "ROPIMKernels",
+                                   "ROPIMConfig", "ROPIMFiles", "ROPIMKernels", "ROPIMTestSupport",
                                    .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "ROPIMDownstreamTests",
                     dependencies: ["ROPIMDownstream", "ROPIMTraining", "ROPIMCore", "ROPIMOptim", "ROPIMData", "ROPIMNN", "ROPIMConfig",

@@ -92,9 +92,11 @@ public final class Progress {
         }
     }
 
-    /// Logs the step line; `force` (every log_every-th step, the first and the last) makes it `.info`.
+    /// Logs the step line; `force` (every log_every-th step, the first and the last) makes it `.info`. The line
+    /// is made at every step (the times it keeps need every step), whether or not the logger shows it.
     public func step(_ s: Step, force: Bool) {
-        logger.log(level: force ? .info : .trace, "\(line(s))", metadata: [Progress.stepLine: "step"])
+        let text = line(s)
+        logger.log(level: force ? .info : .trace, "\(text)", metadata: [Progress.stepLine: "step"])
     }
 
     /// "epoch 1/20  step 120/4680  loss 0.4123  lr 1.234e-04  grad 0.812  412.3 img/s  epoch 0:42 (3:41 left)

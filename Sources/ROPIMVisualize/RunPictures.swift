@@ -10,28 +10,30 @@ import ROPIMKernels
 import ROPIMNN
 
 public final class ReconstructionSnapshot {
-    /// Normalized images [N, C, S, S] and their indices in `split`.
+    /// Normalized images [N, C, S, S] and their indices in the source.
     public let images: Tensor
     public let indices: [Int]
-    public let split: ImageSplit
     public let normalization: Normalization
     /// Nearest-neighbour enlargement (about 112 px per image, as `ropim visualize`).
     public let scale: Int
     let seed: UInt64
     let compute: ComputeContext
 
-    /// `count` images (seeded choice) of the test split of `data`, or of the train split where there is no test
-    /// split (an image folder without val/ or test/).
-    public init(data: DataConfig, model: ViTConfig, count: Int = 8, seed: UInt64 = 0, compute: ComputeContext) throws {
-        var chosen: (ImageDataset, ImageSplit)
-        do { chosen = (try PictureImages.load(data, model: model, split: .test, compute: compute), .test) } catch {
-            chosen = (try PictureImages.load(data, model: model, split: .train, compute: compute), .train)
+    /// `count` images of `source` (the run's training images: already open, and only these are decoded), chosen
+    /// by `seed` as `ropim visualize` chooses, each resized whole to the model's size and normalized.
+    public init(source: any ImageSource, model: ViTConfig, normalization: Normalization, count: Int = 8, seed: UInt64 = 0,
+                compute: ComputeContext) throws {
+        guard source.count > 0 else { throw VisualizeError("\(source.source) holds no images to draw") }
+        indices = PictureImages.choose(from: source.count, count: count, seed: seed)
+        let size = model.imgSize, plane = model.inChans * size * size
+        let transform = try SampleTransform(size: size, outChannels: model.inChans, normalization: normalization, mode: .resize)
+        let batch = Tensor(shape: [indices.count, model.inChans, size, size])
+        for (row, i) in indices.enumerated() {
+            try source.withImage(i) { v in RNG.withoutDraws { transform.apply(v, rng: &$0, into: batch.data + row * plane) } }
         }
-        indices = PictureImages.choose(chosen.0, count: count, seed: seed)
-        images = try PictureImages.batch(chosen.0, indices: indices, model: model, normalization: data.normalization, compute: compute)
-        split = chosen.1
-        normalization = data.normalization
-        scale = Swift.max(1, Int((112.0 / Double(model.imgSize)).rounded()))
+        images = batch
+        self.normalization = normalization
+        scale = Swift.max(1, Int((112.0 / Double(size)).rounded()))
         self.seed = seed
         self.compute = compute
     }

@@ -133,7 +133,7 @@ struct Pretrain: ParsableCommand {
                 return r
             }
         }
-        let pictures = try reconstructionPictures(c, trainer: trainer, runDirectory: dir, compute: compute)
+        let pictures = reconstructionPictures(c, trainer: trainer, runDirectory: dir, compute: compute)
         try AtomicFile.write(try ConfigLoader.yaml(c), to: dir + "/config.yaml")
         if let names = loaded.classNames { try ImageFolder.writeClasses(names, to: dir + "/classes.txt") }
         let lr = c.scaledLR

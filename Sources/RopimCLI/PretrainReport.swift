@@ -17,14 +17,17 @@ extension Pretrain {
         let tensorboard = c.run.tensorboard && c.run.imageEvery > 0
         guard tensorboard || c.run.report else { return nil }
         let snapshot: ReconstructionSnapshot
-        do { snapshot = try ReconstructionSnapshot(data: c.data, model: c.model, compute: compute) } catch {
+        do {
+            snapshot = try ReconstructionSnapshot(source: trainer.dataset, model: c.model, normalization: c.data.normalization,
+                                                  compute: compute)
+        } catch {
             print("reconstruction pictures: none (\(error))")
             return nil
         }
         if tensorboard {
             let name = (runDirectory as NSString).lastPathComponent
             trainer.imageHook = { epoch, model in
-                let canvas = snapshot.draw(model, title: "\(name) epoch \(epoch), \(snapshot.split.rawValue) images")
+                let canvas = snapshot.draw(model, title: "\(name) epoch \(epoch), training images")
                 return EncodedImage(png: try PNG.encode(canvas), width: canvas.width, height: canvas.height, channels: 3)
             }
         }
@@ -40,7 +43,7 @@ extension Pretrain {
         var out: [String: Any] = [:]
         if let pictures {
             let path = dir + "/reconstructions.png"
-            let title = "\((dir as NSString).lastPathComponent) step \(trainer.optimizer.step), \(pictures.split.rawValue) images"
+            let title = "\((dir as NSString).lastPathComponent) step \(trainer.optimizer.step), training images"
             do {
                 try PNG.write(pictures.draw(trainer.model, title: title), to: path)
                 print("reconstructions: \(path)")

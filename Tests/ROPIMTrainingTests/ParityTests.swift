@@ -5,6 +5,7 @@ import ROPIMNN
 import ROPIMCore
 @testable import ROPIMTraining
 import ROPIMFiles
+import ROPIMTestSupport
 
 /// Parity with PyTorch without Python: golden fixtures made by scripts/parity/make_fixtures.py (torch +
 /// timm, double precision) hold weights, an input, the expected final tokens and the gradients of
@@ -113,21 +114,8 @@ final class ParityTests: XCTestCase {
 final class TimmParityTests: XCTestCase {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../scripts/parity/compare_timm.py").standardized.path
 
-    /// Exit status and output (stdout and stderr) of `python args`.
-    func python(_ args: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3"] + args
-        let pipe = Pipe()
-        p.standardOutput = pipe; p.standardError = pipe
-        try p.run()
-        let out = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: out, as: UTF8.self))
-    }
-
     func testTimmBuildsEachExportAsWrittenAndMatchesEmbed() throws {
-        let probe = try python(["-c", "import torch, timm, safetensors; print(timm.__version__)"])
+        let probe = try runPython(["-c", "import torch, timm, safetensors; print(timm.__version__)"])
         guard probe.status == 0 else {
             throw XCTSkip("no Python with torch, timm and safetensors (set PYTHON=/path/to/python): \(probe.output.suffix(200))")
         }
@@ -150,7 +138,7 @@ final class TimmParityTests: XCTestCase {
             var s = EmbedSettings(); s.count = 8; s.saveInputs = true
             let feats = dir + "/feats-\(format.rawValue).safetensors"
             try Embedding.write(try Embedding.tensors(ef, images: try Embedding.images(d, encoder: ef, compute: .serial), settings: s, compute: .serial), encoder: ef, split: "test", to: feats)
-            let r = try python([Self.script, enc, feats])
+            let r = try runPython([Self.script, enc, feats])
             XCTAssertEqual(r.status, 0, "\(format.rawValue): \(r.output)")
             guard let line = r.output.split(separator: "\n").last, let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                   let diff = json["max_abs_diff"] as? Double else { return XCTFail("\(format.rawValue): \(r.output)") }

@@ -4,28 +4,16 @@
 import ArgumentParser
 import Foundation
 import XCTest
+import ROPIMTestSupport
 @testable import RopimCLI
 
 final class TensorBoardReaderTests: XCTestCase {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../../scripts/tensorboard/read_events.py").standardized.path
 
-    /// Exit status and output (stdout and stderr) of `python args` ($PYTHON, else python3).
-    func python(_ args: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3"] + args
-        let pipe = Pipe()
-        p.standardOutput = pipe; p.standardError = pipe
-        try p.run()
-        let out = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: out, as: UTF8.self))
-    }
-
     /// read_events.py's listing of `dir` (in the scratch folder), which must succeed.
     func events(_ s: Scratch, _ dir: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
-        let r = try python([Self.script, s.path(dir)])
+        let r = try runPython([Self.script, s.path(dir)])
         XCTAssertEqual(r.status, 0, r.output, file: file, line: line)
         return r.output
     }
@@ -34,7 +22,7 @@ final class TensorBoardReaderTests: XCTestCase {
     /// then the event files of finetune, linprobe and knn on its checkpoint; then a run resumed from a checkpoint
     /// older than its last logged step, whose repeated steps the reader drops (SessionLog START).
     func testTensorBoardReadsWhatEachCommandWrote() throws {
-        let probe = try python(["-c", "import tensorboard; print(tensorboard.__version__)"])
+        let probe = try runPython(["-c", "import tensorboard; print(tensorboard.__version__)"])
         guard probe.status == 0 else {
             throw XCTSkip("no Python with tensorboard (pip install tensorboard; or set PYTHON=/path/to/python): \(probe.output.suffix(200))")
         }
