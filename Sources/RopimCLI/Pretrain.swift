@@ -154,7 +154,7 @@ struct Pretrain: ParsableCommand {
         } else {
             print("done: the run had already reached step \(summary.steps); nothing left to train; checkpoint \(summary.checkpoint)")
         }
-        let report = c.run.report ? closingReport(c, trainer: trainer, pictures: pictures, finalKNN: finalKNN, runDirectory: dir,
+        let report = c.run.report ? closingReport(c, trainer: trainer, steps: summary.steps, pictures: pictures, finalKNN: finalKNN, runDirectory: dir,
                                                   compute: compute) : [:]
         try writePretrainSummary(summary, config: c, directory: dir, extra: report)
         let skipped = SkipReport(skipped: loaded.report.skipped + trainer.loader.skipped.skipped)

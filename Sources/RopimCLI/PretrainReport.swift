@@ -5,6 +5,7 @@
 import Foundation
 import ROPIMDownstream
 import ROPIMKernels
+import ROPIMNN
 import ROPIMTensorBoard
 import ROPIMTraining
 import ROPIMVisualize
@@ -36,9 +37,11 @@ extension Pretrain {
 
     /// Prints the closing report and returns what it measured for summary.json (`reconstructions`, `knn_top1`,
     /// `knn_random_top1`, `report_seconds`). The run is saved by then: a part that cannot be done (unlabelled data
-    /// has no k-NN) is said and skipped. `finalKNN` is the k-NN monitor's result after the last epoch, if it ran.
-    func closingReport(_ c: PretrainConfig, trainer: PretrainTrainer, pictures: ReconstructionSnapshot?, finalKNN: [String: Any]?,
-                       runDirectory dir: String, compute: ComputeContext) -> [String: Any] {
+    /// has no k-NN) is said and skipped. The k-NN measures a run that trained its whole schedule (`steps` of all
+    /// epochs): a try cut short by --max-steps gets the picture and the next commands only. `finalKNN` is the
+    /// k-NN monitor's result after the last epoch, if it ran.
+    func closingReport(_ c: PretrainConfig, trainer: PretrainTrainer, steps: Int, pictures: ReconstructionSnapshot?,
+                       finalKNN: [String: Any]?, runDirectory dir: String, compute: ComputeContext) -> [String: Any] {
         let start = Date()
         var out: [String: Any] = [:]
         if let pictures {
@@ -50,16 +53,14 @@ extension Pretrain {
                 out["reconstructions"] = path
             } catch { print("reconstructions: not drawn (\(error))") }
         }
-        do {
-            let monitor = try KNNMonitor(config: c, compute: compute)
-            let trained = try finalKNN ?? monitor.evaluate(encoder: trainer.model.encoder, compute: compute)
-            let randomEncoder = try probeEncoder(checkpoint: nil, model: c.model, random: true, seed: c.run.seed)
-            let random = try monitor.evaluate(encoder: randomEncoder, compute: compute)
-            let (a, b) = (trained["knn_top1"] as? Double ?? .nan, random["knn_top1"] as? Double ?? .nan)
-            print(String(format: "k-NN top-1 (%d-NN, %d test images, %d train images as memory): %.1f %% with this encoder, %.1f %% with a random one",
-                         c.run.knnK, monitor.test.count, monitor.train.count, a, b))
-            out["knn_top1"] = a; out["knn_random_top1"] = b
-        } catch { print("k-NN: skipped (\(error))") }
+        let planned = c.optim.epochs * trainer.stepsPerEpoch
+        if steps < planned {
+            print("k-NN: not measured (the run stopped at step \(steps) of \(planned)); `ropim knn --pretrained` measures any checkpoint")
+        } else {
+            do { out.merge(try knnAgainstRandom(c, encoder: trainer.model.encoder, finalKNN: finalKNN, compute: compute)) { $1 } } catch {
+                print("k-NN: skipped (\(error))")
+            }
+        }
         out["report_seconds"] = Date().timeIntervalSince(start)
         let ck = dir + "/checkpoint.safetensors"
         var next = [("ropim visualize --checkpoint \(dir) --count 16", "more reconstructions"),
@@ -75,5 +76,19 @@ extension Pretrain {
         print("next:")
         for (command, what) in next { print("  " + command.padding(toLength: width, withPad: " ", startingAt: 0) + "   # " + what) }
         return out
+    }
+
+    /// k-NN top-1 of `encoder` (or the monitor's `finalKNN`) and of a freshly initialized encoder of the same
+    /// shape (`ropim knn --features random`'s), on the run's k-NN subsets; prints one line.
+    func knnAgainstRandom(_ c: PretrainConfig, encoder: VisionTransformer, finalKNN: [String: Any]?,
+                          compute: ComputeContext) throws -> [String: Any] {
+        let monitor = try KNNMonitor(config: c, compute: compute)
+        let trained = try finalKNN ?? monitor.evaluate(encoder: encoder, compute: compute)
+        let random = try monitor.evaluate(encoder: try probeEncoder(checkpoint: nil, model: c.model, random: true, seed: c.run.seed),
+                                          compute: compute)
+        let (a, b) = (trained["knn_top1"] as? Double ?? .nan, random["knn_top1"] as? Double ?? .nan)
+        print(String(format: "k-NN top-1 (%d-NN, %d test images, %d train images as memory): %.1f %% with this encoder, %.1f %% with a random one",
+                     c.run.knnK, monitor.test.count, monitor.train.count, a, b))
+        return ["knn_top1": a, "knn_random_top1": b]
     }
 }

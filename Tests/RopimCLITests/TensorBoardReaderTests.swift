@@ -54,7 +54,7 @@ final class TensorBoardReaderTests: XCTestCase {
     }
 
     /// The closing report of a finished run: the picture, both k-NN numbers (also in summary.json), and next
-    /// commands that parse as written; run.report: false leaves it out.
+    /// commands that parse as written; a run cut by --max-steps gets no k-NN; run.report: false leaves it out.
     func testPretrainEndsWithPictureKNNAndNextCommands() throws {
         let s = try Scratch()
         let out = try s.ok(["pretrain", "--output", "runs/p", "--epochs", "1"] + Tiny.flags)
@@ -72,6 +72,10 @@ final class TensorBoardReaderTests: XCTestCase {
             XCTFail("`\(line)` does not name the run")
         }
         XCTAssert(next.last!.hasPrefix("  tensorboard --logdir runs"), out)
+
+        let cut = try s.ok(["pretrain", "--output", "runs/cut", "--epochs", "1", "--max-steps", "2"] + Tiny.flags)
+        XCTAssert(cut.contains("reconstructions: runs/cut/reconstructions.png") && cut.contains("k-NN: not measured (the run stopped at step 2 of 4)")
+                  && cut.contains("\nnext:\n"), cut)
 
         let quiet = try s.ok(["pretrain", "--output", "runs/q", "--epochs", "1", "--set", "run.report=false", "--set", "run.tensorboard=false"] + Tiny.flags)
         XCTAssertFalse(quiet.contains("next:") || quiet.contains("k-NN top-1"), quiet)
