@@ -5,6 +5,7 @@
 //   CDNNL (GEMM: oneDNN on Linux; Accelerate on macOS)
 //     → ROPIMKernels (tensors, GEMM, threads, seeded RNG)
 //   ROPIMFiles (safetensors, the atomic writer, JSON strings)
+//     → ROPIMTensorBoard (TensorBoard event files; swift-protobuf)
 //     → ROPIMConfig (YAML ↔ Codable with file/line errors)
 //   ROPIMData (datasets, decoding, augmentation, dataset selection; Kernels + Files)
 //   CMPI (Open MPI, Linux) → ROPIMDistributed (the communicator of data-parallel runs: rank, world, collectives)
@@ -34,6 +35,9 @@ func targetCPUFlags() -> [String] {
     return []
 }
 
+// Library targets log through swift-log; the command line installs its own handler (Sources/RopimCLI/Console.swift).
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+
 let numericSettings: [SwiftSetting] = [.unsafeFlags(targetCPUFlags())]
 
 #if os(Linux)
@@ -51,11 +55,13 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "ropim", targets: ["RopimCLI"]),
-        .library(name: "ROPIM", targets: ["ROPIMKernels", "ROPIMFiles", "ROPIMConfig", "ROPIMData", "ROPIMOptim", "ROPIMNN", "ROPIMCore", "ROPIMTraining", "ROPIMVisualize", "ROPIMDownstream", "ROPIMDistributed"]),
+        .library(name: "ROPIM", targets: ["ROPIMKernels", "ROPIMFiles", "ROPIMTensorBoard", "ROPIMConfig", "ROPIMData", "ROPIMOptim", "ROPIMNN", "ROPIMCore", "ROPIMTraining", "ROPIMVisualize", "ROPIMDownstream", "ROPIMDistributed"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL",
@@ -72,32 +78,36 @@ let package = Package(
                 swiftSettings: numericSettings, linkerSettings: gemmLinker),
         .target(name: "ROPIMFiles"),
         .target(name: "ROPIMDistributed", dependencies: mpiDependencies),
+        // TensorBoard event files (their own target: the protobuf runtime stays out of every other one).
+        .target(name: "ROPIMTensorBoard", dependencies: ["ROPIMFiles", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["Proto"]),
         .target(name: "ROPIMConfig", dependencies: ["ROPIMFiles", .product(name: "Yams", package: "Yams")]),
-        .target(name: "ROPIMData", dependencies: ["ROPIMKernels", "ROPIMFiles", "CZlib", "CTurboJPEG", "CPNG"],
+        .target(name: "ROPIMData", dependencies: ["ROPIMKernels", "ROPIMFiles", "CZlib", "CTurboJPEG", "CPNG", logging],
                 swiftSettings: numericSettings),
         .target(name: "ROPIMNN", dependencies: ["ROPIMKernels"], swiftSettings: numericSettings),
         .target(name: "ROPIMOptim", dependencies: ["ROPIMNN", "ROPIMKernels"], swiftSettings: numericSettings),
         .target(name: "ROPIMCore", dependencies: ["ROPIMNN", "ROPIMKernels"], swiftSettings: numericSettings),
         .target(name: "ROPIMTraining",
                 dependencies: ["ROPIMCore", "ROPIMOptim", "ROPIMData", "ROPIMNN", "ROPIMConfig", "ROPIMFiles", "ROPIMKernels",
-                               "ROPIMDistributed"],
+                               "ROPIMTensorBoard", "ROPIMDistributed", logging],
                 swiftSettings: numericSettings),
         .target(name: "ROPIMVisualize",
                 dependencies: ["ROPIMCore", "ROPIMData", "ROPIMNN", "ROPIMFiles", "ROPIMKernels", "CPNG"],
                 swiftSettings: numericSettings),
         .target(name: "ROPIMDownstream",
                 dependencies: ["ROPIMTraining", "ROPIMCore", "ROPIMOptim", "ROPIMData", "ROPIMNN", "ROPIMConfig", "ROPIMFiles", "ROPIMKernels",
-                               "ROPIMDistributed"],
+                               "ROPIMDistributed", logging],
                 swiftSettings: numericSettings),
         .executableTarget(name: "RopimCLI",
                           dependencies: ["ROPIMDownstream", "ROPIMVisualize", "ROPIMTraining", "ROPIMCore", "ROPIMOptim", "ROPIMData",
-                                         "ROPIMNN", "ROPIMConfig", "ROPIMFiles", "ROPIMKernels", "ROPIMDistributed",
+                                         "ROPIMNN", "ROPIMConfig", "ROPIMFiles", "ROPIMKernels", "ROPIMTensorBoard", "ROPIMDistributed", logging,
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/RopimCLI"),
         .testTarget(name: "ROPIMKernelsTests", dependencies: ["ROPIMKernels"], swiftSettings: numericSettings),
         // Shared by test targets (not shipped): scratch folders, and the seeded file edits of the fuzz tests.
         .target(name: "ROPIMTestSupport", dependencies: ["ROPIMKernels"], path: "Tests/TestSupport"),
         .testTarget(name: "ROPIMFilesTests", dependencies: ["ROPIMFiles", "ROPIMTestSupport", "ROPIMKernels"]),
+        .testTarget(name: "ROPIMTensorBoardTests", dependencies: ["ROPIMTensorBoard", "ROPIMTestSupport"]),
         .testTarget(name: "ROPIMConfigTests", dependencies: ["ROPIMConfig"]),
         .testTarget(name: "ROPIMDistributedTests", dependencies: ["ROPIMDistributed"]),
         .testTarget(name: "ROPIMDataTests", dependencies: ["ROPIMData", "ROPIMFiles", "ROPIMKernels"], exclude: ["Fixtures"],
@@ -109,7 +119,7 @@ let package = Package(
                     swiftSettings: numericSettings),
         .testTarget(name: "ROPIMTrainingTests",
                     dependencies: ["ROPIMTraining", "ROPIMCore", "ROPIMOptim", "ROPIMData", "ROPIMNN", "ROPIMConfig", "ROPIMFiles", "ROPIMKernels",
-                                   "ROPIMTestSupport"],
+                                   "ROPIMTestSupport", logging],
                     exclude: ["Fixtures"],
                     swiftSettings: numericSettings),
         .testTarget(name: "ROPIMVisualizeTests",
@@ -117,7 +127,7 @@ let package = Package(
                     swiftSettings: numericSettings),
         .testTarget(name: "RopimCLITests",
                     dependencies: ["RopimCLI", "ROPIMDownstream", "ROPIMTraining", "ROPIMCore", "ROPIMOptim", "ROPIMData", "ROPIMNN",
-                                   "ROPIMConfig", "ROPIMFiles", "ROPIMKernels",
+                                   "ROPIMConfig", "ROPIMFiles", "ROPIMKernels", "ROPIMTestSupport",
                                    .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "ROPIMDownstreamTests",
                     dependencies: ["ROPIMDownstream", "ROPIMTraining", "ROPIMCore", "ROPIMOptim", "ROPIMData", "ROPIMNN", "ROPIMConfig",

@@ -2,6 +2,7 @@
 // from JPEG files (decoded on the fly) and from a packed cache of the same files, with N loader threads.
 
 import Foundation
+import Logging
 import ROPIMKernels
 
 /// What `LoaderBench` measures. Every number is checked once, by `validate()`.
@@ -43,9 +44,9 @@ public struct LoaderBenchResult: Sendable {
 public enum LoaderBench {
     /// Writes the JPEGs to `root`/images, then times the loader over them and over a packed cache built
     /// with `compute`'s threads decoding (`root`/cache.pack); `compute` also draws the synthetic images and
-    /// builds the loader's calling-thread batches. `log` gets one line per stage.
+    /// builds the loader's calling-thread batches. `logger` gets one line per stage.
     public static func run(_ s: LoaderBenchSettings, root: String, compute: ComputeContext,
-                           log: (String) -> Void = { _ in }) throws -> LoaderBenchResult {
+                           logger: Logger = Logger.current) throws -> LoaderBenchResult {
         try s.validate()
         var r = LoaderBenchResult()
         var t = Date()
@@ -60,8 +61,8 @@ public enum LoaderBench {
             try Data(bytes).write(to: URL(fileURLWithPath: folder + "/\(i).jpg"))
         }
         r.writeSeconds = Date().timeIntervalSince(t)
-        log(String(format: "wrote %d JPEGs of %d×%d (%.0f KB each on average) in %.1f s to %@", s.count, s.sourceSize, s.sourceSize,
-                   Double(r.jpegBytes) / Double(s.count) / 1024, r.writeSeconds, root))
+        logger.info(.init(stringLiteral: String(format: "wrote %d JPEGs of %d×%d (%.0f KB each on average) in %.1f s to %@", s.count,
+                                                s.sourceSize, s.sourceSize, Double(r.jpegBytes) / Double(s.count) / 1024, r.writeSeconds, root)))
 
         let transform = try SampleTransform(size: s.size, outChannels: 3, normalization: .imagenet, augment: s.augment)
         let scan = try ImageFolder.scan(root + "/images")
@@ -77,7 +78,8 @@ public enum LoaderBench {
         let aug = "RandomResizedCrop + flip" + (s.augment.randAugment.isEmpty ? "" : " + RandAugment \(s.augment.randAugment)")
         let threadsText = "\(s.workers) loader thread\(s.workers == 1 ? "" : "s")"
         r.jpegImagesPerSecond = try measure(ImageFolderFiles(scan, channels: 3))
-        log(String(format: "JPEG decode + %@ → %d px, %@: %.0f images/s", aug, s.size, threadsText, r.jpegImagesPerSecond))
+        logger.info(.init(stringLiteral: String(format: "JPEG decode + %@ → %d px, %@: %.0f images/s", aug, s.size, threadsText,
+                                                r.jpegImagesPerSecond)))
 
         t = Date()
         let cachePath = root + "/cache.pack"
@@ -85,8 +87,8 @@ public enum LoaderBench {
         r.cacheSeconds = Date().timeIntervalSince(t)
         r.cacheBytes = (try FileManager.default.attributesOfItem(atPath: cachePath)[.size] as? Int) ?? 0
         r.packedImagesPerSecond = try measure(try PackedCache(path: cachePath))
-        log(String(format: "packed cache (built in %.1f s, %d MB) + %@ → %d px, %@: %.0f images/s", r.cacheSeconds, r.cacheBytes >> 20,
-                   aug, s.size, threadsText, r.packedImagesPerSecond))
+        logger.info(.init(stringLiteral: String(format: "packed cache (built in %.1f s, %d MB) + %@ → %d px, %@: %.0f images/s",
+                                                r.cacheSeconds, r.cacheBytes >> 20, aug, s.size, threadsText, r.packedImagesPerSecond)))
         return r
     }
 }

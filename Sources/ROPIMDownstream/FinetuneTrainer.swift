@@ -98,7 +98,7 @@ public final class FinetuneTrainer {
     @discardableResult
     public func run(runDirectory: String, progress: ROPIMTraining.Progress = ROPIMTraining.Progress(), onStep: ((Int, Double) -> Void)? = nil) throws -> FinetuneSummary {
         let c = config, o = c.optim, m = c.model
-        let metrics = try MetricsWriter(path: runDirectory + "/metrics.jsonl")
+        let metrics = try MetricsWriter(path: runDirectory + "/metrics.jsonl", tensorboard: c.run.tensorboard)
         let totalSteps = o.maxSteps > 0 ? Swift.min(o.maxSteps, o.epochs * stepsPerEpoch) : o.epochs * stepsPerEpoch
         let targets = Tensor(shape: [o.batchSize, classes]), dLogits = Tensor(shape: [o.batchSize, classes])
         let mix = MixupSettings(mixupAlpha: c.method.mixup, cutmixAlpha: c.method.cutmix, prob: c.method.mixupProb,

@@ -2,6 +2,7 @@
 // checkpoint's encoder, a random encoder of the same shape, or the pixels), then a linear probe or k-NN.
 
 import Foundation
+import Logging
 import ROPIMData
 import ROPIMKernels
 import ROPIMNN
@@ -9,9 +10,9 @@ import ROPIMTraining
 import ROPIMFiles
 
 public enum FrozenEvaluation {
-    /// Train and test features and the class count. `log` gets one line per stage.
+    /// Train and test features and the class count. `logger` gets one line per stage.
     public static func features(_ c: FrozenFeaturesConfig, checkpoint: PretrainCheckpoint?, compute: ComputeContext,
-                                log: (String) -> Void = { _ in }) throws -> (train: FeatureSet, test: FeatureSet, classes: Int) {
+                                logger: Logger = Logger.current) throws -> (train: FeatureSet, test: FeatureSet, classes: Int) {
         let vit = checkpoint?.config.model ?? c.model
         try c.validate(checkpointModel: checkpoint?.config.model)
         if c.probe.features == .pretrained && checkpoint == nil {
@@ -37,8 +38,8 @@ public enum FrozenEvaluation {
                 throw DownstreamError("features of \(split) are not finite: \(bad) (probe.features \(c.probe.features.rawValue)\(checkpoint.map { " of \($0.path)" } ?? "")); the encoder or data.normalization produces NaN or infinity")
             }
         }
-        log(String(format: "features: %@ (%d train, %d %@, %d dims) in %.1f s", c.probe.features.rawValue, a.count, b.count, c.data.evaluationSplit, a.dim,
-                   Date().timeIntervalSince(start)))
+        logger.info(.init(stringLiteral: String(format: "features: %@ (%d train, %d %@, %d dims) in %.1f s", c.probe.features.rawValue,
+                                                a.count, b.count, c.data.evaluationSplit, a.dim, Date().timeIntervalSince(start))))
         return (a, b, classes)
     }
 
@@ -54,12 +55,12 @@ public enum FrozenEvaluation {
 
     /// Linear probe; metrics.jsonl gets one line per epoch. Returns the summary record.
     public static func linearProbe(_ c: FrozenFeaturesConfig, checkpoint: PretrainCheckpoint?, runDirectory: String,
-                                   compute: ComputeContext, log: @escaping (String) -> Void = { _ in }) throws -> [String: Any] {
+                                   compute: ComputeContext, logger: Logger = Logger.current) throws -> [String: Any] {
         let start = Date()
-        let (train, test, classes) = try features(c, checkpoint: checkpoint, compute: compute, log: log)
+        let (train, test, classes) = try features(c, checkpoint: checkpoint, compute: compute, logger: logger)
         if c.probe.saveFeatures { try saveFeatures(train, test, to: runDirectory + "/features.safetensors") }
         let featureSeconds = Date().timeIntervalSince(start)
-        let metrics = try MetricsWriter(path: runDirectory + "/metrics.jsonl")
+        let metrics = try MetricsWriter(path: runDirectory + "/metrics.jsonl", tensorboard: c.run.tensorboard)
         var rng = RunStreams(seed: UInt64(truncatingIfNeeded: c.run.seed)).order
         let probe = LinearProbe(dim: train.dim, classes: classes, rng: &rng)
         var best = 0.0
@@ -68,8 +69,8 @@ public enum FrozenEvaluation {
             try metrics.write(["epoch": e.epoch, "train_loss": e.trainLoss, "lr": e.lr, "test_top1": e.top1, "test_top5": e.top5,
                            "test_loss": e.testLoss, "time": Date().timeIntervalSince(start)])
             if e.epoch == 1 || e.epoch % 10 == 0 || e.epoch == c.probe.epochs {
-                log(String(format: "epoch %d/%d  train loss %.4f  %@ top-1 %.2f%%  top-5 %.2f%%", e.epoch, c.probe.epochs, e.trainLoss,
-                           c.data.evaluationSplit, e.top1, e.top5))
+                logger.info(.init(stringLiteral: String(format: "epoch %d/%d  train loss %.4f  %@ top-1 %.2f%%  top-5 %.2f%%", e.epoch,
+                                                        c.probe.epochs, e.trainLoss, c.data.evaluationSplit, e.top1, e.top5)))
             }
         }
         let last = history.last!
@@ -82,9 +83,9 @@ public enum FrozenEvaluation {
 
     /// Weighted k-NN; metrics.jsonl gets the one result line. Returns the summary record.
     public static func knn(_ c: FrozenFeaturesConfig, checkpoint: PretrainCheckpoint?, runDirectory: String,
-                           compute: ComputeContext, log: @escaping (String) -> Void = { _ in }) throws -> [String: Any] {
+                           compute: ComputeContext, logger: Logger = Logger.current) throws -> [String: Any] {
         let start = Date()
-        let (train, test, classes) = try features(c, checkpoint: checkpoint, compute: compute, log: log)
+        let (train, test, classes) = try features(c, checkpoint: checkpoint, compute: compute, logger: logger)
         if c.probe.saveFeatures { try saveFeatures(train, test, to: runDirectory + "/features.safetensors") }
         let r = try KNN.classify(train: train, test: test, classes: classes, k: c.probe.k, temperature: c.probe.temperature,
                                  compute: compute)
@@ -93,7 +94,7 @@ public enum FrozenEvaluation {
                                      "k": r.k, "temperature": r.temperature, "top1": r.top1, "top5": r.top5,
                                      "seconds": Date().timeIntervalSince(start), "pretrained": c.pretrained,
                                      "evaluation": c.data.evaluationSplit, "holdout": c.data.holdout]
-        let metrics = try MetricsWriter(path: runDirectory + "/metrics.jsonl")
+        let metrics = try MetricsWriter(path: runDirectory + "/metrics.jsonl", tensorboard: c.run.tensorboard)
         try metrics.write(record)
         return record
     }

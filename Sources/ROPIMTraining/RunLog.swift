@@ -1,16 +1,23 @@
-// Two output streams: a progress line for people (rewritten in place on a terminal, plain lines
-// otherwise) and metrics for machines (one JSON object per line in the run directory).
+// Two output streams: a progress line for people (through swift-log; the command line rewrites it in place
+// on a terminal and prints plain lines otherwise) and metrics for machines (one JSON object per line in the
+// run directory, and the same numbers in a TensorBoard event file beside it).
 
 import Foundation
+import Logging
 import ROPIMFiles
+import ROPIMTensorBoard
 
 public final class MetricsWriter {
     private let handle: FileHandle
     public let path: String
+    /// The TensorBoard event file beside metrics.jsonl (`run.tensorboard`), if any: every record written here
+    /// also goes there as scalars.
+    public let events: EventFileWriter?
 
     /// Starts a new metrics file, or, resuming after step k, keeps the records of steps ≤ k (a killed
-    /// run may have logged steps past its last checkpoint) and appends after them.
-    public init(path: String, keepingStepsUpTo resumedStep: Int? = nil) throws {
+    /// run may have logged steps past its last checkpoint) and appends after them. `tensorboard` also starts
+    /// an event file in the same directory (resumed: told to drop the steps past k).
+    public init(path: String, keepingStepsUpTo resumedStep: Int? = nil, tensorboard: Bool = false) throws {
         self.path = path
         var kept = Data()
         if let resumedStep, let old = FileManager.default.contents(atPath: path) {
@@ -23,12 +30,15 @@ public final class MetricsWriter {
         try AtomicFile.write(kept, to: path)
         handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         handle.seekToEndOfFile()
+        events = tensorboard ? try EventFileWriter(directory: (path as NSString).deletingLastPathComponent, resumedAt: resumedStep) : nil
     }
 
     deinit { try? handle.close() }
 
     /// Appends one record; keys are written sorted so lines diff cleanly. A failed write (disk full) is an
-    /// error naming the file; a record with a non-finite number is an error naming its keys.
+    /// error naming the file; a record with a non-finite number is an error naming its keys. With an event
+    /// file, the record's floating-point values (all but `time`) become scalars of the same names at its
+    /// `step` (or `epoch`, for records without one; else 0).
     public func write(_ record: [String: Any]) throws {
         let bad = record.filter { ($0.value as? Double).map { !$0.isFinite } ?? false }.keys.sorted()
         guard bad.isEmpty, let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) else {
@@ -37,33 +47,85 @@ public final class MetricsWriter {
         do { try handle.write(contentsOf: data + Data("\n".utf8)) } catch {
             throw TrainingError(description: "\(path): cannot append metrics (\(error.localizedDescription)); free disk space, then resume the run from its last checkpoint")
         }
-    }
-}
-
-public final class Progress {
-    public let interactive: Bool
-    private var lastLength = 0
-
-    public init(interactive: Bool = isatty(STDOUT_FILENO) != 0) { self.interactive = interactive }
-
-    /// On a terminal rewrites the current line; otherwise prints only when `force`.
-    public func update(_ line: String, force: Bool) {
-        if interactive {
-            let pad = max(0, lastLength - line.count)
-            print("\r" + line + String(repeating: " ", count: pad), terminator: "")
-            fflush(stdout)
-            lastLength = line.count
-        } else if force {
-            print(line)
-            fflush(stdout)
+        if let events {
+            let scalars = record.compactMap { k, v in k == "time" ? nil : (v as? Double).map { (tag: k, value: $0) } }
+            try events.scalars(scalars.sorted { $0.tag < $1.tag }, step: record["step"] as? Int ?? record["epoch"] as? Int ?? 0)
         }
     }
 
-    /// Ends an in-place line and prints a message on its own line.
-    public func message(_ s: String) {
-        if interactive && lastLength > 0 { print(""); lastLength = 0 }
-        print(s)
-        fflush(stdout)
+    /// A picture for TensorBoard at `step` (nothing without an event file).
+    public func image(tag: String, _ image: EncodedImage, step: Int) throws {
+        try events?.image(tag: tag, image, step: step)
+    }
+}
+
+/// The run's lines for people, through swift-log (`logger`, by default the caller's `Logger.current`), so an
+/// embedding app routes or silences them with its own handler. Step lines carry `Progress.stepLine` in their
+/// metadata: every `run.log_every`-th (and the first and last) at `.info`, the others at `.trace`; a console
+/// handler shows them all in place on a terminal and only the `.info` ones as plain lines in a log.
+public final class Progress {
+    /// Metadata key marking a step line (a console may rewrite it in place).
+    public static let stepLine = "ropim.progress"
+    public var logger: Logger
+    /// This invocation's first step: its number and the seconds from the loop's start to its end.
+    private var first: (step: Int, elapsed: Double)?
+    /// The epoch being shown and the elapsed seconds when it began (the previous step's end).
+    private var epoch: (number: Int, start: Double) = (0, 0)
+    private var lastElapsed = 0.0
+
+    public init(logger: Logger = Logger.current) { self.logger = logger }
+
+    /// One optimizer step's numbers, as the loop knows them.
+    public struct Step {
+        /// 1-based epoch and step (`step` counts from the run's start, including steps before a resume).
+        public var epoch: Int, epochs: Int, step: Int, totalSteps: Int
+        /// 1-based step within the epoch, and steps per epoch.
+        public var stepInEpoch: Int, stepsPerEpoch: Int
+        public var loss: Double, lr: Double, gradNorm: Double, imagesPerSecond: Double
+        /// Seconds since this invocation's loop started, at the end of this step.
+        public var elapsed: Double
+        public init(epoch: Int, epochs: Int, step: Int, totalSteps: Int, stepInEpoch: Int, stepsPerEpoch: Int,
+                    loss: Double, lr: Double, gradNorm: Double, imagesPerSecond: Double, elapsed: Double) {
+            self.epoch = epoch; self.epochs = epochs; self.step = step; self.totalSteps = totalSteps
+            self.stepInEpoch = stepInEpoch; self.stepsPerEpoch = stepsPerEpoch
+            self.loss = loss; self.lr = lr; self.gradNorm = gradNorm; self.imagesPerSecond = imagesPerSecond; self.elapsed = elapsed
+        }
+    }
+
+    /// Logs the step line; `force` (every log_every-th step, the first and the last) makes it `.info`. The line
+    /// is made at every step (the times it keeps need every step), whether or not the logger shows it.
+    public func step(_ s: Step, force: Bool) {
+        let text = line(s)
+        logger.log(level: force ? .info : .trace, "\(text)", metadata: [Progress.stepLine: "step"])
+    }
+
+    /// "epoch 1/20  step 120/4680  loss 0.4123  lr 1.234e-04  grad 0.812  412.3 img/s  epoch 0:42 (3:41 left)
+    /// run 0:42 (1:23:45 left)". Elapsed times count this invocation; what is left comes from the mean time
+    /// per step since its first step (which also pays for warm-up, so it is left out once there are others);
+    /// the run's share includes the evaluations between epochs.
+    func line(_ s: Step) -> String {
+        if first == nil { first = (s.step, s.elapsed) }
+        if s.epoch != epoch.number { epoch = (s.epoch, lastElapsed) }
+        lastElapsed = s.elapsed
+        let f = first!
+        let perStep = s.step > f.step ? (s.elapsed - f.elapsed) / Double(s.step - f.step) : s.elapsed
+        let runLeft = Double(s.totalSteps - s.step) * perStep
+        let epochLeft = Double(Swift.min(s.stepsPerEpoch - s.stepInEpoch, s.totalSteps - s.step)) * perStep
+        return String(format: "epoch %d/%d  step %d/%d  loss %.4f  lr %@  grad %.3f  %.1f img/s", s.epoch, s.epochs, s.step,
+                      s.totalSteps, s.loss, sci(s.lr), s.gradNorm, s.imagesPerSecond)
+            + "  epoch \(Progress.duration(s.elapsed - epoch.start)) (\(Progress.duration(epochLeft)) left)"
+            + "  run \(Progress.duration(s.elapsed)) (\(Progress.duration(runLeft)) left)"
+    }
+
+    /// A message on its own line (`.info`).
+    public func message(_ s: String) { logger.info("\(s)") }
+
+    /// Seconds as m:ss, or h:mm:ss from an hour on (rounded to whole seconds).
+    public static func duration(_ seconds: Double) -> String {
+        guard seconds.isFinite else { return "?" }
+        let t = Int(Swift.max(0, seconds).rounded())
+        let (h, m, sec) = (t / 3600, t / 60 % 60, t % 60)
+        return h > 0 ? String(format: "%d:%02d:%02d", h, m, sec) : String(format: "%d:%02d", m, sec)
     }
 }
 

@@ -117,9 +117,10 @@ public final class TrainLoop {
                 let ips = Double(windowImages) / Swift.max(elapsed, 1e-9)
                 try metrics?.write(["step": step, "epoch": epoch + 1, "loss": r.loss, "lr": lr, "grad_norm": r.gradNorm,
                                "images_per_second": ips, "time": Date().timeIntervalSince(clock)])
-                let line = String(format: "epoch %d/%d  step %d/%d  loss %.4f  lr %@  grad %.3f  %.1f img/s",
-                                  epoch + 1, o.epochs, step, totalSteps, r.loss, sci(lr), r.gradNorm, ips)
-                progress.update(line, force: step % Swift.max(logEvery, 1) == 0 || step == totalSteps || step == 1)
+                progress.step(.init(epoch: epoch + 1, epochs: o.epochs, step: step, totalSteps: totalSteps, stepInEpoch: index + 1,
+                                    stepsPerEpoch: stepsPerEpoch, loss: r.loss, lr: lr, gradNorm: r.gradNorm, imagesPerSecond: ips,
+                                    elapsed: Date().timeIntervalSince(clock)),
+                              force: step % Swift.max(logEvery, 1) == 0 || step == totalSteps || step == 1)
                 if elapsed > 5 { windowStart = Date(); windowImages = 0 }
                 try work.afterStep(step, epoch, index, r.loss)
             }

@@ -10,6 +10,7 @@ import ROPIMOptim
 import ROPIMFiles
 import ROPIMConfig
 import ROPIMDistributed
+import ROPIMTensorBoard
 
 public struct TrainingError: Error, CustomStringConvertible { public let description: String }
 
@@ -53,10 +54,13 @@ public final class PretrainTrainer {
     public let compute: ComputeContext
     /// The ranks of a data-parallel run: each trains on its share of every global batch; rank 0 writes.
     public let communicator: any Communicator
-    public var log: (String) -> Void = { print($0) }
     /// Called after epochs that are multiples of `run.knn_every` (when > 0) with the 1-based epoch; the
     /// returned metrics (e.g. knn_top1) go into metrics.jsonl with the epoch and step.
     public var epochHook: ((Int, any PretrainingObjective) throws -> [String: Any])?
+    /// Called after epochs that are multiples of `run.image_every` (when > 0, with `run.tensorboard`) with the
+    /// 1-based epoch; the picture goes into the event file as "reconstructions". This target draws nothing:
+    /// the command line passes ROPIMVisualize's reconstruction grid.
+    public var imageHook: ((Int, any PretrainingObjective) throws -> EncodedImage)?
     var streams: RunStreams
     /// Image i of epoch e draws its corruption and drop path from `RNG.image(seed: corruptionSeed, epoch: e, index: i)`.
     let corruptionSeed: UInt64
@@ -125,7 +129,8 @@ public final class PretrainTrainer {
     public func train(runDirectory: String, progress: Progress = Progress(),
                       onStep: ((Int, Double) -> Void)? = nil) throws -> TrainSummary {
         let c = config, o = c.optim, writes = communicator.isMain
-        let metrics = writes ? try MetricsWriter(path: runDirectory + "/metrics.jsonl", keepingStepsUpTo: resumed?.step) : nil
+        let metrics = writes ? try MetricsWriter(path: runDirectory + "/metrics.jsonl", keepingStepsUpTo: resumed?.step,
+                                                 tensorboard: c.run.tensorboard) : nil
         let start = Date()
         let first = loader.position
         var step = first.epoch * stepsPerEpoch + first.batch / o.accumSteps
@@ -158,8 +163,12 @@ public final class PretrainTrainer {
             onStep?(done, loss)
         }
         work.afterEpoch = { epoch, done, complete in
-            guard complete, let epochHook = self.epochHook, c.run.knnEvery > 0,
-                  (epoch + 1) % c.run.knnEvery == 0 || epoch + 1 == o.epochs else { return }
+            // Every N epochs (N > 0) and after the last.
+            func due(_ every: Int) -> Bool { complete && every > 0 && ((epoch + 1) % every == 0 || epoch + 1 == o.epochs) }
+            if let imageHook = self.imageHook, let metrics, c.run.tensorboard, due(c.run.imageEvery) {
+                try metrics.image(tag: "reconstructions", try imageHook(epoch + 1, self.model), step: done)
+            }
+            guard let epochHook = self.epochHook, due(c.run.knnEvery) else { return }
             var record = try epochHook(epoch + 1, self.model)
             record["epoch"] = epoch + 1; record["step"] = done; record["time"] = Date().timeIntervalSince(start)
             try metrics?.write(record)

@@ -28,9 +28,12 @@ public enum PictureImages {
     }
 
     /// `count` distinct images chosen by `seed` (all of them, in seeded order, when the set is smaller).
-    public static func choose(_ d: ImageDataset, count: Int, seed: UInt64) -> [Int] {
+    public static func choose(_ d: ImageDataset, count: Int, seed: UInt64) -> [Int] { choose(from: d.count, count: count, seed: seed) }
+
+    /// `count` distinct indices of `0..<total` chosen by `seed`, as above.
+    public static func choose(from total: Int, count: Int, seed: UInt64) -> [Int] {
         var rng = RNG(seed: seed).derived(stream: 0x1A6E5)
-        return Array(rng.permutation(d.count).prefix(count))
+        return Array(rng.permutation(total).prefix(count))
     }
 
     /// Normalized images [N, C, S, S] for the model (whole image resized to S, no flip).

@@ -53,7 +53,7 @@ struct BenchData: ParsableCommand {
         let root = dir ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("ropim-bench-data-\(getpid())")
         try Folders.create(root + "/images", what: "the folder for the generated JPEGs", fix: "pass another --dir")
         defer { if dir == nil { try? FileManager.default.removeItem(atPath: root) } }
-        let loader = try LoaderBench.run(settings, root: root, compute: compute) { print($0) }
+        let loader = try LoaderBench.run(settings, root: root, compute: compute)
         let (jpeg, packed) = (loader.jpegImagesPerSecond, loader.packedImagesPerSecond)
 
         guard steps > 0 else { return }

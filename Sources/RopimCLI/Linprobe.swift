@@ -115,6 +115,6 @@ struct Linprobe: ParsableCommand {
         let (c, ckpt) = try resolve()
         try runFrozen(common, c, ckpt: ckpt, command: "linprobe", describe: { threads in
             "linear probe on \(c.probe.features.rawValue) features (\(c.probe.blocksDescription), \(c.probe.pooling.rawValue) pooling), \(c.probe.epochs) epochs, \(threads) threads"
-        }) { c, ckpt, dir, compute in try FrozenEvaluation.linearProbe(c, checkpoint: ckpt, runDirectory: dir, compute: compute) { print($0) } }
+        }) { c, ckpt, dir, compute in try FrozenEvaluation.linearProbe(c, checkpoint: ckpt, runDirectory: dir, compute: compute) }
     }
 }

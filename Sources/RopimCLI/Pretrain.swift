@@ -131,10 +131,16 @@ struct Pretrain: ParsableCommand {
         let trainer = try r.resume.map { try PretrainTrainer(config: c, dataset: dataset, compute: compute, resume: $0, communicator: world) }
             ?? PretrainTrainer(config: c, dataset: dataset, compute: compute, communicator: world)
         if r.resume == nil && writes { try RunDirectory.create(dir) }
+        var finalKNN: [String: Any]?   // the k-NN monitor's result after the last epoch, reused by the closing report
         if c.run.knnEvery > 0 && writes {
             let monitor = try KNNMonitor(config: c, compute: compute)
-            trainer.epochHook = { _, model in try monitor.evaluate(encoder: model.encoder, compute: compute) }
+            trainer.epochHook = { epoch, model in
+                let r = try monitor.evaluate(encoder: model.encoder, compute: compute)
+                if epoch == c.optim.epochs { finalKNN = r }
+                return r
+            }
         }
+        let pictures = writes ? reconstructionPictures(c, trainer: trainer, runDirectory: dir, compute: compute) : nil
         if writes {
             try AtomicFile.write(try ConfigLoader.yaml(c), to: dir + "/config.yaml")
             if let names = loaded.classNames { try ImageFolder.writeClasses(names, to: dir + "/classes.txt") }
@@ -151,8 +157,7 @@ struct Pretrain: ParsableCommand {
         if let w = trainer.schedule.warning { print(w) }
         print("\(c.optim.epochs) epochs × \(trainer.stepsPerEpoch) steps, batch \(c.optim.batchSize)\(c.optim.accumSteps > 1 ? " × \(c.optim.accumSteps) accumulated" : ""), \(threads) threads, seed \(c.run.seed); run directory \(dir)")
         StopSignal.stopAtStepBoundary()
-        // mpirun hands ranks a terminal even when its own output is a file: plain lines there.
-        let summary = try trainer.train(runDirectory: dir, progress: Progress(interactive: world.worldSize == 1 && isatty(STDOUT_FILENO) != 0))
+        let summary = try trainer.train(runDirectory: dir)
         if summary.interrupted { throw ExitCode(130) }
         print("")
         if summary.meanLossStart.isFinite {
@@ -165,16 +170,21 @@ struct Pretrain: ParsableCommand {
         } else {
             print("done: the run had already reached step \(summary.steps); nothing left to train; checkpoint \(summary.checkpoint)")
         }
-        if writes { try writePretrainSummary(summary, config: c, directory: dir) }
+        if writes {
+            let report = c.run.report ? closingReport(c, trainer: trainer, steps: summary.steps, pictures: pictures, finalKNN: finalKNN,
+                                                      runDirectory: dir, compute: compute) : [:]
+            try writePretrainSummary(summary, config: c, directory: dir, extra: report)
+        }
         let skipped = SkipReport(skipped: loaded.report.skipped + trainer.loader.skipped.skipped)
         if !skipped.isEmpty { print(skipped.summary()) }
     }
 }
 
-/// summary.json for scripts, as the downstream commands write: steps, seconds, losses, checkpoint.
-func writePretrainSummary(_ s: TrainSummary, config c: PretrainConfig, directory: String) throws {
-    var r: [String: Any] = ["command": "pretrain", "steps": s.steps, "seconds": s.seconds, "checkpoint": s.checkpoint,
-                            "corruption": c.method.corruption.rawValue, "loss": lossName(c.method), "seed": c.run.seed]
+/// summary.json for scripts, as the downstream commands write: steps, seconds, losses, checkpoint (and what the
+/// closing report measured: `extra`).
+func writePretrainSummary(_ s: TrainSummary, config c: PretrainConfig, directory: String, extra: [String: Any] = [:]) throws {
+    var r: [String: Any] = extra.merging(["command": "pretrain", "steps": s.steps, "seconds": s.seconds, "checkpoint": s.checkpoint,
+                            "corruption": c.method.corruption.rawValue, "loss": lossName(c.method), "seed": c.run.seed]) { $1 }
     if s.meanLossStart.isFinite { r["mean_loss_start"] = s.meanLossStart; r["mean_loss_end"] = s.meanLossEnd }
     if s.communicationSeconds > 0 { r["allreduce_seconds"] = s.communicationSeconds }
     let data = try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys, .prettyPrinted])

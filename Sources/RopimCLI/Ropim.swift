@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import ROPIMDistributed
+import Logging
 import ROPIMTraining
 
 @main
@@ -20,14 +21,18 @@ struct Ropim: ParsableCommand {
         subcommands: [Pretrain.self, Finetune.self, Linprobe.self, KNNCommand.self, Bench.self, BenchData.self,
                       Visualize.self, Analyze.self, Plot.self, Export.self, Import.self, Inspect.self, Embed.self, Presets.self])
 
-    /// SIGINT/SIGTERM are taken by one waiter thread (see StopSignal) before any other thread starts.
-    /// Under mpirun, MPI starts here (its threads inherit the blocked signals); ranks other than 0 print
-    /// nothing but errors, and an error on any rank ends the whole job at once.
+    /// SIGINT/SIGTERM are taken by one waiter thread (see StopSignal) before any other thread starts; what the
+    /// library targets log is printed by the console handler. Under mpirun, MPI starts here (its threads
+    /// inherit the blocked signals); ranks other than 0 print nothing but errors, and an error on any rank
+    /// ends the whole job at once.
     static func main() {
         StopSignal.start()
         let world: any Communicator
         do { world = try Distributed.world() } catch { exit(withError: error) }
         if world.rank != 0 { _ = freopen("/dev/null", "w", stdout) }
+        // mpirun hands ranks a terminal even when its own output is a file: plain lines there.
+        let console = Console(interactive: world.worldSize == 1 && isatty(STDOUT_FILENO) != 0)
+        LoggingSystem.bootstrap { _ in ConsoleLogHandler(console: console) }
         do {
             var command = try parseAsRoot(joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst())))
             if world.worldSize > 1 && !(command is Pretrain) {

@@ -396,7 +396,7 @@ final class FinetuneTests: XCTestCase {
         let t = try FinetuneTrainer(config: c, train: train, test: test, compute: .serial)
         let dir = tempDir()
         var losses: [Double] = []
-        let s = try t.run(runDirectory: dir, progress: Progress(interactive: false)) { losses.append($1) }
+        let s = try t.run(runDirectory: dir, progress: Progress()) { losses.append($1) }
         XCTAssertEqual(s.steps, 2 * (64 / 16))
         XCTAssertTrue(losses.allSatisfy(\.isFinite))
         XCTAssertEqual(s.epochs, 2)
@@ -418,7 +418,7 @@ final class FinetuneTests: XCTestCase {
         let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0, compute: .serial)
         let t = try FinetuneTrainer(config: c, train: train, test: test, compute: .serial)
         let dir = tempDir()
-        _ = try t.run(runDirectory: dir, progress: Progress(interactive: false)) { _, _ in }
+        _ = try t.run(runDirectory: dir, progress: Progress()) { _, _ in }
         let source = try ExportSource(path: dir + "/best.safetensors")
         XCTAssertEqual(source.classes, 10)
         let hub = try Interchange.export(source, format: .beit, to: dir + "/exported")
@@ -448,7 +448,7 @@ final class FinetuneTests: XCTestCase {
         func losses(_ config: FinetuneConfig) throws -> [Double] {
             var out: [Double] = []
             try FinetuneTrainer(config: config, train: train, test: test, compute: ComputeContext(threads: 2))
-                .run(runDirectory: tempDir(), progress: Progress(interactive: false)) { out.append($1) }
+                .run(runDirectory: tempDir(), progress: Progress()) { out.append($1) }
             return out
         }
         XCTAssertEqual(try losses(loaded), try losses(c))
@@ -469,7 +469,7 @@ final class FinetuneTests: XCTestCase {
         let t = try FinetuneTrainer(config: c, train: train, test: test, compute: .serial)
         XCTAssertEqual(t.stepsPerEpoch, 4)
         var losses: [Double] = []
-        let s = try t.run(runDirectory: tempDir(), progress: Progress(interactive: false)) { losses.append($1) }
+        let s = try t.run(runDirectory: tempDir(), progress: Progress()) { losses.append($1) }
         XCTAssertEqual(s.steps, 4)
         XCTAssertTrue(losses.allSatisfy(\.isFinite))
     }
@@ -577,7 +577,7 @@ final class ProbeTests: XCTestCase {
         let monitor = try KNNMonitor(config: c, compute: .serial)
         trainer.epochHook = { _, model in try monitor.evaluate(encoder: model.encoder, compute: .serial) }
         let dir = tempDir()
-        try trainer.train(runDirectory: dir, progress: Progress(interactive: false))
+        try trainer.train(runDirectory: dir, progress: Progress())
         let lines = try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         let knn = lines.filter { $0.contains("knn_top1") }
         XCTAssertEqual(knn.count, 2)

@@ -66,7 +66,7 @@ final class DataWiringTests: XCTestCase {
         let trainer = try PretrainTrainer(config: c, dataset: cached.source, compute: .serial)
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let summary = try trainer.train(runDirectory: dir, progress: Progress(interactive: false))
+        let summary = try trainer.train(runDirectory: dir, progress: Progress())
         XCTAssertEqual(summary.steps, 3)
         XCTAssertTrue(summary.lastLoss.isFinite)
         let meta = try SafeTensors.read(summary.checkpoint).metadata

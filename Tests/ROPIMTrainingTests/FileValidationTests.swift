@@ -264,7 +264,7 @@ final class FileValidationTests: ScratchTestCase {
         let data = try c.loadDataset(compute: .serial)
         let run = dir + "/run"
         try RunDirectory.create(run)
-        try PretrainTrainer(config: c, dataset: data, compute: .serial).train(runDirectory: run, progress: Progress(interactive: false))
+        try PretrainTrainer(config: c, dataset: data, compute: .serial).train(runDirectory: run, progress: Progress())
         let ckpt = run + "/ckpt-00000004"
         return (c, data, ckpt, try Data(contentsOf: URL(fileURLWithPath: ckpt + "/state.json")))
     }

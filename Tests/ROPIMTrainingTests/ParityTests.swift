@@ -115,22 +115,9 @@ final class ParityTests: XCTestCase {
 final class TimmParityTests: ScratchTestCase {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../scripts/parity/compare_timm.py").standardized.path
 
-    /// Exit status and output (stdout and stderr) of `python args`.
-    static func python(_ args: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3"] + args
-        let pipe = Pipe()
-        p.standardOutput = pipe; p.standardError = pipe
-        try p.run()
-        let out = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: out, as: UTF8.self))
-    }
-
     /// Skips the test unless a Python with torch, timm and safetensors is found.
     static func requireTimm() throws {
-        let probe = try python(["-c", "import torch, timm, safetensors; print(timm.__version__)"])
+        let probe = try runPython(["-c", "import torch, timm, safetensors; print(timm.__version__)"])
         guard probe.status == 0 else {
             throw XCTSkip("no Python with torch, timm and safetensors (set PYTHON=/path/to/python): \(probe.output.suffix(200))")
         }
@@ -151,7 +138,7 @@ final class TimmParityTests: ScratchTestCase {
             try saveCheckpoint(model: model, config: c, step: 1, to: ck)
             try Interchange.export(try ExportSource(path: ck), format: format, to: enc)
             let feats = try Self.embed(enc, to: dir + "/feats-\(name).safetensors")
-            let r = try Self.python([Self.script, enc, feats])
+            let r = try runPython([Self.script, enc, feats])
             XCTAssertEqual(r.status, 0, "\(name): \(r.output)")
             print("timm parity \(name): \(r.output.split(separator: "\n").last ?? "")")
         }

@@ -6,6 +6,7 @@ import XCTest
 import ROPIMKernels
 import ROPIMNN
 import ROPIMOptim
+import Logging
 @testable import ROPIMTraining
 
 final class TrainLoopTests: XCTestCase {
@@ -73,7 +74,7 @@ final class TrainLoopTests: XCTestCase {
         work.afterStep = { step, epoch, index, _ in steps.append(step); XCTAssertEqual(step, epoch * 4 + index + 1) }
         work.afterEpoch = { epoch, step, complete in epochs.append("\(epoch):\(step):\(complete)") }
         let r = try l.run(schedule: schedule, stepsPerEpoch: 4, from: (1, 2), totalSteps: 9,
-                          metrics: try MetricsWriter(path: dir + "/metrics.jsonl"), progress: Progress(interactive: false),
+                          metrics: try MetricsWriter(path: dir + "/metrics.jsonl"), progress: Progress(),
                           logEvery: 100, runDirectory: dir, work: work)
         XCTAssertEqual(steps, [7, 8, 9])
         XCTAssertEqual(epochs, ["1:8:true", "2:9:false"])
@@ -84,8 +85,63 @@ final class TrainLoopTests: XCTestCase {
         work.stopRequested = { asked += 1; return asked > 2 }
         steps = []
         let stopped = try l.run(schedule: schedule, stepsPerEpoch: 4, from: (0, 0), totalSteps: 12,
-                                metrics: try MetricsWriter(path: dir + "/metrics2.jsonl"), progress: Progress(interactive: false),
+                                metrics: try MetricsWriter(path: dir + "/metrics2.jsonl"), progress: Progress(),
                                 logEvery: 100, runDirectory: dir, work: work)
         XCTAssertTrue(stopped.stopped); XCTAssertEqual(stopped.step, 2); XCTAssertEqual(steps, [1, 2])
+    }
+}
+
+/// The step line's times: elapsed for the epoch and the run, and what is left from the mean step time (the first
+/// step, which pays for warm-up, left out once there are others); every line through the logger, marked as a step
+/// line, `.info` only when forced.
+final class ProgressTests: XCTestCase {
+    final class Capture: LogHandler, @unchecked Sendable {
+        var lines: [(level: Logger.Level, text: String, step: Bool)] = []
+        var metadata: Logger.Metadata = [:]
+        var metadataProvider: Logger.MetadataProvider?
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? { get { metadata[key] } set { metadata[key] = newValue } }
+        func log(event: LogEvent) {
+            lines.append((event.level, event.message.description, event.metadata?[Progress.stepLine] != nil))
+        }
+    }
+
+    func testTimesElapsedAndLeftForTheEpochAndTheRun() {
+        let capture = Capture()
+        let p = Progress(logger: Logger(label: "test") { _ in capture })
+        // 3 epochs of 10 steps; the first step takes 2 s, every later one 1 s.
+        func step(_ n: Int, force: Bool = false) {
+            p.step(.init(epoch: (n - 1) / 10 + 1, epochs: 3, step: n, totalSteps: 30, stepInEpoch: (n - 1) % 10 + 1, stepsPerEpoch: 10,
+                         loss: 0.5, lr: 1e-3, gradNorm: 1, imagesPerSecond: 100, elapsed: Double(n + 1)), force: force)
+        }
+        step(1, force: true)
+        XCTAssertEqual(capture.lines.last?.text, "epoch 1/3  step 1/30  loss 0.5000  lr 1.000e-03  grad 1.000  100.0 img/s  epoch 0:02 (0:18 left)  run 0:02 (0:58 left)")
+        for n in 2...5 { step(n) }
+        XCTAssert(capture.lines.last!.text.hasSuffix("epoch 0:06 (0:05 left)  run 0:06 (0:25 left)"), capture.lines.last!.text)
+        for n in 6...11 { step(n) }
+        // Epoch 2 began when step 10 ended (11 s).
+        XCTAssert(capture.lines.last!.text.hasSuffix("epoch 0:01 (0:09 left)  run 0:12 (0:19 left)"), capture.lines.last!.text)
+        XCTAssertEqual(capture.lines.map(\.level), [.info] + [Logger.Level](repeating: .trace, count: 10))
+        XCTAssert(capture.lines.allSatisfy(\.step))
+        p.message("knn_top1 50.000")
+        XCTAssertEqual(capture.lines.last?.level, .info); XCTAssertEqual(capture.lines.last?.step, false)
+    }
+
+    /// A run cut by max_steps mid-epoch: the epoch's time left stops where the run stops.
+    func testEpochTimeLeftStopsAtTheRunsEnd() {
+        let capture = Capture()
+        let p = Progress(logger: Logger(label: "test") { _ in capture })
+        p.step(.init(epoch: 1, epochs: 1, step: 1, totalSteps: 4, stepInEpoch: 1, stepsPerEpoch: 100, loss: 1, lr: 1, gradNorm: 1,
+                     imagesPerSecond: 1, elapsed: 10), force: true)
+        XCTAssert(capture.lines[0].text.hasSuffix("epoch 0:10 (0:30 left)  run 0:10 (0:30 left)"), capture.lines[0].text)
+    }
+
+    func testDurations() {
+        XCTAssertEqual(Progress.duration(0), "0:00")
+        XCTAssertEqual(Progress.duration(59.6), "1:00")
+        XCTAssertEqual(Progress.duration(3725), "1:02:05")
+        XCTAssertEqual(Progress.duration(100 * 3600), "100:00:00")
+        XCTAssertEqual(Progress.duration(-3), "0:00")
+        XCTAssertEqual(Progress.duration(.infinity), "?")
     }
 }

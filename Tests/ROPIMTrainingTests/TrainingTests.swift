@@ -31,7 +31,7 @@ final class TrainerTests: XCTestCase {
     func run(_ c: PretrainConfig, compute: ComputeContext = .serial) throws -> (losses: [Double], summary: TrainSummary) {
         let trainer = try PretrainTrainer(config: c, dataset: try c.loadDataset(compute: compute), compute: compute)
         var losses: [Double] = []
-        let summary = try trainer.train(runDirectory: tempDir(), progress: Progress(interactive: false)) { losses.append($1) }
+        let summary = try trainer.train(runDirectory: tempDir(), progress: Progress()) { losses.append($1) }
         return (losses, summary)
     }
 
@@ -69,7 +69,7 @@ final class TrainerTests: XCTestCase {
         c.model.inChans = 3; c.optim.maxSteps = 2
         let gray = SyntheticImages.make(count: 64, channels: 1, size: 8, classes: 4, seed: 1, compute: .serial)
         let trainer = try PretrainTrainer(config: c, dataset: gray, compute: .serial)
-        let s = try trainer.train(runDirectory: tempDir(), progress: Progress(interactive: false))
+        let s = try trainer.train(runDirectory: tempDir(), progress: Progress())
         XCTAssert(s.lastLoss.isFinite)
         var wrong = c; wrong.data.normalization = Normalization(mean: [0.5, 0.5], std: [0.2, 0.2])
         XCTAssertThrowsError(try wrong.validate()) { XCTAssert("\($0)".contains("data.normalization"), "\($0)") }
@@ -105,7 +105,7 @@ final class TrainerTests: XCTestCase {
         c.optim.maxSteps = 5
         let trainer = try PretrainTrainer(config: c, dataset: try c.loadDataset(compute: .serial), compute: .serial)
         let dir = tempDir()
-        let summary = try trainer.train(runDirectory: dir, progress: Progress(interactive: false))
+        let summary = try trainer.train(runDirectory: dir, progress: Progress())
         XCTAssertEqual(summary.steps, 5)
         let lines = try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, 5)
@@ -259,13 +259,13 @@ final class ResumeTests: XCTestCase {
         let data = try c.loadDataset(compute: two)
         var full: [Double] = []
         let a = try PretrainTrainer(config: c, dataset: data, compute: two)
-        try a.train(runDirectory: tempDir(), progress: Progress(interactive: false)) { full.append($1) }
+        try a.train(runDirectory: tempDir(), progress: Progress()) { full.append($1) }
         XCTAssertEqual(full.count, 12)
 
         let dir = tempDir()
         var first = c; first.optim.maxSteps = 5
         var head: [Double] = []
-        try PretrainTrainer(config: first, dataset: data, compute: two).train(runDirectory: dir, progress: Progress(interactive: false)) { head.append($1) }
+        try PretrainTrainer(config: first, dataset: data, compute: two).train(runDirectory: dir, progress: Progress()) { head.append($1) }
         let ckpt = try RunCheckpoint.resolve(dir)
         XCTAssert(ckpt.hasSuffix("ckpt-00000005"), ckpt)
         XCTAssertEqual(try RunCheckpoint.state(at: ckpt).step, 5)
@@ -273,7 +273,7 @@ final class ResumeTests: XCTestCase {
         try FileManager.default.removeItem(atPath: dir + "/checkpoint.safetensors")
         let b = try PretrainTrainer(config: c, dataset: data, compute: two, resume: ckpt)
         var tail: [Double] = []
-        try b.train(runDirectory: dir, progress: Progress(interactive: false)) { tail.append($1) }
+        try b.train(runDirectory: dir, progress: Progress()) { tail.append($1) }
         XCTAssertEqual(head + tail, full)
         XCTAssertEqual(b.model.params.values.array, a.model.params.values.array)
         XCTAssertEqual(b.optimizer.m.array, a.optimizer.m.array)
@@ -291,7 +291,7 @@ final class ResumeTests: XCTestCase {
         var c = config(); c.optim.maxSteps = 4
         let data = try c.loadDataset(compute: .serial)
         let dir = tempDir()
-        try PretrainTrainer(config: c, dataset: data, compute: .serial).train(runDirectory: dir, progress: Progress(interactive: false))
+        try PretrainTrainer(config: c, dataset: data, compute: .serial).train(runDirectory: dir, progress: Progress())
         let fm = FileManager.default
         try fm.createDirectory(atPath: dir + "/.ckpt-00000006.tmp-999", withIntermediateDirectories: true)
         try Data("partial".utf8).write(to: URL(fileURLWithPath: dir + "/.ckpt-00000006.tmp-999/model.safetensors"))

@@ -598,3 +598,28 @@ final class PCATests: XCTestCase {
         XCTAssert(csv[1].hasPrefix("100,0,"), String(csv[1]))
     }
 }
+
+/// The run's picture (pretrain's TensorBoard image and reconstructions.png): the images `ropim visualize` would
+/// draw for the same indices, and the same corruption at every call, so pictures of two epochs compare.
+final class ReconstructionSnapshotTests: XCTestCase {
+    func testSnapshotDrawsTheVisualizeImagesWithAFixedCorruption() throws {
+        var method = MethodConfig()
+        method.sketchSize = 4
+        let vit = tinyViT()
+        let data = SyntheticImages.make(count: 20, channels: 1, size: 12, classes: 3, seed: 5, compute: .serial)
+        let norm = Normalization(mean: [0.3], std: [0.4])
+        let snapshot = try ReconstructionSnapshot(source: data, model: vit, normalization: norm, count: 4, seed: 9, compute: .serial)
+        XCTAssertEqual(snapshot.indices, PictureImages.choose(data, count: 4, seed: 9))
+        let expected = try PictureImages.batch(data, indices: snapshot.indices, model: vit, normalization: norm, compute: .serial)
+        assertClose(snapshot.images.array, expected.array, tol: 1e-6, "the images visualize draws")
+        let model = try Objectives.make(vit: vit, method: method)
+        var rng = RNG(seed: 7)
+        model.initialize(rng: &rng)
+        let a = snapshot.draw(model, title: "a"), b = snapshot.draw(model, title: "a")
+        XCTAssertEqual(a, b, "the same corruption at every call")
+        XCTAssertEqual(a.width, 5 * 8 * 14 + 6 * 2)   // 5 columns of 8 px × 14 (about 112 px), 2 px gaps
+        XCTAssertThrowsError(try ReconstructionSnapshot(source: data.subset([]), model: vit, normalization: norm, compute: .serial)) {
+            XCTAssert("\($0)".contains("no images"), "\($0)")
+        }
+    }
+}

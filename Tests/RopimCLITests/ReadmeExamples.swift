@@ -152,9 +152,11 @@ enum Tiny {
         return c
     }
 
-    /// The flags that make a README example tiny: the same model, synthetic data, small batches.
+    /// The flags that make a README example tiny: the same model, synthetic data, k-NN (pre-training's closing
+    /// report) on 64 + 16 images, small batches (last, so `dropLast(2)` leaves the batch size to the example).
     static let flags = ["--set", "model.embed_dim=16", "--set", "model.depth=1", "--set", "model.num_heads=2",
-                        "--dataset", "synthetic", "--set", "data.synthetic_count=64", "--set", "optim.batch_size=16"]
+                        "--dataset", "synthetic", "--set", "data.synthetic_count=64",
+                        "--set", "run.knn_train_subset=64", "--set", "run.knn_test_subset=16", "--set", "optim.batch_size=16"]
 
     /// A final pre-training checkpoint at `path` (untrained weights).
     static func checkpoint(_ path: String, config c: PretrainConfig = Tiny.config, step: Int = 0) throws {

@@ -42,3 +42,16 @@ public func writeQuickly(_ bytes: [UInt8], to path: String) throws {
     let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     guard written == bytes.count else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
 }
+
+/// Exit status and output (stdout and stderr together) of `python args`, with $PYTHON, else python3, from the PATH.
+public func runPython(_ args: [String]) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3"] + args
+    let pipe = Pipe()
+    p.standardOutput = pipe; p.standardError = pipe
+    try p.run()
+    let out = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: out, as: UTF8.self))
+}

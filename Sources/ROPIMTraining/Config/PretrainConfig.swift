@@ -33,6 +33,14 @@ public struct RunConfig: Codable, Equatable, Sendable {
     /// Neighbours and temperature of the weighted vote (DINO: 20, 0.07).
     public var knnK = 20
     public var knnTemperature = 0.07
+    /// Also write a TensorBoard event file beside metrics.jsonl: every metrics record's numbers as scalars
+    /// (pre-training adds reconstruction pictures, `image_every`).
+    public var tensorboard = true
+    /// Pre-training: a reconstruction picture in the event file after every N epochs and after the last (0 = off).
+    public var imageEvery = 5
+    /// Pre-training: after a finished run, k-NN top-1 of its encoder and of a random one on the `knn_*_subset`
+    /// images, reconstructions.png in the run directory, and the commands to try next.
+    public var report = true
     public init() {}
 }
 
@@ -49,6 +57,7 @@ extension RunConfig {
             Check.int("run.knn_test_subset", knnTestSubset, 0...1_000_000_000, " (0 = all)"),
             Check.int("run.knn_k", knnK, 1...100_000),
             Check.real("run.knn_temperature", knnTemperature, 0...1e6, lowerOpen: true),
+            Check.int("run.image_every", imageEvery, 0...1_000_000, " (0 = off)"),
         ], { PretrainConfig.Invalid(description: $0) })
     }
 }

@@ -1,10 +1,10 @@
 // What a resumed pre-training run may change from the config it was saved with. How long it runs, where
-// the data is and how it runs (threads, logging, checkpoint cadence, the k-NN monitor) may change and are
-// applied; anything that defines the run (model, method, optimizer numbers, data selection and
-// augmentation, seed) may not: resuming with a different value would silently train something else.
-// `optim.max_steps` belongs to one invocation, not to the run. A data-parallel run may resume with another
-// number of ranks when the global batch stays the same (optim.batch_size is per rank, so it changes with
-// the ranks): the schedule and the data stream are then the same, only the sums are split differently.
+// the data is and how it runs (threads, logging, TensorBoard, checkpoint cadence, the k-NN monitor, the
+// closing report) may change and are applied; anything that defines the run (model, method, optimizer
+// numbers, data selection and augmentation, seed) may not: resuming with a different value would silently
+// train something else. `optim.max_steps` belongs to one invocation, not to the run. A data-parallel run may resume with
+// another number of ranks when the global batch stays the same (optim.batch_size is per rank, so it changes
+// with the ranks): the schedule and the data stream are then the same, only the sums are split differently.
 
 import Foundation
 
@@ -15,6 +15,7 @@ public enum ResumeChanges {
         "data.path", "data.cache", "data.workers", "data.prefetch", "data.skip_bad",
         "run.threads", "run.output", "run.log_every", "run.save_every", "run.keep_last",
         "run.knn_every", "run.knn_train_subset", "run.knn_test_subset", "run.knn_k", "run.knn_temperature",
+        "run.tensorboard", "run.image_every", "run.report",
     ]
 
     /// The changes from `saved` to `asked`, one line each ("optim.epochs: 2 → 4 (…)"), in key order.
