@@ -1,9 +1,9 @@
 // The matrix-multiply entry points. Row-major: C[m×n] = alpha·op(A)·op(B) + beta·C, op(A) is m×k,
 // op(B) is k×n; lda/ldb/ldc are row strides of the stored (untransposed) arrays.
-// `ComputeContext.gemm` (Compute.swift) splits C into one block per thread and runs each block through
-// `gemmSingle`, which runs on the calling thread (use it directly inside parallel loops).
-// Backed by oneDNN's dnnl_sgemm on Linux, Accelerate's cblas_sgemm on macOS; `referenceGEMM` is the
-// slow obvious version tests compare against.
+// `ComputeContext.gemm` and `ComputeContext.matmul` (Compute.swift) split a product into one block per
+// thread, each block a cached oneDNN matmul primitive (MatmulPrimitive.swift; Accelerate on macOS).
+// `gemmSingle` is one dnnl_sgemm call on the calling thread; `referenceGEMM` is the slow obvious version
+// tests compare against.
 
 #if canImport(CDNNL)
 import CDNNL
