@@ -278,6 +278,14 @@ public final class MatmulCache: @unchecked Sendable {
     }
 }
 
+/// oneDNN's thread count is a per-thread setting (OpenMP ICV): pin it to 1 on the calling thread before
+/// creating or running a primitive, so the library plans for one thread and never starts a team of its own.
+@inline(__always) func pinLibraryToOneThread() {
+    #if canImport(CDNNL)
+    omp_set_num_threads(1)
+    #endif
+}
+
 #if canImport(CDNNL)
 /// oneDNN reports bad shapes as a status: a failure here is a programming error in the caller's shape.
 @inline(__always) private func check(_ status: dnnl_status_t, _ what: String, _ s: MatmulShape) {
