@@ -220,6 +220,12 @@ public final class MatmulCache: @unchecked Sendable {
     /// How many distinct shapes have been created.
     public var count: Int { lock.lock(); defer { lock.unlock() }; return primitives.count }
 
+    /// The distinct kernel names of the primitives created so far, sorted.
+    public var implementations: [String] {
+        lock.lock(); defer { lock.unlock() }
+        return Set(primitives.values.map(\.implementation)).sorted()
+    }
+
     /// C = alpha·A·B + beta·C for `shape`, on the calling thread.
     public func run(_ shape: MatmulShape, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
         let p = primitive(shape)

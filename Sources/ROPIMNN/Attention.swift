@@ -26,7 +26,7 @@ public final class Attention {
     let ownBias = Tensor(shape: [0])  // [H, N, N] for per-block tables
     /// Bytes of scores one batched head-product group may hold (`HeadProducts.groupImages`); tests lower it
     /// to walk several groups per thread.
-    var groupBytes = 1 << 20
+    var groupBytes = HeadProducts.defaultGroupBytes
 
     public init(_ params: ParameterStore, _ name: String, dim: Int, heads: Int, perBlockGrid: (Int, Int)?) {
         precondition(dim % heads == 0, "embed dim \(dim) is not divisible by \(heads) heads")
@@ -213,18 +213,26 @@ public final class AttentionScratch {
 /// The per-head products of attention as batched matmul shapes over [images, H]: heads are read in place
 /// from dense [images·N, D] blocks (q, k, v, the context and their gradients: strides N·D, hd, D, 1, which
 /// oneDNN's fast kernel takes as a permuted dense layout), scores are dense [images, H, N, N].
-struct HeadProducts {
-    let heads: Int, tokens: Int, headDim: Int
+public struct HeadProducts {
+    public let heads: Int, tokens: Int, headDim: Int
     /// Images per batched call: as many as keep one group's H·N² scores within `groupBytes` (in cache between
     /// the product that writes them, the softmax and the product that reads them), at least one.
-    let groupBytes: Int
-    var groupImages: Int { Swift.max(1, groupBytes / Swift.max(1, heads * tokens * tokens * MemoryLayout<Float>.stride)) }
+    public let groupBytes: Int
+
+    /// 1 MiB: half of this machine's per-core L2 (docs/ARCHITECTURE.md's bench notes).
+    public static let defaultGroupBytes = 1 << 20
+
+    public init(heads: Int, tokens: Int, headDim: Int, groupBytes: Int = defaultGroupBytes) {
+        self.heads = heads; self.tokens = tokens; self.headDim = headDim; self.groupBytes = groupBytes
+    }
+
+    public var groupImages: Int { Swift.max(1, groupBytes / Swift.max(1, heads * tokens * tokens * MemoryLayout<Float>.stride)) }
 
     private var headStrides: [Int] { [tokens * heads * headDim, headDim, heads * headDim, 1] }
     private var scoreStrides: [Int] { [heads * tokens * tokens, tokens * tokens, tokens, 1] }
 
     /// S [images, H, N, N] = alpha · A Bᵀ with A, B [images, H, N, hd] (q kᵀ; dO vᵀ).
-    func scores(_ images: Int, alpha: Float) -> MatmulShape {
+    public func scores(_ images: Int, alpha: Float) -> MatmulShape {
         let hs = headStrides
         return MatmulShape(batch: [images, heads], m: tokens, n: tokens, k: headDim, aStrides: hs,
                            bStrides: [hs[0], hs[1], 1, hs[2]], cStrides: scoreStrides, alpha: alpha)
@@ -232,7 +240,7 @@ struct HeadProducts {
 
     /// C [images, H, N, hd] = alpha · op(S) B with S [images, H, N, N] (transposed: Sᵀ), B [images, H, N, hd]
     /// (P v; Pᵀ dO; dS k; dSᵀ q).
-    func probsTimesHeads(_ images: Int, transposed: Bool = false, alpha: Float = 1) -> MatmulShape {
+    public func probsTimesHeads(_ images: Int, transposed: Bool = false, alpha: Float = 1) -> MatmulShape {
         let ss = scoreStrides
         return MatmulShape(batch: [images, heads], m: tokens, n: headDim, k: tokens,
                            aStrides: transposed ? [ss[0], ss[1], 1, tokens] : ss, bStrides: headStrides, cStrides: headStrides,
@@ -241,7 +249,7 @@ struct HeadProducts {
 
     /// Runs body(images) over 0..<batch: one contiguous range of images per thread, walked in groups of
     /// `groupImages` (each body call one group).
-    func forGroups(_ batch: Int, compute: ComputeContext, _ body: (Range<Int>) -> Void) {
+    public func forGroups(_ batch: Int, compute: ComputeContext, _ body: (Range<Int>) -> Void) {
         let group = groupImages
         compute.forChunks(batch) { r in
             var lo = r.lowerBound
