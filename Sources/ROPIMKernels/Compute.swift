@@ -121,11 +121,11 @@ extension ComputeContext {
         }
         let rowsContiguous = s.aStrides[1] == 1
         if rowsContiguous && s.m >= 32 * threads {
-            splitRows(s, a: a, b: b, c: c)
+            splitOutput(s, rows: true, a: a, b: b, c: c)
         } else if s.k >= Swift.max(s.m, s.n) && s.k >= 32 * threads {
             splitShared(s, a: a, b: b, c: c)
         } else if Swift.max(s.m, s.n) >= 32 * threads {
-            if s.m >= s.n { splitRows(s, a: a, b: b, c: c) } else { splitColumns(s, a: a, b: b, c: c) }
+            splitOutput(s, rows: s.m >= s.n, a: a, b: b, c: c)
         } else {
             matmuls.run(s, a: a, b: b, c: c)
         }
@@ -136,23 +136,14 @@ extension ComputeContext {
         (extent * t / threads) & ~15 ..< (t == threads - 1 ? extent : (extent * (t + 1) / threads) & ~15)
     }
 
-    private func splitRows(_ s: MatmulShape, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+    /// One block of C's rows (or, `rows` false, of its columns) per thread: A's rows with it (B's columns).
+    private func splitOutput(_ s: MatmulShape, rows: Bool, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
         forEach(threads) { t in
-            let r = block(t, of: s.m)
+            let r = block(t, of: rows ? s.m : s.n), lo = r.lowerBound
             guard !r.isEmpty else { return }
-            matmuls.run(MatmulShape(m: r.count, n: s.n, k: s.k, aStrides: s.aStrides, bStrides: s.bStrides, cStrides: s.cStrides,
-                                    alpha: s.alpha, beta: s.beta),
-                        a: a + r.lowerBound * s.aStrides[0], b: b, c: c + r.lowerBound * s.cStrides[0])
-        }
-    }
-
-    private func splitColumns(_ s: MatmulShape, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
-        forEach(threads) { t in
-            let r = block(t, of: s.n)
-            guard !r.isEmpty else { return }
-            matmuls.run(MatmulShape(m: s.m, n: r.count, k: s.k, aStrides: s.aStrides, bStrides: s.bStrides, cStrides: s.cStrides,
-                                    alpha: s.alpha, beta: s.beta),
-                        a: a, b: b + r.lowerBound * s.bStrides[1], c: c + r.lowerBound * s.cStrides[1])
+            matmuls.run(MatmulShape(m: rows ? r.count : s.m, n: rows ? s.n : r.count, k: s.k, aStrides: s.aStrides, bStrides: s.bStrides,
+                                    cStrides: s.cStrides, alpha: s.alpha, beta: s.beta),
+                        a: rows ? a + lo * s.aStrides[0] : a, b: rows ? b : b + lo * s.bStrides[1], c: c + lo * s.cStrides[rows ? 0 : 1])
         }
     }
 
