@@ -184,32 +184,37 @@ public final class MatmulCache: @unchecked Sendable {
     private var primitives: [MatmulShape: MatmulPrimitive] = [:]
     private var idle: [Slot] = []
     #if canImport(CDNNL)
-    let engine: dnnl_engine_t
+    private var engineHandle: dnnl_engine_t?   // created with the first primitive: a context that never multiplies costs nothing
     #endif
 
-    public init() {
-        #if canImport(CDNNL)
-        var e: dnnl_engine_t?
-        let status = dnnl_engine_create(&e, dnnl_cpu, 0)
-        precondition(status == dnnl_success && e != nil, "oneDNN could not create its CPU engine (status \(status.rawValue))")
-        engine = e!
-        #endif
-    }
+    public init() {}
 
     deinit {
         primitives.removeAll()
         idle.removeAll()
         #if canImport(CDNNL)
-        dnnl_engine_destroy(engine)
+        if let engineHandle { dnnl_engine_destroy(engineHandle) }
         #endif
     }
+
+    #if canImport(CDNNL)
+    /// oneDNN's CPU engine (call with the lock held).
+    private func engine() -> dnnl_engine_t {
+        if let engineHandle { return engineHandle }
+        var e: dnnl_engine_t?
+        let status = dnnl_engine_create(&e, dnnl_cpu, 0)
+        precondition(status == dnnl_success && e != nil, "oneDNN could not create its CPU engine (status \(status.rawValue))")
+        engineHandle = e
+        return e!
+    }
+    #endif
 
     /// The primitive for `shape`, created now if this cache has none yet.
     public func primitive(_ shape: MatmulShape) -> MatmulPrimitive {
         lock.lock(); defer { lock.unlock() }
         if let p = primitives[shape] { return p }
         #if canImport(CDNNL)
-        let p = MatmulPrimitive(shape, engine: engine)
+        let p = MatmulPrimitive(shape, engine: engine())
         #else
         let p = MatmulPrimitive(shape)
         #endif
@@ -237,7 +242,7 @@ public final class MatmulCache: @unchecked Sendable {
     private func take() -> Slot {
         lock.lock(); defer { lock.unlock() }
         #if canImport(CDNNL)
-        return idle.popLast() ?? Slot(engine: engine)
+        return idle.popLast() ?? Slot(engine: engine())
         #else
         return idle.popLast() ?? Slot()
         #endif
