@@ -7,10 +7,11 @@
 //   ROPIMFiles (safetensors, the atomic writer, JSON strings)
 //     → ROPIMConfig (YAML ↔ Codable with file/line errors)
 //   ROPIMData (datasets, decoding, augmentation, dataset selection; Kernels + Files)
+//   CMPI (Open MPI, Linux) → ROPIMDistributed (the communicator of data-parallel runs: rank, world, collectives)
 //   ROPIMNN (ViT layers, forward + backward side by side; Kernels)
 //     → ROPIMOptim (AdamW, SGD, clipping, cosine schedule, layer decay)
 //     → ROPIMCore (count sketch, pre-training objectives and their loss)
-//     → ROPIMTraining (pre-training config and presets, trainer, checkpoints, interchange)
+//     → ROPIMTraining (pre-training config and presets, trainer, checkpoints, interchange; + Distributed)
 //     → ROPIMVisualize (pictures: reconstructions, corruption statistics, training curves; PNG via libpng)
 //     → ROPIMDownstream (fine-tuning, linear probing, k-NN on frozen features)
 //     → ropim (the command-line tool, thin)
@@ -37,9 +38,11 @@ let numericSettings: [SwiftSetting] = [.unsafeFlags(targetCPUFlags())]
 
 #if os(Linux)
 let gemmDependencies: [Target.Dependency] = ["CDNNL"]
+let mpiDependencies: [Target.Dependency] = ["CMPI"]
 let gemmLinker: [LinkerSetting] = []
 #else
 let gemmDependencies: [Target.Dependency] = []
+let mpiDependencies: [Target.Dependency] = []
 let gemmLinker: [LinkerSetting] = [.linkedFramework("Accelerate")]
 #endif
 
@@ -48,7 +51,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "ropim", targets: ["RopimCLI"]),
-        .library(name: "ROPIM", targets: ["ROPIMKernels", "ROPIMFiles", "ROPIMConfig", "ROPIMData", "ROPIMOptim", "ROPIMNN", "ROPIMCore", "ROPIMTraining", "ROPIMVisualize", "ROPIMDownstream"]),
+        .library(name: "ROPIM", targets: ["ROPIMKernels", "ROPIMFiles", "ROPIMConfig", "ROPIMData", "ROPIMOptim", "ROPIMNN", "ROPIMCore", "ROPIMTraining", "ROPIMVisualize", "ROPIMDownstream", "ROPIMDistributed"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -57,6 +60,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL",
                        providers: [.apt(["libdnnl-dev"])]),
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib",
                        providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG",
@@ -66,6 +71,7 @@ let package = Package(
         .target(name: "ROPIMKernels", dependencies: gemmDependencies,
                 swiftSettings: numericSettings, linkerSettings: gemmLinker),
         .target(name: "ROPIMFiles"),
+        .target(name: "ROPIMDistributed", dependencies: mpiDependencies),
         .target(name: "ROPIMConfig", dependencies: ["ROPIMFiles", .product(name: "Yams", package: "Yams")]),
         .target(name: "ROPIMData", dependencies: ["ROPIMKernels", "ROPIMFiles", "CZlib", "CTurboJPEG", "CPNG"],
                 swiftSettings: numericSettings),
@@ -73,17 +79,19 @@ let package = Package(
         .target(name: "ROPIMOptim", dependencies: ["ROPIMNN", "ROPIMKernels"], swiftSettings: numericSettings),
         .target(name: "ROPIMCore", dependencies: ["ROPIMNN", "ROPIMKernels"], swiftSettings: numericSettings),
         .target(name: "ROPIMTraining",
-                dependencies: ["ROPIMCore", "ROPIMOptim", "ROPIMData", "ROPIMNN", "ROPIMConfig", "ROPIMFiles", "ROPIMKernels"],
+                dependencies: ["ROPIMCore", "ROPIMOptim", "ROPIMData", "ROPIMNN", "ROPIMConfig", "ROPIMFiles", "ROPIMKernels",
+                               "ROPIMDistributed"],
                 swiftSettings: numericSettings),
         .target(name: "ROPIMVisualize",
                 dependencies: ["ROPIMCore", "ROPIMData", "ROPIMNN", "ROPIMFiles", "ROPIMKernels", "CPNG"],
                 swiftSettings: numericSettings),
         .target(name: "ROPIMDownstream",
-                dependencies: ["ROPIMTraining", "ROPIMCore", "ROPIMOptim", "ROPIMData", "ROPIMNN", "ROPIMConfig", "ROPIMFiles", "ROPIMKernels"],
+                dependencies: ["ROPIMTraining", "ROPIMCore", "ROPIMOptim", "ROPIMData", "ROPIMNN", "ROPIMConfig", "ROPIMFiles", "ROPIMKernels",
+                               "ROPIMDistributed"],
                 swiftSettings: numericSettings),
         .executableTarget(name: "RopimCLI",
                           dependencies: ["ROPIMDownstream", "ROPIMVisualize", "ROPIMTraining", "ROPIMCore", "ROPIMOptim", "ROPIMData",
-                                         "ROPIMNN", "ROPIMConfig", "ROPIMFiles", "ROPIMKernels",
+                                         "ROPIMNN", "ROPIMConfig", "ROPIMFiles", "ROPIMKernels", "ROPIMDistributed",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/RopimCLI"),
         .testTarget(name: "ROPIMKernelsTests", dependencies: ["ROPIMKernels"], swiftSettings: numericSettings),
@@ -91,6 +99,7 @@ let package = Package(
         .target(name: "ROPIMTestSupport", dependencies: ["ROPIMKernels"], path: "Tests/TestSupport"),
         .testTarget(name: "ROPIMFilesTests", dependencies: ["ROPIMFiles", "ROPIMTestSupport", "ROPIMKernels"]),
         .testTarget(name: "ROPIMConfigTests", dependencies: ["ROPIMConfig"]),
+        .testTarget(name: "ROPIMDistributedTests", dependencies: ["ROPIMDistributed"]),
         .testTarget(name: "ROPIMDataTests", dependencies: ["ROPIMData", "ROPIMFiles", "ROPIMKernels"], exclude: ["Fixtures"],
                     swiftSettings: numericSettings),
         .testTarget(name: "ROPIMNNTests", dependencies: ["ROPIMNN", "ROPIMKernels"], swiftSettings: numericSettings),

@@ -2,6 +2,10 @@
 """Helper of scripts/compare_fmnist.sh (issue 8): standard library only.
 
   compare_fmnist.py flatten FILE [SECTION]   print a ropim YAML config as key=value lines for --set
+  compare_fmnist.py select OUT CONFIGS SEED METHOD…   issue 17: per objective the sweep setting with the best
+                                             held-out probe top-1; writes OUT/selection.json, prints the names
+  compare_fmnist.py curves OUT               issue 17: OUT/curves/<method>/metrics.jsonl, k-NN top-1 (mean over
+                                             seeds) per epoch with its pre-training hours at the bench's s/step
   compare_fmnist.py aggregate OUT            read OUT's run directories, write OUT/results.json and results.md
 
 The layout of OUT (made by compare_fmnist.sh):
@@ -11,6 +15,11 @@ The layout of OUT (made by compare_fmnist.sh):
   OUT/pixels/{knn,linprobe}/            raw-pixel reference (once)
   OUT/pictures/                         reconstructions and the token-energy histogram
   OUT/logs/<step>.{cmd,log,wall}        the command, its output, its wall-clock seconds (one line per invocation)
+  OUT/<method>/seed<s>/holdout/         issue 17's sweep: linear probe evaluated on held-out training images
+  OUT/selection.json                    the sweep's choice per objective
+  OUT/bench/round<r>/<method>.json      `ropim bench --json`, side by side, alternated
+  OUT/curves/<method>/metrics.jsonl     k-NN top-1 per epoch against hours (for `ropim plot --x hours`)
+  OUT/binary.txt                        the ropim binary of every invocation (sha256, git commit)
 """
 
 import datetime
@@ -30,6 +39,32 @@ METHOD_LABELS = {
     "mask": "SimMIM masking (0.6)",
     "scratch": "no pre-training",
 }
+
+
+def method_label(configs, m):
+    """A label for a method file: METHOD_LABELS, else what its method section sets."""
+    if m in METHOD_LABELS:
+        return METHOD_LABELS[m]
+    try:
+        cfg = dict(flatten(os.path.join(configs, m + ".yaml")))
+    except (OSError, SystemExit):
+        return m
+    return describe(cfg) or m
+
+
+def describe(cfg):
+    """ "ROPIM, L1 (K'=14, iid)", "SimMIM masking (0.4)", "MAE (0.75)" from flattened method keys."""
+    c = cfg.get("method.corruption")
+    if c == "rop":
+        return f"ROPIM, {cfg.get('method.loss', 'l1').upper()} (K'={cfg.get('method.sketch_size', '7')}, {cfg.get('method.sampler', 'balanced')})"
+    if c == "mask":
+        return f"SimMIM masking ({cfg.get('method.mask_ratio', '0.6')})"
+    if c == "mae":
+        return f"MAE ({cfg.get('method.mae_mask_ratio', '0.75')}, decoder {cfg.get('method.decoder_depth', '2')}×{cfg.get('method.decoder_embed_dim', '128')})"
+    return None
+
+
+OBJECTIVE_NAMES = {"rop": "ROPIM", "mask": "SimMIM", "mae": "MAE"}
 
 
 # ---------------------------------------------------------------- flatten
@@ -260,11 +295,138 @@ def read_settings(out):
     return settings
 
 
+# ---------------------------------------------------------------- issue 17: selection, bench, curves
+
+def sweep_rows(out, configs, seed, methods):
+    """Per sweep setting: objective, label, held-out probe top-1 (None while missing)."""
+    rows = []
+    for m in methods:
+        cfg = dict(flatten(os.path.join(configs, m + ".yaml")))
+        s = read_json(os.path.join(out, m, f"seed{seed}", "holdout", "summary.json"))
+        rows.append({"method": m, "objective": cfg.get("method.corruption", "?"), "label": method_label(configs, m),
+                     "holdout_top1": percent(s.get("top1")) if s else None,
+                     "holdout_images": s.get("test_images") if s else None,
+                     "evaluation": s.get("evaluation") if s else None})
+    return rows
+
+
+def select(out, configs, seed, methods):
+    rows = sweep_rows(out, configs, seed, methods)
+    missing = [r["method"] for r in rows if r["holdout_top1"] is None]
+    if missing:
+        sys.exit(f"select: no held-out probe result for {', '.join(missing)} (OUT/<method>/seed{seed}/holdout/summary.json)")
+    wrong = [r["method"] for r in rows if r["evaluation"] != "held-out"]
+    if wrong:
+        sys.exit(f"select: the probe of {', '.join(wrong)} was not evaluated on held-out training images")
+    groups = {}
+    for r in rows:   # the first best in SWEEP order wins a tie
+        g = groups.setdefault(r["objective"], {"settings": [], "selected": None})
+        g["settings"].append(r)
+        if g["selected"] is None or r["holdout_top1"] > next(x for x in g["settings"] if x["method"] == g["selected"])["holdout_top1"]:
+            g["selected"] = r["method"]
+    result = {"seed": seed, "criterion": "linear-probe top-1 on held-out training images (ropim linprobe --holdout)",
+              "groups": groups}
+    tmp = os.path.join(out, "selection.json.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, os.path.join(out, "selection.json"))
+    print(" ".join(g["selected"] for g in groups.values()))
+
+
+def bench_stats(out):
+    """Per method: the median over rounds of `ropim bench`'s median seconds per step, and every round's."""
+    per = {}
+    d = os.path.join(out, "bench")
+    if not os.path.isdir(d):
+        return per
+    for rnd in sorted(os.listdir(d)):
+        rd = os.path.join(d, rnd)
+        if not os.path.isdir(rd):
+            continue
+        for name in sorted(os.listdir(rd)):
+            if name.endswith(".json"):
+                j = read_json(os.path.join(rd, name))
+                if j and j.get("step_seconds"):
+                    per.setdefault(name[:-5], []).append(float(j["step_seconds"]))
+    return {m: {"step_seconds": statistics.median(v), "rounds": v} for m, v in per.items()}
+
+
+def knn_along(out, m, seed):
+    """(epoch, knn_top1) pairs a pre-training run logged with --knn-every."""
+    rows = read_jsonl(os.path.join(out, m, f"seed{seed}", "pretrain", "metrics.jsonl"))
+    found = {}
+    for r in rows:
+        if "knn_top1" in r and "epoch" in r:
+            found[int(r["epoch"])] = float(r["knn_top1"])   # a resumed run may repeat an epoch: the last wins
+    return sorted(found.items())
+
+
+def curve_points(out, m, seeds, bench):
+    """k-NN top-1 (mean ± std over the seeds that have it) per epoch, at epoch × steps/epoch × bench s/step."""
+    if m not in bench:
+        return []
+    spe = None
+    for s in seeds:
+        p = pretrain_stats(out, m, s)
+        if p and p.get("steps_per_epoch"):
+            spe = p["steps_per_epoch"]
+            break
+    if spe is None:
+        return []
+    by_epoch = {}
+    for s in seeds:
+        for e, v in knn_along(out, m, s):
+            by_epoch.setdefault(e, []).append(v)
+    pts = []
+    for e in sorted(by_epoch):
+        st = mean_std(by_epoch[e])
+        pt = {"epoch": e, "hours": e * spe * bench[m]["step_seconds"] / 3600, "knn_top1": st["mean"], "seeds": st["n"]}
+        if st["std"] is not None:
+            pt["knn_top1_std"] = st["std"]
+        pts.append(pt)
+    return pts
+
+
+def curves(out):
+    settings = read_settings(out)
+    seeds = settings.get("SEEDS", "").split()
+    methods = [m for m in settings.get("METHODS", "").split() + settings.get("SWEEP", "").split() if m != "scratch"]
+    bench = bench_stats(out)
+    for m in dict.fromkeys(methods):
+        pts = curve_points(out, m, seeds, bench)
+        if not pts:
+            continue
+        d = os.path.join(out, "curves", m)
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "metrics.jsonl.tmp"), "w", encoding="utf-8") as f:
+            for p in pts:
+                f.write(json.dumps(p, sort_keys=True) + "\n")
+        os.replace(os.path.join(d, "metrics.jsonl.tmp"), os.path.join(d, "metrics.jsonl"))
+
+
+def binaries(out):
+    try:
+        with open(os.path.join(out, "binary.txt"), encoding="utf-8") as f:
+            lines = [l.rstrip("\n").split("\t") for l in f if l.strip()]
+    except OSError:
+        return []
+    seen = {}
+    for parts in lines:
+        if len(parts) == 4:
+            key = (parts[1], parts[2], parts[3])
+            seen.setdefault(key, {"path": parts[1], "sha256": parts[2].replace("sha256 ", ""),
+                                  "commit": parts[3].replace("commit ", ""), "first_used": parts[0]})
+    return list(seen.values())
+
+
 def aggregate(out):
     settings = read_settings(out)
     seeds = settings.get("SEEDS", "").split()
     methods = settings.get("METHODS", " ".join(METHOD_LABELS)).split()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    configs = os.path.join(out, "configs")   # the harness's copy of the configs the runs were made with
+    bench = bench_stats(out)
 
     runs, table = {}, {}
     for m in methods:
@@ -288,7 +450,7 @@ def aggregate(out):
             st["values"] = vals
             return st
         table[m] = {
-            "label": METHOD_LABELS.get(m, m),
+            "label": method_label(configs, m),
             "knn_top1": col(lambda r: r["knn"]["top1"]),
             "linprobe_top1": col(lambda r: r["linprobe"]["top1"]),
             "finetune_top1": col(lambda r: r["finetune"]["top1"]),
@@ -296,7 +458,29 @@ def aggregate(out):
             "pretrain_seconds": col(lambda r: r["pretrain"]["seconds"]),
             "pretrain_seconds_per_epoch": col(lambda r: r["pretrain"]["seconds_per_epoch"]),
             "pretrain_wall_seconds": col(lambda r: r["pretrain"]["wall_seconds"]),
+            "bench_step_seconds": bench.get(m, {}).get("step_seconds"),
         }
+        spe = next((runs[m][sd]["pretrain"]["steps_per_epoch"] for sd in seeds
+                    if runs[m][sd]["pretrain"] and runs[m][sd]["pretrain"].get("steps_per_epoch")), None)
+        if table[m]["bench_step_seconds"] and spe:
+            table[m]["bench_seconds_per_epoch"] = table[m]["bench_step_seconds"] * spe
+
+    sweep = None
+    sweep_methods = settings.get("SWEEP", "").split()
+    if sweep_methods and seeds:
+        sel = read_json(os.path.join(out, "selection.json")) or {}
+        chosen = {g["selected"] for g in sel.get("groups", {}).values()}
+        rows = sweep_rows(out, configs, seeds[0], sweep_methods)
+        for r in rows:
+            p = pretrain_stats(out, r["method"], seeds[0])
+            r["selected"] = r["method"] in chosen
+            r["pretrain_seconds"] = p["seconds"] if p else None
+            r["final_loss"] = p["final_loss"] if p else None
+            r["knn_along"] = knn_along(out, r["method"], seeds[0])
+            b = bench.get(r["method"])
+            r["bench_step_seconds"] = b["step_seconds"] if b else None
+            r["bench_seconds_per_epoch"] = b["step_seconds"] * p["steps_per_epoch"] if b and p and p.get("steps_per_epoch") else None
+        sweep = {"seed": seeds[0], "holdout": settings.get("HOLDOUT"), "rows": rows, "selected": sorted(chosen)}
     pixels = {step: downstream(out, os.path.join(out, "pixels", step), f"pixels-{step}") for step in ("knn", "linprobe")}
 
     commands = []
@@ -312,16 +496,22 @@ def aggregate(out):
     for m in methods:
         if os.path.exists(os.path.join(pic_dir, f"reconstructions-{m}.png")):
             pictures.append({"label": f"Reconstructions, {METHOD_LABELS.get(m, m)}", "path": f"reconstructions-{m}.png"})
+    if os.path.exists(os.path.join(pic_dir, "knn-vs-hours.png")):
+        pictures.append({"label": "k-NN top-1 along pre-training, against hours (side-by-side s/step)", "path": "knn-vs-hours.png"})
     if os.path.exists(os.path.join(pic_dir, "corruption", "kept_energy.png")):
         pictures.append({"label": "Token energy kept: ROPIM vs masking at the same ratio", "path": "corruption/kept_energy.png"})
 
     result = {
-        "issue": 8,
-        "title": "ROPIM vs SimMIM masking vs no pre-training on Fashion-MNIST",
+        "issue": 17 if sweep else 8,
+        "title": ("Corruption-strength sweep, best settings over seeds, accuracy per pre-training hour: ROPIM vs SimMIM vs MAE on Fashion-MNIST"
+                  if sweep else "ROPIM vs SimMIM masking vs no pre-training on Fashion-MNIST"),
         "smoke": settings.get("SMOKE") == "1",
         "settings": settings,
         "machine": machine(),
         "ropim": git_commit(root),
+        "binaries": binaries(out),
+        "sweep": sweep,
+        "bench": bench,
         "table": table,
         "pixels_reference": pixels,
         "runs": runs,
@@ -353,7 +543,7 @@ def plural(n, word):
 def markdown(r, seeds, methods):
     s, mach, git = r["settings"], r["machine"], r["ropim"]
     L = []
-    L.append("# ROPIM vs SimMIM masking vs no pre-training on Fashion-MNIST (issue 8)")
+    L.append(f"# {r['title']} (issue {r['issue']})")
     L.append("")
     if r["smoke"]:
         L.append("> **SMOKE TEST** (`SMOKE=1`): a few optimizer steps on a few hundred images. It checks that the")
@@ -363,18 +553,43 @@ def markdown(r, seeds, methods):
              f"(n = {len(seeds)}); mean ± sample standard deviation over seeds. Accuracies are top-1 (%) on the "
              f"Fashion-MNIST test split{'' if s.get('TEST_SUBSET', '0') == '0' else ' (a seeded subset of ' + s['TEST_SUBSET'] + ' images)'}.")
     L.append("")
-    L.append("| method | k-NN top-1 (%) | linear probe top-1 (%) | fine-tune top-1 (%) | pre-train (s) | s / epoch |")
-    L.append("|---|---|---|---|---|---|")
+    def secs(x, d=1):
+        return "—" if x is None else f"{x:.{d}f}"
+    sw = r.get("sweep")
+    if sw:
+        L.append(f"## Sweep: corruption strength, seed {sw['seed']}, chosen by a linear probe on {sw['holdout']} held-out training images")
+        L.append("")
+        L.append("Every setting: the same model, optimizer, epochs and data; its linear probe trains on the pre-training images and is "
+                 f"evaluated on {sw['holdout']} other training images (`ropim linprobe --holdout`), never on the test set. "
+                 "**Bold**: the setting chosen per objective. s / epoch (bench): `ropim bench` run side by side, alternated "
+                 "(median over rounds) × steps per epoch.")
+        L.append("")
+        L.append("| objective | setting | held-out probe top-1 (%) | k-NN along pre-training (epoch 1 → last) | final loss | s / epoch (bench) | pre-train s (shared CPU) |")
+        L.append("|---|---|---|---|---|---|---|")
+        for row in sw["rows"]:
+            name = f"**{row['label']}**" if row["selected"] else row["label"]
+            along = " → ".join(f"{v:.1f}" for _, v in row["knn_along"][:1] + row["knn_along"][-1:]) if row["knn_along"] else "—"
+            L.append(f"| {OBJECTIVE_NAMES.get(row['objective'], row['objective'])} | {name} (`{row['method']}`) | {secs(row['holdout_top1'], 2)} | "
+                     f"{along} | {secs(row['final_loss'], 4)} | {secs(row['bench_seconds_per_epoch'])} | {secs(row['pretrain_seconds'], 0)} |")
+        L.append("")
+        L.append("## At each objective's chosen setting")
+        L.append("")
+    L.append("| method | k-NN top-1 (%) | linear probe top-1 (%) | fine-tune top-1 (%) | pre-train (s) | s / epoch | s / epoch (bench) |")
+    L.append("|---|---|---|---|---|---|---|")
     for m in methods:
         t = r["table"][m]
         L.append(f"| {t['label']} | {fmt(t['knn_top1'], 2)} | {fmt(t['linprobe_top1'], 2)} | {fmt(t['finetune_top1'], 2)} | "
-                 f"{fmt(t['pretrain_seconds'], 0) if m != 'scratch' else '0'} | {fmt(t['pretrain_seconds_per_epoch'], 1) if m != 'scratch' else '—'} |")
+                 f"{fmt(t['pretrain_seconds'], 0) if m != 'scratch' else '0'} | {fmt(t['pretrain_seconds_per_epoch'], 1) if m != 'scratch' else '—'} | "
+                 f"{secs(t.get('bench_seconds_per_epoch')) if m != 'scratch' else '—'} |")
     px = r["pixels_reference"]
     L.append(f"| raw pixels (reference, seed 0) | {fmt({'mean': px['knn']['top1'], 'std': None}, 2) if px.get('knn') else '—'} | "
-             f"{fmt({'mean': px['linprobe']['top1'], 'std': None}, 2) if px.get('linprobe') else '—'} | — | — | — |")
+             f"{fmt({'mean': px['linprobe']['top1'], 'std': None}, 2) if px.get('linprobe') else '—'} | — | — | — | — |")
     L.append("")
     L.append("- **k-NN**: weighted 20-NN (cosine, T = 0.07) on the frozen encoder's mean-pooled final tokens; memory = the training images.")
-    L.append(f"- **Linear probe**: BatchNorm (no affine) + linear head on the same frozen features, {s.get('PROBE_EPOCHS', '?')} epochs (SGD).")
+    blocks = s.get("PROBE_LAST_BLOCKS", "1")
+    L.append(f"- **Linear probe**: BatchNorm (no affine) + linear head on the same frozen features"
+             f"{'' if blocks == '1' else f' of the last {blocks} blocks (each through the final norm, pooled, concatenated; the pixel row: the pixels)'}, "
+             f"{s.get('PROBE_EPOCHS', '?')} epochs (SGD).")
     L.append(f"- **Fine-tune**: {plural(s.get('FINETUNE_EPOCHS', '?'), 'epoch')} with `{s.get('FINETUNE_CONFIG', '?')}`; top-1 after the last epoch "
              "(best epoch in results.json).")
     L.append("- **no pre-training**: the probes see a randomly initialized encoder of the same architecture (`--features random`); "
@@ -382,6 +597,11 @@ def markdown(r, seeds, methods):
     L.append(f"- **pre-train (s)**: the training loop's wall-clock (metrics.jsonl `time`; data loading and checkpoint writing excluded, "
              f"they are in results.json as `wall_seconds`); **s / epoch** = that × steps per epoch / steps, "
              f"with {plural(s.get('PRETRAIN_EPOCHS', '?'), 'pre-training epoch')}{'' if s.get('PRETRAIN_MAX_STEPS', '0') == '0' else ' cut at ' + s['PRETRAIN_MAX_STEPS'] + ' steps'}.")
+    if r.get("bench"):
+        L.append("- **s / epoch (bench)**: seconds per pre-training step from `ropim bench` (synthetic batch of the same size, "
+                 "no data loader), every method side by side in alternated rounds, median over rounds, × steps per epoch. "
+                 "The runs themselves shared the CPU with other jobs, so their own seconds are not comparable across methods; "
+                 "the k-NN-against-hours picture uses these.")
     incomplete = [m for m in methods for k in ("knn_top1", "linprobe_top1", "finetune_top1") if r["table"][m][k]["missing"]]
     if incomplete:
         L.append(f"- **Incomplete**: some runs are missing for {', '.join(sorted(set(incomplete)))} (n shown where below {len(seeds)}).")
@@ -436,7 +656,9 @@ def markdown(r, seeds, methods):
     L.append("")
     L.append(f"- CPU: {mach['cpu_model']}; nproc {mach['nproc']}; load average at aggregation {mach['load_average']}")
     L.append(f"- {mach['kernel']}")
-    L.append(f"- ropim commit `{git['commit']}`{' (working tree with uncommitted changes)' if git['dirty'] else ''} on `{git['branch']}`")
+    L.append(f"- scripts from ropim commit `{git['commit']}`{' (working tree with uncommitted changes)' if git['dirty'] else ''} on `{git['branch']}`")
+    for b in r.get("binaries", []):
+        L.append(f"- binary `{b['path']}` (sha256 {b['sha256']}…), built from commit `{b['commit']}`, first used {b['first_used']}")
     L.append(f"- results written {mach['date']}")
     L.append("")
     L.append("## Commands")
@@ -458,6 +680,10 @@ def main(argv):
             print(f"{k}={v}")
     elif len(argv) == 2 and argv[0] == "aggregate":
         aggregate(argv[1])
+    elif len(argv) >= 5 and argv[0] == "select":
+        select(argv[1], argv[2], argv[3], argv[4:])
+    elif len(argv) == 2 and argv[0] == "curves":
+        curves(argv[1])
     else:
         sys.exit(__doc__)
 

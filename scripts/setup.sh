@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs the system packages ropim needs on Debian/Ubuntu (GEMM library, zlib, Fashion-MNIST).
+# Installs the system packages ropim needs on Debian/Ubuntu (GEMM library, zlib, JPEG, PNG, Open MPI, Fashion-MNIST).
 # Idempotent: does nothing when they are already there. Needs root (or sudo) the first time.
 set -euo pipefail
-packages=(libdnnl-dev zlib1g-dev libturbojpeg0-dev libpng-dev dataset-fashion-mnist)
+packages=(libdnnl-dev zlib1g-dev libturbojpeg0-dev libpng-dev libopenmpi-dev openmpi-bin dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -119,18 +119,19 @@ public final class MAE: PretrainingObjective {
 
     // MARK: forward
 
-    public func forward(images: Tensor, batch: Int, training: Bool, rng: inout RNG, compute: ComputeContext) -> Double {
+    public func forward(images: Tensor, batch: Int, training: Bool, rngs: inout [RNG], compute: ComputeContext) -> Double {
         self.batch = batch
         let k = vit.numPatches, l = keep, dd = method.decoderEmbedDim
         let tokens = encoder.embedPatches(images, batch: batch, compute: compute)                     // [B·K, D]
-        randomMasking(batch: batch, rng: &rng)
+        precondition(rngs.count == batch, "one generator per image: \(rngs.count) for \(batch)")
+        randomMasking(batch: batch, rngs: &rngs)
         let visible = TokenSubset(count: l, indices: (0..<batch).flatMap { b in idsShuffle[b * k..<b * k + l] })
-        let encoded = encoder.encode(tokens.data, batch: batch, subset: visible, training: training, rng: &rng,
+        let encoded = encoder.encode(tokens.data, batch: batch, subset: visible, training: training, rngs: &rngs,
                                      compute: compute)                                               // [B·(1+L), D]
         decIn.resize([batch * (1 + l), dd])
         decoderEmbed.forward(params, x: encoded.data, rows: batch * (1 + l), y: decIn.data, compute: compute)
         unshuffle(batch: batch, compute: compute)                                                    // [B·(1+K), Dd]
-        let x = forwardDecoder(batch: batch, training: training, rng: &rng, compute: compute)
+        let x = forwardDecoder(batch: batch, training: training, rngs: &rngs, compute: compute)
         predIn.resize([batch * k, dd])
         for b in 0..<batch { (predIn.data + b * k * dd).update(from: x + (b * (1 + k) + 1) * dd, count: k * dd) }
         prediction.resize([batch * k, vit.patchDim])
@@ -138,20 +139,26 @@ public final class MAE: PretrainingObjective {
         return Profiler.measure("loss") { forwardLoss(compute: compute) }
     }
 
-    /// MAE's random_masking: noise [B, K] (uniform, or `injectedNoise`), ids_shuffle = argsort(noise) per
+    /// MAE's random_masking: noise [B, K] (image b's row uniform from `rngs[b]`, or `injectedNoise`), ids_shuffle = argsort(noise) per
     /// image (ties by token index), ids_restore = argsort(ids_shuffle).
-    func randomMasking(batch: Int, rng: inout RNG) {
+    func randomMasking(batch: Int, rngs: inout [RNG]) {
         let k = vit.numPatches
-        let noise = injectedNoise ?? (0..<batch * k).map { _ in Float(rng.uniform()) }
+        let noise = injectedNoise ?? (0..<batch * k).map { Float(rngs[$0 / k].uniform()) }
         precondition(noise.count == batch * k, "MAE noise has \(noise.count) values, not \(batch)×\(k)")
         idsShuffle = [Int32](repeating: 0, count: batch * k); idsRestore = idsShuffle
         for b in 0..<batch {
-            let order = (0..<k).sorted { (noise[b * k + $0], $0) < (noise[b * k + $1], $1) }
-            for (rank, t) in order.enumerated() {
+            for (rank, t) in MAE.shuffle(noise[(b * k)..<((b + 1) * k)]).enumerated() {
                 idsShuffle[b * k + rank] = Int32(t)
                 idsRestore[b * k + t] = Int32(rank)
             }
         }
+    }
+
+    /// One image's ids_shuffle: its K token indices by ascending noise (ties by index); MAE keeps the first
+    /// `keep` visible.
+    public static func shuffle(_ noise: ArraySlice<Float>) -> [Int] {
+        let o = noise.startIndex
+        return noise.indices.map { $0 - o }.sorted { (noise[o + $0], $0) < (noise[o + $1], $1) }
     }
 
     /// decX [B·(1+K), Dd]: per image the embedded cls row, then in raster order each token's embedded visible
@@ -173,11 +180,11 @@ public final class MAE: PretrainingObjective {
     }
 
     /// decoder_blocks then decoder_norm on decX; returns the normed rows [B·(1+K), Dd].
-    private func forwardDecoder(batch: Int, training: Bool, rng: inout RNG, compute: ComputeContext) -> UnsafePointer<Float> {
+    private func forwardDecoder(batch: Int, training: Bool, rngs: inout [RNG], compute: ComputeContext) -> UnsafePointer<Float> {
         let n = 1 + vit.numPatches, rows = batch * n
         var x = UnsafePointer(decX.data)
         for blk in decoderBlocks {
-            blk.forward(params, x: x, batch: batch, tokens: n, sharedBias: nil, training: training, rng: &rng, scratch: scratch,
+            blk.forward(params, x: x, batch: batch, tokens: n, sharedBias: nil, training: training, rngs: &rngs, scratch: scratch,
                         compute: compute)
             x = UnsafePointer(blk.output.data)
         }
@@ -211,13 +218,19 @@ public final class MAE: PretrainingObjective {
 
     /// x ← (x − mean)/√(var + 1e-6), var unbiased (torch's `var`), statistics in Double.
     static func normalizePatch(_ x: UnsafeMutablePointer<Float>, count n: Int) {
+        let (mean, std) = patchStatistics(x, count: n)
+        let rstd = 1 / std
+        for j in 0..<n { x[j] = Float((Double(x[j]) - mean) * rstd) }
+    }
+
+    /// The mean and √(var + 1e-6) (unbiased var) of one target patch: norm_pix_loss's statistics.
+    static func patchStatistics(_ x: UnsafePointer<Float>, count n: Int) -> (mean: Double, std: Double) {
         var mean = 0.0
         for j in 0..<n { mean += Double(x[j]) }
         mean /= Double(n)
         var v = 0.0
         for j in 0..<n { v += (Double(x[j]) - mean) * (Double(x[j]) - mean) }
-        let rstd = 1 / (v / Double(n - 1) + 1e-6).squareRoot()
-        for j in 0..<n { x[j] = Float((Double(x[j]) - mean) * rstd) }
+        return (mean, (v / Double(n - 1) + 1e-6).squareRoot())
     }
 
     // MARK: backward
@@ -265,4 +278,20 @@ public final class MAE: PretrainingObjective {
     }
 
     public var pictureTitles: [String] { ["original x", "visible input", "output y^", "visible+y^", "|x-y^| masked"] }
+
+    /// With norm_pix_loss the decoder predicts each patch normalized by its own target's mean and std: the
+    /// pictures show it un-normalized with those statistics, ŷ·√(var + 1e-6) + mean (as MAE's visualization
+    /// demo does), so the loss on a hidden patch is the pictured error divided by that patch's std.
+    public var picturePrediction: [Float] {
+        var y = prediction.array
+        guard method.normPixLoss else { return y }
+        let pd = vit.patchDim
+        let t = encoder.patches
+        precondition(t.count == y.count, "picturePrediction needs the last forward's targets")
+        for r in 0..<(y.count / pd) {
+            let (mean, std) = MAE.patchStatistics(UnsafePointer(t.data) + r * pd, count: pd)
+            for j in (r * pd)..<((r + 1) * pd) { y[j] = Float(Double(y[j]) * std + mean) }
+        }
+        return y
+    }
 }

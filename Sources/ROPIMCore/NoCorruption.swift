@@ -10,7 +10,7 @@ public final class NoCorruption: TokenCorruption {
     public static func validate(_ m: MethodConfig, vit: ViTConfig, selected: Bool) throws {}
     public init(vit: ViTConfig, method: MethodConfig, params: ParameterStore) { tokens = vit.numPatches; dim = vit.embedDim }
     public func initialize(params: ParameterStore, rng: inout RNG) {}
-    public func sample(batch: Int, rng: inout RNG) {}
+    public func sample(rngs: inout [RNG]) {}
     public func corrupt(_ x: Tensor, into y: Tensor, params: ParameterStore, batch: Int, compute: ComputeContext) {
         y.data.update(from: x.data, count: batch * tokens * dim)
     }

@@ -24,15 +24,19 @@ public protocol PretrainingObjective: AnyObject {
 
     /// Initializes every parameter from `rng` (the encoder as BEiT, the rest as the method's reference code).
     func initialize(rng: inout RNG)
-    /// Mean loss of one batch of normalized images [B, C, H, W]. `rng` draws the per-image corruption and
-    /// drop-path masks. Keeps what `backward` needs. Parallel loops and products run on `compute`.
-    func forward(images: Tensor, batch: Int, training: Bool, rng: inout RNG, compute: ComputeContext) -> Double
+    /// Mean loss of one batch of normalized images [B, C, H, W]. Image b draws its corruption and drop-path
+    /// masks from `rngs[b]` alone (B generators; the trainer derives them from (seed, epoch, image index)).
+    /// Keeps what `backward` needs. Parallel loops and products run on `compute`.
+    func forward(images: Tensor, batch: Int, training: Bool, rngs: inout [RNG], compute: ComputeContext) -> Double
     /// Accumulates every parameter gradient of the last forward's loss, multiplied by `lossScale`.
     func backward(lossScale: Float, compute: ComputeContext)
     /// For image `b` of the last forward: operators on its patch rows [K, p·p·C] (see `ObjectiveViews`).
     func views(image b: Int) -> ObjectiveViews
     /// Titles of the five reconstruction-picture columns (ASCII; "Pi" = Π, "y^" = ŷ).
     var pictureTitles: [String] { get }
+    /// Ŷ of the last forward in the units of the normalized pixels [B·K, p·p·C], for pictures: `prediction`
+    /// itself unless the objective predicts something else (MAE with norm_pix_loss un-normalizes per patch).
+    var picturePrediction: [Float] { get }
 }
 
 /// What one image looked like to an objective, as linear maps on its patch rows [K, p·p·C]:
@@ -100,6 +104,14 @@ public enum Objectives {
 }
 
 extension PretrainingObjective {
+    /// `forward` with per-image generators split from `rng` (one draw per image): for pictures, benchmarks
+    /// and tests, which have no dataset indices.
+    public func forward(images: Tensor, batch: Int, training: Bool, rng: inout RNG, compute: ComputeContext) -> Double {
+        var rngs = RNG.split(&rng, count: batch)
+        return forward(images: images, batch: batch, training: training, rngs: &rngs, compute: compute)
+    }
+
     /// `backward(lossScale: 1, compute:)`.
     public func backward(compute: ComputeContext) { backward(lossScale: 1, compute: compute) }
+    public var picturePrediction: [Float] { prediction.array }
 }

@@ -34,10 +34,10 @@ public final class ROPIM: TokenCorruption {
 
     public func initialize(params: ParameterStore, rng: inout RNG) {}
 
-    public func sample(batch: Int, rng: inout RNG) {
+    public func sample(rngs: inout [RNG]) {
         // Sizes were validated before the model was built, so sampling cannot fail.
-        sketches = (0..<batch).map { _ in
-            try! CountSketch.sample(tokens: tokens, buckets: sketchSize, sampler: sampler, rng: &rng)
+        sketches = rngs.indices.map { b in
+            try! CountSketch.sample(tokens: tokens, buckets: sketchSize, sampler: sampler, rng: &rngs[b])
         }
     }
 

@@ -16,8 +16,8 @@ public protocol TokenCorruption: AnyObject {
     init(vit: ViTConfig, method: MethodConfig, params: ParameterStore)
     /// Initializes those parameters.
     func initialize(params: ParameterStore, rng: inout RNG)
-    /// Draws this step's corruption for each of `batch` images (a fresh sketch or mask per image).
-    func sample(batch: Int, rng: inout RNG)
+    /// Draws this step's corruption for each image b from `rngs[b]` (a fresh sketch or mask per image).
+    func sample(rngs: inout [RNG])
     /// y = corruption(x) per image; x, y are [B·K, D] (may not alias). Per-image work may run on `compute`.
     func corrupt(_ x: Tensor, into y: Tensor, params: ParameterStore, batch: Int, compute: ComputeContext)
     /// g ← corruptionᵀ(g) in place, g [B·K, D]; accumulates the gradients of the method's own parameters.
@@ -70,14 +70,15 @@ public final class ReconstructionModel<Corruption: TokenCorruption>: Pretraining
         params.fill(decoder.bias!) { _ in Float(rng.uniform(-bound, bound)) }
     }
 
-    public func forward(images: Tensor, batch: Int, training: Bool, rng: inout RNG, compute: ComputeContext) -> Double {
+    public func forward(images: Tensor, batch: Int, training: Bool, rngs: inout [RNG], compute: ComputeContext) -> Double {
         self.batch = batch
         let k = vit.numPatches, d = vit.embedDim, n = vit.numTokens, pd = vit.patchDim
-        corruption.sample(batch: batch, rng: &rng)
+        precondition(rngs.count == batch, "one generator per image: \(rngs.count) for \(batch)")
+        corruption.sample(rngs: &rngs)
         let tokens = encoder.embedPatches(images, batch: batch, compute: compute)
         corrupted.resize([batch * k, d])
         Profiler.measure("sketch") { corruption.corrupt(tokens, into: corrupted, params: params, batch: batch, compute: compute) }
-        let out = encoder.encode(corrupted.data, batch: batch, training: training, rng: &rng, compute: compute)
+        let out = encoder.encode(corrupted.data, batch: batch, training: training, rngs: &rngs, compute: compute)
         patchOut.resize([batch * k, d])
         for b in 0..<batch { (patchOut.data + b * k * d).update(from: out.data + (b * n + 1) * d, count: k * d) }
         prediction.resize([batch * k, pd])

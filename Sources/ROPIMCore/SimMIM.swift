@@ -39,9 +39,9 @@ public final class SimMIM: TokenCorruption {
         params.fill(maskToken) { _ in Float(rng.truncatedNormal(std: std)) }
     }
 
-    public func sample(batch: Int, rng: inout RNG) {
-        masks = (0..<batch).map { _ in
-            simMIMMask(imgSize: vit.imgSize, patchSize: vit.patchSize, maskPatchSize: maskPatchSize, ratio: maskRatio, rng: &rng)
+    public func sample(rngs: inout [RNG]) {
+        masks = rngs.indices.map { b in
+            simMIMMask(imgSize: vit.imgSize, patchSize: vit.patchSize, maskPatchSize: maskPatchSize, ratio: maskRatio, rng: &rngs[b])
         }
     }
 

@@ -59,7 +59,7 @@ extension Normalization {
     public func problem(channels c: Int) -> String? { Self.problem(mean: mean, std: std, channels: c) }
 
     /// The same check for values not yet made into a `Normalization` (whose initializer requires them valid),
-    /// e.g. an export sidecar's; `key` and `channelsKey` name where the values and the channel count come from.
+    /// e.g. a timm config.json's; `key` and `channelsKey` name where the values and the channel count come from.
     public static func problem(mean: [Float], std: [Float], channels c: Int, key: String = "data.normalization",
                                channelsKey: String = "model.in_chans") -> String? {
         let counts = [mean.count, std.count]

@@ -69,9 +69,22 @@ public struct ImageDataset: Sendable {
     /// `n` larger than the dataset takes every image.
     public func seededSubset(_ n: Int, seed: UInt64) -> ImageDataset {
         precondition(n >= 0, "negative subset size \(n)")
+        return subset(Array(ImageDataset.seededOrder(count, seed: seed).prefix(n)))
+    }
+
+    /// The seeded shuffle `seededSubset` takes its prefix of: a permutation of 0..<count.
+    public static func seededOrder(_ count: Int, seed: UInt64) -> [Int] {
         var rng = RNG(seed: seed).derived(stream: 0x5B5E7)
-        let order = rng.permutation(count)
-        return subset(Array(order.prefix(n)))
+        return rng.permutation(count)
+    }
+
+    /// Two disjoint parts of the same seeded shuffle: its first `n` images (exactly `seededSubset(n)`)
+    /// and the `m` images after them (a hold-out that shares no image with the first part, nor with any
+    /// `seededSubset(n' ≤ n)` of the same seed). Needs n + m ≤ count.
+    public func seededSplit(first n: Int, next m: Int, seed: UInt64) -> (first: ImageDataset, next: ImageDataset) {
+        precondition(n >= 0 && m >= 0 && n + m <= count, "seeded split \(n) + \(m) of \(count) images")
+        let order = ImageDataset.seededOrder(count, seed: seed)
+        return (subset(Array(order[0..<n])), subset(Array(order[n..<(n + m)])))
     }
 
     /// A seeded hold-out split: `fraction` of the images (rounded, at least 1 when fraction > 0) go to

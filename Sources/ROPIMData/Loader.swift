@@ -153,13 +153,20 @@ public final class DataLoader {
     ///     reported in `skipped`; otherwise `next()` throws its error.
     ///   - start: resume here (its seed must equal `seed`).
     ///   - compute: parallelizes a batch over its images when `threads` is 0.
+    ///   - rank, worldSize: data-parallel sharding (DDP's DistributedSampler, by position): each epoch's order
+    ///     is cut into global batches of `batchSize × worldSize` images and this rank takes images
+    ///     `rank·batchSize ..< (rank+1)·batchSize` of each, so the ranks together see exactly the batches one
+    ///     process sees with `batchSize × worldSize`. Needs `dropLast`.
     public init(source: any ImageSource, batchSize: Int, transform: SampleTransform, seed: UInt64, shuffle: Bool = true,
                 dropLast: Bool = true, batchesPerEpoch: Int? = nil, threads: Int = 0, prefetch: Int = 2,
-                skipBad: Bool = false, start: LoaderPosition? = nil, compute: ComputeContext) throws {
+                skipBad: Bool = false, start: LoaderPosition? = nil, rank: Int = 0, worldSize: Int = 1,
+                compute: ComputeContext) throws {
         precondition(batchSize > 0, "batch size \(batchSize)")
-        let full = dropLast ? source.count / batchSize : (source.count + batchSize - 1) / batchSize
+        precondition(worldSize >= 1 && (0..<worldSize).contains(rank) && (dropLast || worldSize == 1), "rank \(rank) of \(worldSize)")
+        let global = batchSize * worldSize
+        let full = dropLast ? source.count / global : (source.count + batchSize - 1) / batchSize
         guard full > 0 else {
-            throw DataError("\(source.source): \(source.count) images, fewer than one batch of \(batchSize); lower the batch size or add data")
+            throw DataError("\(source.source): \(source.count) images, fewer than one batch of \(global)\(worldSize > 1 ? " (\(batchSize) per rank × \(worldSize) ranks)" : ""); lower the batch size or add data")
         }
         guard source.channels == transform.outChannels || source.channels == 1 else {
             throw DataError("\(source.source): \(source.channels)-channel images cannot feed a \(transform.outChannels)-channel model; "
@@ -180,7 +187,8 @@ public final class DataLoader {
         self.threads = max(0, threads)
         self.compute = compute
         engine = Engine(source: source, batchSize: batchSize, batchesPerEpoch: bpe, transform: transform, seed: seed,
-                        shuffle: shuffle, skipBad: skipBad, first: first, prefetch: max(prefetch, threads, 1))
+                        shuffle: shuffle, skipBad: skipBad, first: first, prefetch: max(prefetch, threads, 1),
+                        rank: rank, worldSize: worldSize)
         for _ in 0..<self.threads {
             let e = engine
             e.running += 1
@@ -225,12 +233,6 @@ public final class DataLoader {
     /// The image order of `epoch` (a seeded permutation, or 0..<count without shuffling).
     public func order(epoch: Int) -> [Int] { engine.order(epoch) }
 
-    /// The generator of image `index`'s draws in `epoch`: independent of batch composition and threads.
-    public static func sampleRNG(seed: UInt64, epoch: Int, index: Int) -> RNG {
-        let mix = RNG.splitMix64
-        return RNG(seed: mix(mix(mix(seed) ^ UInt64(truncatingIfNeeded: epoch)) ^ UInt64(truncatingIfNeeded: index)))
-    }
-
     /// The shared state of a loader and its threads (the threads hold this, not the loader, so the loader's
     /// deinit can stop them).
     final class Engine: @unchecked Sendable {
@@ -240,6 +242,7 @@ public final class DataLoader {
         let seed: UInt64
         let shuffle: Bool, skipBad: Bool
         let prefetch: Int
+        let rank: Int, worldSize: Int
         let cond = NSCondition()
         // Guarded by cond.
         var consumed: Int, scheduled: Int
@@ -250,10 +253,11 @@ public final class DataLoader {
         var running = 0
 
         init(source: any ImageSource, batchSize: Int, batchesPerEpoch: Int, transform: SampleTransform, seed: UInt64,
-             shuffle: Bool, skipBad: Bool, first: Int, prefetch: Int) {
+             shuffle: Bool, skipBad: Bool, first: Int, prefetch: Int, rank: Int, worldSize: Int) {
             self.source = source; self.batchSize = batchSize; self.batchesPerEpoch = batchesPerEpoch
             self.transform = transform; self.seed = seed; self.shuffle = shuffle; self.skipBad = skipBad
             self.prefetch = prefetch; consumed = first; scheduled = first
+            self.rank = rank; self.worldSize = worldSize
         }
 
         func order(_ epoch: Int) -> [Int] {
@@ -287,11 +291,11 @@ public final class DataLoader {
             cond.unlock()
         }
 
-        /// Builds global batch `g` (epoch g / batchesPerEpoch).
+        /// Builds batch `g` (epoch g / batchesPerEpoch): this rank's share of the epoch's global batch.
         func build(_ g: Int, compute: ComputeContext) throws -> Batch {
             let epoch = g / batchesPerEpoch, b = g % batchesPerEpoch
             let order = self.order(epoch)
-            let lo = b * batchSize, hi = min(lo + batchSize, order.count)
+            let lo = (b * worldSize + rank) * batchSize, hi = min(lo + batchSize, order.count)
             var indices = Array(order[lo..<hi])
             let n = indices.count, s = transform.size, c = transform.outChannels, per = c * s * s
             let images = Tensor(shape: [n, c, s, s])
@@ -300,7 +304,7 @@ public final class DataLoader {
             failures.withUnsafeMutableBufferPointer { fail in
                 let errs = fail.baseAddress!
                 let one = { (k: Int) in
-                    var rng = DataLoader.sampleRNG(seed: seed, epoch: epoch, index: indices[k])
+                    var rng = RNG.image(seed: seed, epoch: epoch, index: indices[k])
                     do { try src.withImage(indices[k]) { t.apply($0, rng: &rng, into: dst + k * per) } } catch { errs[k] = "\(error)" }
                 }
                 compute.forEach(n, one)
@@ -313,7 +317,7 @@ public final class DataLoader {
                 for _ in 1..<order.count {
                     pos = (pos + 1) % order.count
                     let idx = order[pos]
-                    var rng = DataLoader.sampleRNG(seed: seed, epoch: epoch, index: idx)
+                    var rng = RNG.image(seed: seed, epoch: epoch, index: idx)
                     do {
                         try src.withImage(idx) { t.apply($0, rng: &rng, into: dst + k * per) }
                         indices[k] = idx; replaced = true

@@ -45,13 +45,13 @@ public final class ViTClassifier {
         params.fill(head.bias!) { _ in 0 }
     }
 
-    /// logits [B, classes] of normalized images [B, C, H, W]. `rng` draws drop-path masks when training.
+    /// logits [B, classes] of normalized images [B, C, H, W]. Training draws image b's drop-path masks from `rngs[b]`.
     @discardableResult
-    public func forward(images: Tensor, batch: Int, training: Bool, rng: inout RNG, compute: ComputeContext) -> Tensor {
+    public func forward(images: Tensor, batch: Int, training: Bool, rngs: inout [RNG], compute: ComputeContext) -> Tensor {
         self.batch = batch
         let d = vit.embedDim, n = vit.numTokens
         let tokens = encoder.embedPatches(images, batch: batch, compute: compute)
-        let out = encoder.encode(tokens.data, batch: batch, training: training, rng: &rng, compute: compute)
+        let out = encoder.encode(tokens.data, batch: batch, training: training, rngs: &rngs, compute: compute)
         pooled.resize([batch, d]); normed.resize([batch, d]); fcMean.resize([batch]); fcRstd.resize([batch])
         logits.resize([batch, classes])
         ViTClassifier.meanPool(out.data, batch: batch, tokens: n, dim: d, into: pooled.data)
@@ -63,7 +63,8 @@ public final class ViTClassifier {
     /// `forward` for evaluation (no drop path): nothing is drawn, so no generator is passed.
     @discardableResult
     public func forward(images: Tensor, batch: Int, compute: ComputeContext) -> Tensor {
-        RNG.withoutDraws { forward(images: images, batch: batch, training: false, rng: &$0, compute: compute) }
+        var none: [RNG] = []
+        return forward(images: images, batch: batch, training: false, rngs: &none, compute: compute)
     }
 
     /// Accumulates every parameter gradient from dLogits [B, classes] of the last forward.

@@ -18,6 +18,12 @@ public struct DownstreamDataConfig: Codable, Equatable, Sendable {
     public var subset = 0
     /// Use the first N test images of a seeded shuffle (0 = all).
     public var testSubset = 0
+    /// Evaluate on N training images held out instead of the test split (0 = evaluate on the test split):
+    /// the N images that follow the training images in the same seeded shuffle as `subset` (all but the
+    /// last N when subset is 0). They share no image with the training part, nor with a pre-training run
+    /// of the same seed and `data.subset` (it took the same prefix). For choosing settings without
+    /// looking at the test set.
+    public var holdout = 0
     /// Synthetic training images (test split: a quarter as many, drawn from another seed).
     public var syntheticCount = 4096
     /// Fine-tuning augmentation (timm/BEiT reference: RandomResizedCrop scale 0.08–1, flip, bicubic,
@@ -32,6 +38,11 @@ public struct DownstreamDataConfig: Codable, Equatable, Sendable {
     /// Fine-tuning: batches prepared ahead of the training step.
     public var prefetch = 2
     public init() {}
+}
+
+extension DownstreamDataConfig {
+    /// What the second split is, for logs and summaries: "test", or "held-out" (`holdout` > 0).
+    public var evaluationSplit: String { holdout > 0 ? "held-out" : "test" }
 }
 
 /// Classification-specific settings.
@@ -88,8 +99,8 @@ public struct FinetuneConfig: Codable, Equatable, Sendable {
         do { try run.validate() } catch { try fail("\(error)") }
     }
 
-    /// Peak, warm-up and final learning rates after the scaling rule (base · batch / 512).
-    public var scaledLR: (peak: Double, warmup: Double, min: Double) { optim.scaledLR }
+    /// Peak, warm-up and final learning rates after the scaling rule (base · global batch / 512).
+    public func scaledLR(worldSize: Int = 1) -> (peak: Double, warmup: Double, min: Double) { optim.scaledLR(worldSize: worldSize) }
 }
 
 /// Where features come from in linear probing and k-NN.
@@ -115,9 +126,13 @@ extension DownstreamDataConfig {
         try Check.all([
             Check.int("data.subset", subset, 0...1_000_000_000, " (0 = all)"),
             Check.int("data.test_subset", testSubset, 0...1_000_000_000, " (0 = all)"),
+            Check.int("data.holdout", holdout, 0...1_000_000_000, " (0 = evaluate on the test split)"),
             Check.int("data.synthetic_count", syntheticCount, 1...10_000_000),
             DataConfig.loaderProblem(workers: workers, prefetch: prefetch),
         ], DownstreamError.init)
+        if holdout > 0 && testSubset > 0 {
+            throw DownstreamError("data.holdout \(holdout) and data.test_subset \(testSubset) are both set: the held-out training images replace the test split, so a test subset means nothing; set one of them to 0")
+        }
         if let m = normalization.problem(channels: channels) { throw DownstreamError(m) }
         try augment.validate()
     }

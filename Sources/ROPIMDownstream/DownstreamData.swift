@@ -10,27 +10,45 @@ import ROPIMFiles
 
 public enum DownstreamData {
     /// The train and test splits the config names, each cut to its seeded subset; both must be labelled.
+    /// With `data.holdout` N the second split is not the test split (it is not read) but N training images
+    /// held out (`heldOut`).
     public static func load(_ c: DownstreamDataConfig, channels: Int, imgSize: Int, seed: Int,
                             compute: ComputeContext) throws -> (train: ImageDataset, test: ImageDataset) {
         var train: ImageDataset, test: ImageDataset
         let s = UInt64(truncatingIfNeeded: seed)
+        var d = DataConfig()
         if c.dataset == .synthetic {
             train = SyntheticImages.make(count: c.syntheticCount, channels: channels, size: imgSize, classes: 10, seed: s,
                                          compute: compute)
-            test = SyntheticImages.make(count: Swift.max(c.syntheticCount / 4, 1), channels: channels, size: imgSize,
-                                        classes: 10, seed: s &+ 0x7E57, compute: compute)
         } else {
-            var d = DataConfig()
             d.dataset = c.dataset; d.path = c.path; d.normalization = c.normalization
             d.split = "train"
             train = try loadDataset(d, imgSize: imgSize, channels: channels, seed: seed, compute: compute)
-            let kind = try resolveDatasetKind(c.dataset, path: c.path)
-            d.split = kind == .imagefolder ? "val" : "test"
+        }
+        if c.holdout > 0 { return try heldOut(train, subset: c.subset, holdout: c.holdout, seed: s) }
+        if c.dataset == .synthetic {
+            test = SyntheticImages.make(count: Swift.max(c.syntheticCount / 4, 1), channels: channels, size: imgSize,
+                                        classes: 10, seed: s &+ 0x7E57, compute: compute)
+        } else {
+            d.split = try resolveDatasetKind(c.dataset, path: c.path) == .imagefolder ? "val" : "test"
             test = try loadDataset(d, imgSize: imgSize, channels: channels, seed: seed, compute: compute)
         }
         if c.subset > 0 && c.subset < train.count { train = train.seededSubset(c.subset, seed: s) }
         if c.testSubset > 0 && c.testSubset < test.count { test = test.seededSubset(c.testSubset, seed: s &+ 1) }
         return (train, test)
+    }
+
+    /// `holdout` images of `train` held out for evaluation: the training part is `seededSubset(subset)` (or
+    /// all but `holdout` images when subset is 0), the held-out part the `holdout` images after it in the
+    /// same seeded shuffle, so the two are disjoint. Errors when they do not both fit.
+    public static func heldOut(_ train: ImageDataset, subset: Int, holdout: Int, seed: UInt64) throws -> (train: ImageDataset, test: ImageDataset) {
+        let n = train.count
+        let first = subset > 0 ? subset : n - holdout
+        guard holdout < n, first >= 1, first + holdout <= n else {
+            throw DownstreamError("data.holdout \(holdout)\(subset > 0 ? " with data.subset \(subset)" : ""): \(train.source) has \(n) training images, too few to hold out \(holdout) and keep \(subset > 0 ? "\(subset)" : "at least one") for training; lower data.holdout\(subset > 0 ? " or data.subset (their sum must be at most \(n))" : " below \(n)")")
+        }
+        let split = train.seededSplit(first: first, next: holdout, seed: seed)
+        return (split.first, split.next)
     }
 
     /// The class count to use: `requested` (0 = the data's), checked against every label of both splits.

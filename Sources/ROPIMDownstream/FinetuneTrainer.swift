@@ -68,7 +68,7 @@ public final class FinetuneTrainer {
         }
         let o = config.optim
         optimizer = AdamW(params: classifier.params, config: o, depth: c.depth)
-        let lr = config.scaledLR
+        let lr = config.scaledLR()
         schedule = CosineSchedule(peak: lr.peak, warmupLR: lr.warmup, minLR: lr.min,
                                   warmupSteps: Int((o.warmupEpochs * Double(stepsPerEpoch)).rounded()),
                                   totalSteps: o.epochs * stepsPerEpoch)
@@ -112,7 +112,8 @@ public final class FinetuneTrainer {
                                     batchesPerEpoch: stepsPerEpoch * o.accumSteps, threads: c.data.workers, prefetch: c.data.prefetch,
                                     compute: compute)
         var mixRNG = streams.corruption   // mixup/cutmix draws
-        var dropRNG = streams.corruption.derived(stream: 9)
+        var dropSeed = streams.corruption.derived(stream: 9)   // drop path: image b's from (seed, epoch, index)
+        let dropBase = dropSeed.next()
         let start = Date()
         var best = -1.0, bestEpoch = 0
         var last = EvalResult(top1: 0, top5: 0, loss: .nan)
@@ -121,7 +122,8 @@ public final class FinetuneTrainer {
             let batch = try loader.next()
             let images = batch.images
             Mixup.apply(images: images, labels: batch.labels!.map(Int.init), settings: mix, rng: &mixRNG, targets: targets)
-            let logits = self.classifier.forward(images: images, batch: o.batchSize, training: true, rng: &dropRNG, compute: self.compute)
+            var drops = batch.indices.map { RNG.image(seed: dropBase, epoch: batch.epoch, index: $0) }
+            let logits = self.classifier.forward(images: images, batch: o.batchSize, training: true, rngs: &drops, compute: self.compute)
             return SoftmaxCrossEntropy.loss(logits: logits.data, targets: targets.data, batch: o.batchSize,
                                             classes: self.classes, dLogits: dLogits.data)
         }, backward: { scale in

@@ -37,7 +37,7 @@ public enum FrozenEvaluation {
                 throw DownstreamError("features of \(split) are not finite: \(bad) (probe.features \(c.probe.features.rawValue)\(checkpoint.map { " of \($0.path)" } ?? "")); the encoder or data.normalization produces NaN or infinity")
             }
         }
-        log(String(format: "features: %@ (%d train, %d test, %d dims) in %.1f s", c.probe.features.rawValue, a.count, b.count, a.dim,
+        log(String(format: "features: %@ (%d train, %d %@, %d dims) in %.1f s", c.probe.features.rawValue, a.count, b.count, c.data.evaluationSplit, a.dim,
                    Date().timeIntervalSince(start)))
         return (a, b, classes)
     }
@@ -68,14 +68,16 @@ public enum FrozenEvaluation {
             try metrics.write(["epoch": e.epoch, "train_loss": e.trainLoss, "lr": e.lr, "test_top1": e.top1, "test_top5": e.top5,
                            "test_loss": e.testLoss, "time": Date().timeIntervalSince(start)])
             if e.epoch == 1 || e.epoch % 10 == 0 || e.epoch == c.probe.epochs {
-                log(String(format: "epoch %d/%d  train loss %.4f  test top-1 %.2f%%  top-5 %.2f%%", e.epoch, c.probe.epochs, e.trainLoss, e.top1, e.top5))
+                log(String(format: "epoch %d/%d  train loss %.4f  %@ top-1 %.2f%%  top-5 %.2f%%", e.epoch, c.probe.epochs, e.trainLoss,
+                           c.data.evaluationSplit, e.top1, e.top5))
             }
         }
         let last = history.last!
         return ["features": c.probe.features.rawValue, "block": c.probe.block, "last_blocks": c.probe.lastBlocks, "pooling": c.probe.pooling.rawValue,
                 "dim": train.dim, "train_images": train.count, "test_images": test.count, "classes": classes,
                 "epochs": c.probe.epochs, "top1": last.top1, "top5": last.top5, "test_loss": last.testLoss, "best_top1": best,
-                "feature_seconds": featureSeconds, "seconds": Date().timeIntervalSince(start), "pretrained": c.pretrained]
+                "feature_seconds": featureSeconds, "seconds": Date().timeIntervalSince(start), "pretrained": c.pretrained,
+                "evaluation": c.data.evaluationSplit, "holdout": c.data.holdout]
     }
 
     /// Weighted k-NN; metrics.jsonl gets the one result line. Returns the summary record.
@@ -89,7 +91,8 @@ public enum FrozenEvaluation {
         let record: [String: Any] = ["features": c.probe.features.rawValue, "block": c.probe.block, "last_blocks": c.probe.lastBlocks, "pooling": c.probe.pooling.rawValue,
                                      "dim": train.dim, "train_images": train.count, "test_images": test.count, "classes": classes,
                                      "k": r.k, "temperature": r.temperature, "top1": r.top1, "top5": r.top5,
-                                     "seconds": Date().timeIntervalSince(start), "pretrained": c.pretrained]
+                                     "seconds": Date().timeIntervalSince(start), "pretrained": c.pretrained,
+                                     "evaluation": c.data.evaluationSplit, "holdout": c.data.holdout]
         let metrics = try MetricsWriter(path: runDirectory + "/metrics.jsonl")
         try metrics.write(record)
         return record

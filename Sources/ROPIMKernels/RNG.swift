@@ -23,15 +23,28 @@ public struct RNG: RandomNumberGenerator, Codable, Equatable, Sendable {
     }
 
     /// Runs `body` with a generator it must not draw from: where a path that draws nothing (evaluation: no
-    /// augmentation, no drop path) calls code whose signature takes a generator. The evaluation overloads
-    /// (`makeBatch` without `rng`, `VisionTransformer.encode` and `ViTClassifier.forward` without `training`)
-    /// go through here, so their callers pass nothing; debug builds check that nothing was drawn.
+    /// augmentation) calls code whose signature takes a generator (`makeBatch` without `rng` goes through
+    /// here, so its callers pass nothing); debug builds check that nothing was drawn.
     public static func withoutDraws<T>(_ body: (inout RNG) throws -> T) rethrows -> T {
         let untouched = RNG(seed: 0)
         var rng = untouched
         let result = try body(&rng)
         assert(rng == untouched, "a path that draws nothing drew from its generator")
         return result
+    }
+
+    /// The generator of image `index`'s draws in `epoch` under `seed`: a pure function of the three, so what an
+    /// image draws (its augmentation, its sketch or mask, its drop-path masks) does not depend on the batch it
+    /// lands in, the thread count or the number of data-parallel ranks.
+    public static func image(seed: UInt64, epoch: Int, index: Int) -> RNG {
+        let mix = RNG.splitMix64
+        return RNG(seed: mix(mix(mix(seed) ^ UInt64(truncatingIfNeeded: epoch)) ^ UInt64(truncatingIfNeeded: index)))
+    }
+
+    /// `count` independent generators, one draw of `rng` each: per-image generators for callers without
+    /// dataset indices (pictures, benchmarks, tests).
+    public static func split(_ rng: inout RNG, count: Int) -> [RNG] {
+        (0..<count).map { _ in RNG(seed: rng.next()) }
     }
 
     /// An independent generator derived from this one's seed material and a stream id

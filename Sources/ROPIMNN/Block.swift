@@ -48,9 +48,10 @@ public final class Block {
         fc2 = Linear(params, "\(name).mlp.fc2", inFeatures: hidden, outFeatures: dim)
     }
 
-    /// output [B·N, D] = Block(x [B·N, D]). With training and dropPath > 0, draws per-sample masks from rng.
+    /// output [B·N, D] = Block(x [B·N, D]). With training and dropPath > 0, image b draws its two drop-path
+    /// masks from `rngs[b]` (one generator per image); otherwise nothing is drawn and `rngs` may be empty.
     public func forward(_ p: ParameterStore, x: UnsafePointer<Float>, batch: Int, tokens n: Int,
-                        sharedBias: UnsafePointer<Float>?, training: Bool, rng: inout RNG, scratch: BlockScratch,
+                        sharedBias: UnsafePointer<Float>?, training: Bool, rngs: inout [RNG], scratch: BlockScratch,
                         compute: ComputeContext) {
         let rows = batch * n, d = dim
         for t in [attnOut, mlpOut, output] { t.resize([rows, d]) }
@@ -59,8 +60,8 @@ public final class Block {
         scratch.reserve(rows: rows, dim: d, hidden: hidden)
         let h1Act = scratch.activation, ln1 = scratch.normed, ln2 = scratch.normed, x1 = scratch.x1
         input = x
-        keep1 = Block.drawKeep(batch: batch, p: training ? dropPath : 0, rng: &rng)
-        keep2 = Block.drawKeep(batch: batch, p: training ? dropPath : 0, rng: &rng)
+        keep1 = Block.drawKeep(batch: batch, p: training ? dropPath : 0, rngs: &rngs)
+        keep2 = Block.drawKeep(batch: batch, p: training ? dropPath : 0, rngs: &rngs)
 
         norm1.forward(p, x: x, rows: rows, y: ln1.data, mean: mean1.data, rstd: rstd1.data, compute: compute)
         attn.forward(p, x: ln1.data, batch: batch, tokens: n, sharedBias: sharedBias, y: attnOut.data, scratch: scratch.attention,
@@ -110,9 +111,10 @@ public final class Block {
         norm1.backward(p, dy: dLN, x: input!, rows: rows, mean: mean1.data, rstd: rstd1.data, dx: dx, accumulate: true, compute: compute)
     }
 
-    static func drawKeep(batch: Int, p: Float, rng: inout RNG) -> [Float] {
+    static func drawKeep(batch: Int, p: Float, rngs: inout [RNG]) -> [Float] {
         guard p > 0 else { return [Float](repeating: 1, count: batch) }
-        return (0..<batch).map { _ in rng.bernoulli(Double(p)) ? 0 : 1 / (1 - p) }
+        precondition(rngs.count == batch, "drop path needs one generator per image (\(rngs.count) for \(batch))")
+        return (0..<batch).map { rngs[$0].bernoulli(Double(p)) ? 0 : 1 / (1 - p) }
     }
 
     /// out = x + keep[b] · γ ⊙ (branch + bias)   (γ = 1 without LayerScale; the branch's last bias

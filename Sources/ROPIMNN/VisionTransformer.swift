@@ -114,8 +114,9 @@ public final class VisionTransformer {
     /// With a `subset` (MAE's visible tokens) the encoder runs on cls ⊕ the chosen tokens only: it reads
     /// rows `subset.indices` of `tok` in place (no gathered copy), adds their own position rows, and
     /// `output` is [B·(1 + subset.count), D]. Subsets need `rel_pos_bias: none` (the tables assume the full grid).
+    /// Training with drop path draws image b's masks from `rngs[b]` (see `Block.forward`).
     @discardableResult
-    public func encode(_ tok: UnsafePointer<Float>, batch: Int, subset: TokenSubset? = nil, training: Bool, rng: inout RNG,
+    public func encode(_ tok: UnsafePointer<Float>, batch: Int, subset: TokenSubset? = nil, training: Bool, rngs: inout [RNG],
                        compute: ComputeContext) -> Tensor {
         let c = config, d = c.embedDim, k = c.numPatches
         precondition(subset == nil || c.relPosBias == .none, "a token subset needs model.rel_pos_bias none")
@@ -156,7 +157,7 @@ public final class VisionTransformer {
         }
         var x = UnsafePointer(x0.data)
         for blk in blocks {
-            blk.forward(params, x: x, batch: batch, tokens: n, sharedBias: bias, training: training, rng: &rng, scratch: scratch,
+            blk.forward(params, x: x, batch: batch, tokens: n, sharedBias: bias, training: training, rngs: &rngs, scratch: scratch,
                         compute: compute)
             x = UnsafePointer(blk.output.data)
         }
@@ -168,7 +169,8 @@ public final class VisionTransformer {
     /// `encode` for inference (no drop path): nothing is drawn, so no generator is passed.
     @discardableResult
     public func encode(_ tok: UnsafePointer<Float>, batch: Int, subset: TokenSubset? = nil, compute: ComputeContext) -> Tensor {
-        RNG.withoutDraws { encode(tok, batch: batch, subset: subset, training: false, rng: &$0, compute: compute) }
+        var none: [RNG] = []
+        return encode(tok, batch: batch, subset: subset, training: false, rngs: &none, compute: compute)
     }
 
     /// dTokens [B·K, D] from dOut [B·N, D] (N = 1 + subset.count with a subset: rows of tokens outside the

@@ -38,12 +38,16 @@ public struct OptimConfig: Codable, Equatable, Sendable {
         return o
     }
 
-    /// Images per optimizer step.
+    /// Images per optimizer step of one process (batch_size × accum_steps).
     public var totalBatch: Int { batchSize * accumSteps }
 
-    /// The learning rates after the scaling rule (base · total_batch / 512).
-    public var scaledLR: (peak: Double, warmup: Double, min: Double) {
-        let s = Double(totalBatch) / 512
+    /// Images per optimizer step over all `worldSize` data-parallel ranks (DDP: batch_size is per rank).
+    public func globalBatch(worldSize: Int = 1) -> Int { totalBatch * worldSize }
+
+    /// The learning rates after the scaling rule (base · global batch / 512; MAE/BEiT's rule, where the
+    /// global batch is batch_size × accum_steps × world size).
+    public func scaledLR(worldSize: Int = 1) -> (peak: Double, warmup: Double, min: Double) {
+        let s = Double(globalBatch(worldSize: worldSize)) / 512
         return (baseLR * s, warmupLR * s, minLR * s)
     }
 

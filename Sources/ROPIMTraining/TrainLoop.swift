@@ -1,13 +1,15 @@
 // The one training loop, shared by pre-training and fine-tuning (as MAE shares engine_*.py):
-//   zero grads → forward (per micro-batch) → finite check → backward → [gradient all-reduce: data-parallel
-//   runs average the flat gradient buffer here] → clip → AdamW → metrics and progress → the caller's
-//   per-step and per-epoch work (checkpoints, evaluation) → stop at a step boundary on a signal.
+//   zero grads → forward and backward (per micro-batch) → global loss and finite check → gradient
+//   all-reduce (data-parallel runs average the flat gradient buffer over ranks, DDP's rule) → clip → AdamW
+//   → metrics and progress → the caller's per-step and per-epoch work (checkpoints, evaluation) → stop at a
+//   step boundary on a signal (any rank's signal stops every rank at the same step).
 // `step` is also the timed step of both benchmarks.
 
 import Foundation
 import ROPIMKernels
 import ROPIMNN
 import ROPIMOptim
+import ROPIMDistributed
 
 /// A loss that is NaN or ±inf: the run stops with what to change.
 public struct NonFiniteLoss: Error {
@@ -20,6 +22,10 @@ public final class TrainLoop {
     public let optim: OptimConfig
     /// Threads of the optimizer update (the forward and backward closures bring their own context).
     public let compute: ComputeContext
+    /// The ranks of a data-parallel run (a `SingleProcess` otherwise): gradients and losses are averaged over them.
+    public let communicator: any Communicator
+    /// Seconds spent in the gradient and loss all-reduces so far (0 for a single process).
+    public private(set) var communicationSeconds = 0.0
 
     /// The work around each step that differs between trainers. `forward(i)` runs micro-batch i of the
     /// step (fetching its data) and returns its loss; `backward(scale)` accumulates its gradients ×scale.
@@ -46,26 +52,41 @@ public final class TrainLoop {
         public var stopped: Bool
     }
 
-    public init(params: ParameterStore, optimizer: AdamW, optim: OptimConfig, compute: ComputeContext) {
+    public init(params: ParameterStore, optimizer: AdamW, optim: OptimConfig, compute: ComputeContext,
+                communicator: any Communicator = SingleProcess()) {
         self.params = params; self.optimizer = optimizer; self.optim = optim; self.compute = compute
+        self.communicator = communicator
     }
 
     /// One optimizer step at learning rate `lr` over `optim.accum_steps` micro-batches: returns the mean
-    /// loss and the gradient norm before clipping. Throws `NonFiniteLoss` before any update.
+    /// loss over every rank's images and the norm of the averaged gradient before clipping (both the same on
+    /// every rank). Throws `NonFiniteLoss` (on every rank at once) before any update.
     public func step(lr: Double, forward: (Int) throws -> Double, backward: (Float) -> Void) throws -> (loss: Double, gradNorm: Double) {
-        let micro = optim.accumSteps
+        let micro = optim.accumSteps, ranks = communicator.worldSize
         params.zeroGrads()
-        var loss = 0.0
+        var loss = [0.0]
         for i in 0..<micro {
             let l = try forward(i)
-            guard l.isFinite else { throw NonFiniteLoss(loss: l) }
+            loss[0] += l / Double(micro)
+            guard l.isFinite else { break }   // no backward of a non-finite loss; the ranks agree on it below
             backward(1 / Float(micro))
-            loss += l / Double(micro)
         }
-        // A data-parallel run all-reduces (averages) params.grads here, before clipping.
+        if ranks > 1 {
+            let start = Date()
+            communicator.allReduce(&loss, .sum)
+            loss[0] /= Double(ranks)
+            if loss[0].isFinite {
+                // DDP: the gradient of the mean loss over all ranks' images = the mean of the ranks' gradients.
+                communicator.allReduceSum(params.grads.data, count: params.count)
+                let g = params.grads.data, inverse = 1 / Float(ranks)
+                for i in 0..<params.count { g[i] *= inverse }
+            }
+            communicationSeconds += Date().timeIntervalSince(start)
+        }
+        guard loss[0].isFinite else { throw NonFiniteLoss(loss: loss[0]) }
         let gradNorm = GradientClipping.clip(params, maxNorm: optim.clipGrad)
         optimizer.update(lr: Float(lr), compute: compute)
-        return (loss, gradNorm)
+        return (loss[0], gradNorm)
     }
 
     /// Trains from `start` (epoch, step index in it; the global step is epoch·stepsPerEpoch + index) until
@@ -73,7 +94,7 @@ public final class TrainLoop {
     /// Every step writes a metrics record (step, epoch, loss, lr, grad_norm, images_per_second, time) and
     /// a progress line.
     public func run(schedule: CosineSchedule, stepsPerEpoch: Int, from start: (epoch: Int, index: Int), totalSteps: Int,
-                    metrics: MetricsWriter, progress: Progress,
+                    metrics: MetricsWriter?, progress: Progress,
                     logEvery: Int, runDirectory: String, work: Work) throws -> RunResult {
         let o = optim, clock = Date()
         var step = start.epoch * stepsPerEpoch + start.index
@@ -83,7 +104,7 @@ public final class TrainLoop {
             var ran = 0
             for index in (epoch == start.epoch ? start.index : 0)..<stepsPerEpoch {
                 if step >= totalSteps { break }
-                if work.stopRequested() { return RunResult(step: step, losses: losses, stopped: true) }
+                if communicator.any(work.stopRequested()) { return RunResult(step: step, losses: losses, stopped: true) }
                 let lr = schedule.lr(at: step)
                 let r: (loss: Double, gradNorm: Double)
                 do { r = try self.step(lr: lr, forward: work.forward, backward: work.backward) } catch let e as NonFiniteLoss {
@@ -91,10 +112,10 @@ public final class TrainLoop {
                 }
                 step += 1; ran += 1
                 losses.append(r.loss)
-                windowImages += o.totalBatch
+                windowImages += o.globalBatch(worldSize: communicator.worldSize)
                 let elapsed = Date().timeIntervalSince(windowStart)
                 let ips = Double(windowImages) / Swift.max(elapsed, 1e-9)
-                try metrics.write(["step": step, "epoch": epoch + 1, "loss": r.loss, "lr": lr, "grad_norm": r.gradNorm,
+                try metrics?.write(["step": step, "epoch": epoch + 1, "loss": r.loss, "lr": lr, "grad_norm": r.gradNorm,
                                "images_per_second": ips, "time": Date().timeIntervalSince(clock)])
                 let line = String(format: "epoch %d/%d  step %d/%d  loss %.4f  lr %@  grad %.3f  %.1f img/s",
                                   epoch + 1, o.epochs, step, totalSteps, r.loss, sci(lr), r.gradNorm, ips)

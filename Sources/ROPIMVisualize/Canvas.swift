@@ -30,7 +30,7 @@ public struct RGB: Equatable, Hashable, Sendable {
     public static let darkGray = RGB(64, 64, 64)
 
     /// Distinguishable line colours for overlaid runs (cycled).
-    public static let palette: [RGB] = [0x1f77b4, 0xd62728, 0x2ca02c, 0xff7f0e, 0x9467bd, 0x8c564b, 0xe377c2, 0x17becf]
+    public static let palette: [RGB] = [0x1f77b4, 0xd62728, 0x2ca02c, 0xff7f0e, 0x9467bd, 0x8c564b, 0xe377c2, 0x17becf, 0xbcbd22, 0x7f7f7f]
         .map { RGB(hex: $0) }
 
     /// Heat-map colour of t ∈ [0, 1]: black → dark red → orange → yellow → white (monotone in brightness).

@@ -9,6 +9,8 @@ public struct Series: Sendable {
         case line
         /// Bars from y = 0 at each point: `width` in x units, shifted by `offset` (side-by-side bars).
         case bars(width: Double, offset: Double)
+        /// A square marker `size` pixels wide at each point (scatter plots).
+        case points(size: Double)
     }
     public var name: String
     public var color: RGB
@@ -117,7 +119,7 @@ public struct Figure: Sendable {
 
         let all = p.series.flatMap { ser -> [(x: Double, y: Double)] in
             switch ser.style {
-            case .line: return ser.points
+            case .line, .points: return ser.points
             case let .bars(w, off): return ser.points.flatMap { [(x: $0.x + off - w / 2, y: $0.y), (x: $0.x + off + w / 2, y: $0.y)] }
             }
         }.filter { $0.x.isFinite && $0.y.isFinite }
@@ -152,6 +154,10 @@ public struct Figure: Sendable {
                     let x0 = sx(q.x + off - w / 2), x1 = sx(q.x + off + w / 2)
                     let y0 = sy(Swift.max(q.y, yr.lowerBound)), yBase = sy(Swift.max(0, yr.lowerBound))
                     s.fillRect(x: x0, y: Swift.min(y0, yBase), width: Swift.max(1, x1 - x0), height: abs(yBase - y0), color: ser.color)
+                }
+            case let .points(size):
+                for q in ser.points where q.x.isFinite && q.y.isFinite {
+                    s.fillRect(x: sx(q.x) - size / 2, y: sy(q.y) - size / 2, width: size, height: size, color: ser.color)
                 }
             }
         }

@@ -1,7 +1,9 @@
-// How ROPIM and masking corrupt tokens (paper Fig. 7a): the fraction of each token's energy the
-// corruption keeps, ‖(Op·X)_i‖² / ‖X_i‖², over many images and draws, and how many distinct
-// corruption patterns each sampler can produce. X = the normalized pixel patches [K, p·p·C] (the
-// decoder's target; the embedding is linear in them), not the embedded tokens.
+// How ROPIM, SimMIM masking and MAE corrupt tokens (paper Fig. 7a): the fraction of each token's energy
+// the corruption keeps, ‖(Op·X)_i‖² / ‖X_i‖², over many images and draws, and how many distinct
+// corruption patterns each sampler can produce. MAE's encoder sees a random subset of the tokens whole
+// (argsort of uniform noise, MAE.shuffle), so like SimMIM it keeps a token's energy entirely or not at
+// all. X = the normalized pixel patches [K, p·p·C] (the decoder's target; the embedding is linear in
+// them), not the embedded tokens.
 
 import Foundation
 import ROPIMCore
@@ -86,20 +88,25 @@ public struct CorruptionAnalysis {
     /// Masking at the same nominal ratio: mask patches hidden out of all, and tokens hidden per image.
     public let maskedPatches: Int, maskPatches: Int
     public internal(set) var maskedTokens: Int
+    /// MAE at the same ratio: tokens its encoder sees per image (K' of K).
+    public let maeVisible: Int
     public var rop: KeptEnergyHistogram
     public var mask: KeptEnergyHistogram
+    public var mae: KeptEnergyHistogram
     /// Per token (image-major, raster order): energy ‖X_i‖², and the kept fractions (NaN when undefined).
     public var energy: [Float]
     public var ropKept: [Float]
     public var maskKept: [Float]
+    public var maeKept: [Float]
     public var patterns: [PatternCount]
     /// Mean over images of ‖ΠX‖²/‖X‖² (the whole image's kept energy; ≈ ρ = K'/K for patch-like data).
     public var ropImageKept: Double
 
     public var rho: Double { Double(sketchSize) / Double(tokens) }
 
-    /// Analyses `patches` [N·K, p·p·C] (normalized pixels of N images) under one fresh sketch and one fresh
-    /// mask per image. Masking hides round((1 − ρ)·G²) of the G² SimMIM mask patches (G = img/mask_patch).
+    /// Analyses `patches` [N·K, p·p·C] (normalized pixels of N images) under one fresh sketch, one fresh
+    /// SimMIM mask and one fresh MAE masking per image. Masking hides round((1 − ρ)·G²) of the G² SimMIM mask
+    /// patches (G = img/mask_patch); MAE keeps K' of the K tokens visible (ρ exactly).
     public static func run(patches: [Float], images n: Int, vit: ViTConfig, method: MethodConfig,
                            binWidth: Double = 0.05, upper: Double = 2, rng: inout RNG) throws -> CorruptionAnalysis {
         let k = vit.numPatches, pd = vit.patchDim, kp = method.sketchSize
@@ -110,15 +117,16 @@ public struct CorruptionAnalysis {
         let masked = Swift.min(g2 - 1, Swift.max(1, g2 - Int((rho * Double(g2)).rounded())))
         // simMIMMask hides ⌈ratio·G²⌉ patches; a ratio half a patch below the count avoids float round-up.
         let ratio = (Double(masked) - 0.5) / Double(g2)
-        var sketchRNG = rng.derived(stream: 0x5E7C), maskRNG = rng.derived(stream: 0x3A5C)
+        var sketchRNG = rng.derived(stream: 0x5E7C), maskRNG = rng.derived(stream: 0x3A5C), maeRNG = rng.derived(stream: 0x3AE0)
         let scale = method.projectorScale
 
         var a = CorruptionAnalysis(images: n, tokens: k, sketchSize: kp, sampler: method.sampler,
-                                   maskedPatches: masked, maskPatches: g2, maskedTokens: 0,
+                                   maskedPatches: masked, maskPatches: g2, maskedTokens: 0, maeVisible: kp,
                                    rop: KeptEnergyHistogram(binWidth: binWidth, upper: upper),
                                    mask: KeptEnergyHistogram(binWidth: binWidth, upper: upper),
-                                   energy: [], ropKept: [], maskKept: [], patterns: [], ropImageKept: 0)
-        var sketchSet = Set<[Int32]>(), projectorSet = Set<[Int32]>(), maskSet = Set<[Float]>()
+                                   mae: KeptEnergyHistogram(binWidth: binWidth, upper: upper),
+                                   energy: [], ropKept: [], maskKept: [], maeKept: [], patterns: [], ropImageKept: 0)
+        var sketchSet = Set<[Int32]>(), projectorSet = Set<[Int32]>(), maskSet = Set<[Float]>(), maeSet = Set<[Bool]>()
         var maskedTokens = 0, imageKept = 0.0
         for b in 0..<n {
             let x = Array(patches[(b * k * pd)..<((b + 1) * k * pd)])
@@ -129,18 +137,24 @@ public struct CorruptionAnalysis {
             sketchSet.insert(sketch.bucket + sketch.sign.map { Int32($0) })
             projectorSet.insert(canonicalProjector(sketch))
             maskSet.insert(m)
+            var visible = [Bool](repeating: false, count: k)
+            for t in MAE.shuffle(ArraySlice((0..<k).map { _ in Float(maeRNG.uniform()) })).prefix(kp) { visible[t] = true }
+            maeSet.insert(visible)
             let px = TokenOperator.project(sketch, scale).apply(x, cols: pd)
             let mx = TokenOperator.rows(m.map { $0 == 0 }).apply(x, cols: pd)
+            let vx = TokenOperator.rows(visible).apply(x, cols: pd)
             var total = 0.0, kept = 0.0
             for t in 0..<k {
-                let e = rowEnergy(x, t, pd), ep = rowEnergy(px, t, pd), em = rowEnergy(mx, t, pd)
+                let e = rowEnergy(x, t, pd), ep = rowEnergy(px, t, pd), em = rowEnergy(mx, t, pd), ev = rowEnergy(vx, t, pd)
                 total += e; kept += ep
                 let defined = e > 1e-12
                 a.energy.append(Float(e))
                 a.ropKept.append(defined ? Float(ep / e) : .nan)
                 a.maskKept.append(defined ? Float(em / e) : .nan)
+                a.maeKept.append(defined ? Float(ev / e) : .nan)
                 a.rop.add(defined ? ep / e : nil)
                 a.mask.add(defined ? em / e : nil)
+                a.mae.add(defined ? ev / e : nil)
             }
             imageKept += total > 0 ? kept / total : 0
         }
@@ -163,6 +177,8 @@ public struct CorruptionAnalysis {
         }
         a.patterns.append(PatternCount(corruption: "mask", what: "masks: C(G^2, masked) = C(\(g2), \(masked))",
                                        log10Count: Combinatorics.log10Binomial(g2, masked), draws: n, distinct: maskSet.count))
+        a.patterns.append(PatternCount(corruption: "mae", what: "visible sets: C(K, K') = C(\(k), \(kp))",
+                                       log10Count: Combinatorics.log10Binomial(k, kp), draws: n, distinct: maeSet.count))
         return a
     }
 
@@ -191,19 +207,20 @@ public struct CorruptionAnalysis {
 
     /// kept_energy.csv: one row per bin.
     public var histogramCSV: String {
-        var s = "bin_low,bin_high,rop_tokens,mask_tokens\n"
+        var s = "bin_low,bin_high,rop_tokens,mask_tokens,mae_tokens\n"
         for i in 0...rop.bins {
             let (lo, hi) = rop.edges(i)
-            s += "\(fmt(lo)),\(hi.isFinite ? fmt(hi) : "inf"),\(rop.counts[i]),\(mask.counts[i])\n"
+            s += "\(fmt(lo)),\(hi.isFinite ? fmt(hi) : "inf"),\(rop.counts[i]),\(mask.counts[i]),\(mae.counts[i])\n"
         }
         return s
     }
 
     /// tokens.csv: one row per token of every image.
     public var tokensCSV: String {
-        var s = "image,token,energy,rop_kept,mask_kept\n"
+        var s = "image,token,energy,rop_kept,mask_kept,mae_kept\n"
+        func value(_ v: Float) -> String { v.isNaN ? "" : String(v) }
         for i in 0..<energy.count {
-            s += "\(i / tokens),\(i % tokens),\(energy[i]),\(ropKept[i].isNaN ? "" : String(ropKept[i])),\(maskKept[i].isNaN ? "" : String(maskKept[i]))\n"
+            s += "\(i / tokens),\(i % tokens),\(energy[i]),\(value(ropKept[i])),\(value(maskKept[i])),\(value(maeKept[i]))\n"
         }
         return s
     }
@@ -225,6 +242,7 @@ public struct CorruptionAnalysis {
             "\(images) images x \(tokens) tokens; ROPIM K'=\(sketchSize) (rho=\(String(format: "%.3f", rho)), \(sampler.rawValue) sampler) vs masking \(maskedPatches)/\(maskPatches) mask patches (\(maskedTokens)/\(tokens) tokens, ratio \(String(format: "%.3f", Double(maskedPatches) / Double(maskPatches))))",
             "ROPIM: tokens untouched (kept = 1) \(pct(rop.exactlyOne, tot)), removed (kept = 0) \(pct(rop.exactlyZero, tot)), mean kept \(String(format: "%.3f", rop.mean)); image energy kept \(String(format: "%.3f", ropImageKept))",
             "mask:  tokens untouched (kept = 1) \(pct(mask.exactlyOne, tot)), removed (kept = 0) \(pct(mask.exactlyZero, tot)), mean kept \(String(format: "%.3f", mask.mean))",
+            "MAE:   \(maeVisible)/\(tokens) tokens visible; tokens untouched (kept = 1) \(pct(mae.exactlyOne, tot)), removed (kept = 0) \(pct(mae.exactlyZero, tot)), mean kept \(String(format: "%.3f", mae.mean))",
         ]
         for p in patterns {
             lines.append("\(p.corruption) \(p.what): 10^\(String(format: "%.2f", p.log10Count)); \(p.distinct) distinct in \(p.draws) draws")
@@ -243,14 +261,18 @@ public struct CorruptionAnalysis {
                 return (x: i == h.bins ? lo + w / 2 : lo + w / 2, y: 100 * Double(h.counts[i]) / tot)
             }
         }
-        let ropColor = RGB.palette[0], maskColor = RGB.palette[3]
+        let ropColor = RGB.palette[0], maskColor = RGB.palette[3], maeColor = RGB.palette[2]
+        let bar = w * 0.3   // three bars side by side per bin
         let panel = Panel(title: "fraction of each token's energy kept, ||(Op X)_i||^2 / ||X_i||^2 (last bar: > \(fmt(rop.upper)))",
                           xLabel: "kept fraction (X = normalized pixel patches)", yLabel: "% of tokens",
-                          series: [Series(name: "ROPIM", color: ropColor, points: points(rop), style: .bars(width: w * 0.45, offset: -w * 0.225)),
-                                   Series(name: "mask", color: maskColor, points: points(mask), style: .bars(width: w * 0.45, offset: w * 0.225))],
+                          series: [Series(name: "ROPIM", color: ropColor, points: points(rop), style: .bars(width: bar, offset: -bar)),
+                                   Series(name: "mask", color: maskColor, points: points(mask), style: .bars(width: bar, offset: 0)),
+                                   Series(name: "MAE", color: maeColor, points: points(mae), style: .bars(width: bar, offset: bar))],
                           includeZero: true, xRange: 0...(rop.upper + w))
         return Figure(title: title, notes: summary,
-                      legend: [(name: "ROPIM (Pi X, K'=\(sketchSize))", color: ropColor), (name: "masking (\(maskedPatches)/\(maskPatches) mask patches)", color: maskColor)],
+                      legend: [(name: "ROPIM (Pi X, K'=\(sketchSize))", color: ropColor),
+                               (name: "SimMIM masking (\(maskedPatches)/\(maskPatches) mask patches)", color: maskColor),
+                               (name: "MAE (\(maeVisible)/\(tokens) tokens visible)", color: maeColor)],
                       panels: [panel], columns: 1, panelWidth: 900, panelHeight: 340)
     }
 

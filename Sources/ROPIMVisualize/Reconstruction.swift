@@ -47,7 +47,7 @@ public enum Reconstructions {
         precondition(images.shape == [n, c, s, s], "images must be [N, \(c), \(s), \(s)], got \(images.shape)")
         _ = model.forward(images: images, batch: n, training: false, rng: &rng, compute: compute)
         let y = model.encoder.patches.array           // [N·K, pd] normalized target patches
-        let yHat = model.prediction.array             // [N·K, pd]
+        let yHat = model.picturePrediction            // [N·K, pd], normalized-pixel units (MAE norm_pix: un-normalized per patch)
         var corrupted = [Float](), pasted = [Float](), errorPatches = [Float]()
         var meanError = [Double]()
         // Masked patches are shown grey: the normalized value that un-normalizes to `maskGray`.

@@ -3,15 +3,17 @@
 
 import Foundation
 
-/// The numeric columns of one run's metrics.jsonl, by key, as (step, value) pairs.
+/// The numeric columns of one run's metrics.jsonl, by key, as (x, value) pairs; x is the line's `x` key
+/// (default "step").
 public struct RunMetrics: Sendable {
     public var name: String
     public var series: [String: [(x: Double, y: Double)]]
     /// Lines that could not be parsed (a run still being written may end in a partial line).
     public var skippedLines: [Int]
 
-    /// Parses JSONL text. Lines without "step" use their 1-based line number.
-    public init(name: String, jsonl text: String) {
+    /// Parses JSONL text. With x "step", lines without "step" use their 1-based line number; with another
+    /// x key (e.g. "epoch", "hours"), lines without a number under it are left out.
+    public init(name: String, jsonl text: String, x xKey: String = "step") {
         self.name = name
         series = [:]
         skippedLines = []
@@ -22,17 +24,21 @@ public struct RunMetrics: Sendable {
                 skippedLines.append(i + 1)
                 continue
             }
-            let step = (obj["step"] as? NSNumber)?.doubleValue ?? Double(i + 1)
-            for (key, value) in obj where key != "step" {
+            func number(_ value: Any?) -> Double? {
                 // Booleans may bridge to NSNumber; keep only real numbers.
-                guard !(type(of: value) == Bool.self), let n = value as? NSNumber else { continue }
-                series[key, default: []].append((x: step, y: n.doubleValue))
+                guard let value, !(type(of: value) == Bool.self), let n = value as? NSNumber else { return nil }
+                return n.doubleValue
+            }
+            guard let x = number(obj[xKey]) ?? (xKey == "step" ? Double(i + 1) : nil) else { continue }
+            for (key, value) in obj where key != xKey {
+                guard let y = number(value) else { continue }
+                series[key, default: []].append((x: x, y: y))
             }
         }
     }
 
-    /// Reads `dir`/metrics.jsonl (or `dir` itself when it is a file).
-    public init(runDirectory dir: String) throws {
+    /// Reads `dir`/metrics.jsonl (or `dir` itself when it is a file), x from its `x` key.
+    public init(runDirectory dir: String, x xKey: String = "step") throws {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) else {
             throw VisualizeError("\(dir): no such run directory")
@@ -43,7 +49,7 @@ public struct RunMetrics: Sendable {
         }
         let trimmed = dir.hasSuffix("/") ? String(dir.dropLast()) : dir
         let base = isDir.boolValue ? trimmed : (trimmed as NSString).deletingLastPathComponent
-        self.init(name: (base as NSString).lastPathComponent, jsonl: String(decoding: data, as: UTF8.self))
+        self.init(name: (base as NSString).lastPathComponent, jsonl: String(decoding: data, as: UTF8.self), x: xKey)
     }
 }
 
@@ -71,18 +77,20 @@ public enum TrainingCurves {
         return out
     }
 
-    /// One panel per metric, runs overlaid; `smoothing` applies to loss and gradient norm.
-    public static func figure(_ runs: [RunMetrics], smoothing: Int = 1, title: String = "training curves") -> Figure {
+    /// One panel per metric (`metrics`, or `keys(runs)` when nil), runs overlaid; `smoothing` applies to loss
+    /// and gradient norm; `xLabel` names what the runs were read with as x.
+    public static func figure(_ runs: [RunMetrics], smoothing: Int = 1, title: String = "training curves",
+                              metrics: [String]? = nil, xLabel: String = "step") -> Figure {
         let names = uniqueNames(runs.map(\.name))
         let colors = runs.indices.map { RGB.palette[$0 % RGB.palette.count] }
-        let panels = keys(runs).map { key -> Panel in
+        let panels = (metrics ?? keys(runs)).map { key -> Panel in
             let t = standard.first { $0.key == key }?.title ?? key
             let w = (key == "loss" || key == "grad_norm") ? smoothing : 1
             let series = runs.indices.compactMap { i -> Series? in
                 guard let p = runs[i].series[key], !p.isEmpty else { return nil }
                 return Series(name: names[i], color: colors[i], points: smooth(p, window: w))
             }
-            return Panel(title: t + (w > 1 ? " (moving average of \(w))" : ""), xLabel: "step", yLabel: key, series: series,
+            return Panel(title: t + (w > 1 ? " (moving average of \(w))" : ""), xLabel: xLabel, yLabel: key, series: series,
                          includeZero: key == "lr")
         }
         return Figure(title: title, legend: zip(names, colors).map { (name: $0, color: $1) }, panels: panels,

@@ -1,4 +1,4 @@
-// `ropim analyze corruption`: how ROPIM and masking corrupt tokens, as CSV and a histogram.
+// `ropim analyze corruption`: how ROPIM, SimMIM masking and MAE corrupt tokens, as CSV and a histogram.
 
 import ArgumentParser
 import Foundation
@@ -12,20 +12,21 @@ import ROPIMConfig
 
 struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Statistics of the method: see 'ropim analyze corruption --help'.",
-        subcommands: [AnalyzeCorruption.self])
+        abstract: "Statistics of the method and of encoders: see 'ropim analyze corruption --help' and 'ropim analyze embedding --help'.",
+        subcommands: [AnalyzeCorruption.self, AnalyzeEmbedding.self])
 }
 
 struct AnalyzeCorruption: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "corruption",
-        abstract: "Per-token kept energy and pattern counts of ROPIM vs masking at the same ratio (paper Fig. 7a).",
+        abstract: "Per-token kept energy and pattern counts of ROPIM vs SimMIM masking vs MAE at the same ratio (paper Fig. 7a).",
         discussion: """
-        For N images of the dataset, draws one count sketch and one SimMIM mask per image and records, per \
+        For N images of the dataset, draws one count sketch, one SimMIM mask and one MAE masking per image and records, per \
         token, the fraction of its energy the corruption keeps, ‖(Op·X)_i‖² / ‖X_i‖², with X the normalized \
         pixel patches [K, p·p·C] (the decoder's target; the patch embedding is linear in them). Masking uses \
-        the same nominal ratio: ρ = K'/K kept ⇒ round((1 − ρ)·G²) of the G² mask patches hidden. Masking \
-        leaves every token either untouched (1) or gone (0); ROPIM keeps part of nearly every token.
+        the same nominal ratio: ρ = K'/K kept ⇒ round((1 − ρ)·G²) of the G² mask patches hidden, and MAE's \
+        encoder sees K' of the K tokens. Masking and MAE leave every token either untouched (1) or gone (0); ROPIM \
+        keeps part of nearly every token.
 
         Also counts corruption patterns: analytically (log10) for each sampler, and the distinct ones seen in \
         the N draws.
@@ -56,12 +57,12 @@ struct AnalyzeCorruption: ParsableCommand {
         if !(binWidth >= 1e-4 && binWidth <= 1) { throw ValidationError("--bin-width must be in [0.0001, 1], got \(binWidth)") }
     }
 
-    /// preset → --config → --set → flags, validated; the corruption is always ROPIM (compared with masking).
+    /// preset → --config → --set → flags, validated; the corruption is always ROPIM (compared with masking and MAE).
     func resolve() throws -> PretrainConfig {
         var c = try source.resolve()
         data.apply(path: &c.data.path, kind: &c.data.dataset)
         sketch.apply(to: &c.method)
-        c.method.corruption = .rop   // the analysis compares rop with masking whatever the config trains
+        c.method.corruption = .rop   // the analysis compares rop with masking and MAE whatever the config trains
         try c.validate()
         return c
     }
@@ -78,7 +79,7 @@ struct AnalyzeCorruption: ParsableCommand {
         let a = try CorruptionAnalysis.run(patches: patches, images: indices.count, vit: c.model, method: c.method,
                                            binWidth: binWidth, rng: &rng)
         try Folders.create(output, what: "the output folder", fix: "pass another --output")
-        let title = "token energy kept: ROPIM vs masking, \(ds.source)"
+        let title = "token energy kept: ROPIM vs masking vs MAE, \(ds.source)"
         let figure = a.figure(title: title)
         let dir = output.hasSuffix("/") ? String(output.dropLast()) : output
         try AtomicFile.write(a.histogramCSV, to: dir + "/kept_energy.csv")

@@ -18,6 +18,12 @@ struct DownstreamOptions: ParsableArguments {
     @OptionGroup(title: "Data") var data: DataOptions
     @Option(help: "Use the first N training images of a seeded shuffle (data.subset).") var subset: Int?
     @Option(help: "Use the first N test images of a seeded shuffle (data.test_subset).") var testSubset: Int?
+    @Option(help: """
+        Evaluate on N training images held out instead of the test split (data.holdout; 0 = test split): the N \
+        images after the --subset ones in the same seeded shuffle, disjoint from them and from a pre-training \
+        with the same --seed and --subset. For choosing settings without the test set.
+        """)
+    var holdout: Int?
     @OptionGroup(title: "Run") var run: RunOptions
     @Flag(help: "Print the resolved config as YAML and exit.") var printConfig = false
 
@@ -30,6 +36,7 @@ struct DownstreamOptions: ParsableArguments {
         data.apply(path: &d.path, kind: &d.dataset)
         override(&d.subset, with: subset)
         override(&d.testSubset, with: testSubset)
+        override(&d.holdout, with: holdout)
         run.apply(to: &r)
     }
 }
@@ -124,8 +131,8 @@ struct Finetune: ParsableCommand {
                 print("checkpoint: pre-trained at \(m.imgSize) px (grid \(m.gridSize)×\(m.gridSize)), fine-tuning at \(c.model.imgSize) px (grid \(c.model.gridSize)×\(c.model.gridSize)): position tables resized bicubically")
             }
         }
-        print("data: \(train.count) train / \(test.count) test images from \(train.source)")
-        let lr = c.scaledLR
+        print("data: \(train.count) train / \(test.count) \(c.data.evaluationSplit) images from \(train.source)")
+        let lr = c.scaledLR()
         print("lr = base \(c.optim.baseLR) × batch \(c.optim.batchSize) / 512 = \(String(format: "%.3e", lr.peak)), layer decay \(c.optim.layerDecay) (stem ×\(String(format: "%.4f", LayerDecay.scale(layer: 0, depth: c.model.depth, decay: c.optim.layerDecay)))), warm-up \(trainer.schedule.warmupSteps) steps, cosine to \(String(format: "%.2e", lr.min))")
         if let w = trainer.schedule.warning { print(w) }
         print("\(c.optim.epochs) epochs × \(trainer.stepsPerEpoch) steps, \(compute.threads) threads, seed \(c.run.seed); run directory \(dir)")
@@ -135,7 +142,8 @@ struct Finetune: ParsableCommand {
             "train_images": train.count, "test_images": test.count,
             "top1": s.final.top1, "top5": s.final.top5, "test_loss": s.final.loss,
             "best_top1": s.bestTop1, "best_epoch": s.bestEpoch, "seconds": s.seconds,
-            "best_checkpoint": s.bestCheckpoint], command: "finetune", runDirectory: dir)
+            "best_checkpoint": s.bestCheckpoint, "evaluation": c.data.evaluationSplit, "holdout": c.data.holdout],
+            command: "finetune", runDirectory: dir)
         print(line)
     }
 }

@@ -13,39 +13,42 @@ extension ExportFormat: ExpressibleByArgument {}
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a checkpoint's encoder as a timm-loadable safetensors file plus a JSON sidecar.",
+        abstract: "Write a checkpoint as a timm / Hugging Face Hub model directory (config.json + model.safetensors).",
         discussion: """
-        beit: timm.models.beit.Beit keys (relative position bias, LayerScale gamma_1/gamma_2, q_bias/v_bias). \
-        timm-vit: timm VisionTransformer keys (qkv.bias, ls1/ls2.gamma, pos_embed); needs a model without \
-        relative position bias. The sidecar (OUT.json) names the timm class, its constructor arguments and the \
-        image mean/std.
+        timm: timm's VisionTransformer (qkv.bias, ls1/ls2.gamma; needs a model without relative position bias). \
+        beit: timm's Beit (q_bias/v_bias, gamma_1/gamma_2, relative position tables). config.json names a \
+        registered timm model, the constructor arguments of this architecture (model_args) and the image \
+        input size, mean and std (pretrained_cfg). A pre-training checkpoint exports its encoder (num_classes 0, \
+        features = the final normalized tokens); a fine-tuned classifier exports with fc_norm and head \
+        (global_pool avg).
 
-        In Python:  m = timm.models.beit.Beit(**sidecar['timm_kwargs']); \
-        m.load_state_dict(safetensors.torch.load_file(OUT), strict=False)
+        In Python:  model = timm.create_model("local-dir:OUT", pretrained=True)
         """)
     @Argument(help: ArgumentHelp(CheckpointArgument.accepted)) var checkpoint: CheckpointArgument
-    @Option(help: "beit | timm-vit.") var format: ExportFormat = .beit
-    @Option(help: "Output .safetensors path (the sidecar goes next to it as .json).") var output: String
+    @Option(help: "timm | beit.") var format: ExportFormat = .beit
+    @Option(help: "Output model directory (created; an earlier export there is replaced).") var output: String
 
     func run() throws {
-        let ckpt = try PretrainCheckpoint(path: checkpoint.path)
-        if let note = ckpt.note { print("checkpoint: \(note)") }
-        let car = try Interchange.export(ckpt, source: ckpt.path, format: format, to: output)
-        print("wrote \(output) (\(car.timmClass), step \(car.step)) and \(Interchange.sidecarPath(output))")
+        let source = try ExportSource(path: checkpoint.path)
+        let hub = try Interchange.export(source, format: format, to: output)
+        print("wrote \(output)/{\(HubConfig.fileName), \(HubConfig.weightsName)}: timm \(hub.architecture), \(hub.numClasses) classes, from \(source.path) (step \(source.step))")
+        print("in Python: timm.create_model(\"local-dir:\(output)\", pretrained=True)")
     }
 }
 
 struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Turn encoder weights from timm (BEiT or ViT safetensors) or the SimMIM/ROPIM layout into a ropim checkpoint.",
+        abstract: "Turn encoder weights from timm (BEiT or ViT), MAE or the SimMIM/ROPIM layout into a ropim checkpoint.",
         discussion: """
-        The architecture comes from the file's sidecar (OUT.json written by `ropim export` or by hand) or, \
-        without one, from --preset/--config/--set. Missing and unexpected keys are listed; missing encoder keys \
+        Reads a model directory (timm / Hugging Face Hub layout: config.json + model.safetensors, as `ropim \
+        export` writes) or a .safetensors file (F32, F16, BF16 or F64). The architecture comes from config.json \
+        or, for a bare file, from --preset/--config/--set. Wrapper prefixes (module., backbone., encoder.) are \
+        stripped. Missing and unexpected keys are listed; missing encoder keys \
         are an error. The decoder is freshly initialized (seeded by --seed). The result is a run directory \
         whose checkpoint.safetensors works with embed, export, inspect and finetune/linprobe/knn --pretrained.
         """)
-    @Argument(help: "A .safetensors file of encoder weights.") var file: String
-    @OptionGroup(title: "Architecture without a sidecar") var source: PresetOptions
+    @Argument(help: "A model directory (config.json + model.safetensors) or a .safetensors file of encoder weights.") var file: String
+    @OptionGroup(title: "Architecture of a file without config.json") var source: PresetOptions
     @Option(help: "Run directory for the new checkpoint.") var output: String
     @Option(help: "Seed of the fresh decoder (and of any missing encoder weights).") var seed: Int?
     @Flag(help: "Accept missing encoder keys (they keep their fresh initialization).") var allowMissing = false

@@ -169,7 +169,7 @@ struct CheckpointArgument: ExpressibleByArgument {
 
     /// Help text: what may be passed.
     static let accepted = "A run directory (its final checkpoint, else its newest ckpt-*/), a ckpt-*/ directory, "
-        + "or a .safetensors file (checkpoint.safetensors, best.safetensors, an export with its .json sidecar)."
+        + "a model directory (config.json + model.safetensors: `ropim export`, timm), or a .safetensors file (checkpoint.safetensors, best.safetensors)."
 
     func resolved() throws -> CheckpointPath { try CheckpointPath.resolve(path) }
 }

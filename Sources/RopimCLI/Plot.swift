@@ -16,30 +16,42 @@ struct Plot: ParsableCommand {
 
         --output PATH writes PATH as SVG or PNG by its extension; without .svg/.png both PATH.svg and PATH.png are written.
 
+        --metric KEY (repeatable) draws only those keys; --x KEY reads each line's KEY as the x value (default \
+        step; lines without it are left out), e.g. epoch, or hours in a file a script derived from the runs.
+
         Examples:
           ropim plot runs/fmnist-rop-* --output curves
           ropim plot runs/a runs/b --smooth 20 --output compare.svg
+          ropim plot runs/a runs/b --metric knn_top1 --x epoch --output knn
         """)
 
     @Argument(help: "Run directories (or metrics.jsonl files).") var runs: [String]
     @Option(help: "Output path (.svg, .png, or a stem for both).") var output = "curves"
     @Option(help: "Moving-average window for loss and gradient norm (1 = raw).") var smooth = 1
     @Option(help: "Figure title.") var title = "training curves"
+    @Option(help: "Draw only this metrics.jsonl key (repeat for more panels; default: loss, lr, grad_norm and accuracy keys present).")
+    var metric: [String] = []
+    @Option(help: "The key whose value is the x axis (default step; e.g. epoch).") var x = "step"
 
     func validate() throws {
         if runs.isEmpty { throw ValidationError("give at least one run directory") }
         if smooth < 1 { throw ValidationError("--smooth must be at least 1, got \(smooth)") }
+        if x.isEmpty || metric.contains(where: \.isEmpty) { throw ValidationError("--x and --metric need a key of metrics.jsonl, got an empty one") }
     }
 
     func run() throws {
-        let metrics = try runs.map { try RunMetrics(runDirectory: $0) }
+        let metrics = try runs.map { try RunMetrics(runDirectory: $0, x: x) }
         for m in metrics where !m.skippedLines.isEmpty {
             print("warning: \(m.name): skipped unparsable metrics line(s) \(m.skippedLines.prefix(5).map(String.init).joined(separator: ", "))\(m.skippedLines.count > 5 ? ", …" : "")")
         }
         guard metrics.contains(where: { !$0.series.isEmpty }) else {
             throw ValidationError("no metrics in \(runs.joined(separator: ", ")): is the run still starting?")
         }
-        let figure = TrainingCurves.figure(metrics, smoothing: smooth, title: title)
+        let present = Set(metrics.flatMap { $0.series.keys })
+        if let missing = metric.first(where: { !present.contains($0) }) {
+            throw ValidationError("no run has '\(missing)' in lines with '\(x)': the keys there are \(present.sorted().joined(separator: ", ")); pick --metric from them (or another --x)")
+        }
+        let figure = TrainingCurves.figure(metrics, smoothing: smooth, title: title, metrics: metric.isEmpty ? nil : metric, xLabel: x)
         let ext = (output as NSString).pathExtension.lowercased()
         var written: [String] = []
         if ext != "png" {
@@ -52,7 +64,8 @@ struct Plot: ParsableCommand {
             try AtomicFile.write(try figure.png(), to: p)
             written.append(p)
         }
-        print("panels: \(TrainingCurves.keys(metrics).joined(separator: ", ")); runs: \(metrics.map { "\($0.name) (\($0.series["loss"]?.count ?? 0) steps)" }.joined(separator: ", "))")
+        let drawn = metric.isEmpty ? TrainingCurves.keys(metrics) : metric
+        print("panels: \(drawn.joined(separator: ", ")) against \(x); runs: \(metrics.map { "\($0.name) (\($0.series[drawn.first ?? "loss"]?.count ?? 0) points)" }.joined(separator: ", "))")
         print("wrote \(written.joined(separator: " and "))")
     }
 }

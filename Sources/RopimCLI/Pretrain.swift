@@ -9,6 +9,7 @@ import ROPIMKernels
 import ROPIMTraining
 import ROPIMFiles
 import ROPIMConfig
+import ROPIMDistributed
 
 struct Pretrain: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -63,7 +64,7 @@ struct Pretrain: ParsableCommand {
     /// preset → --config → --set → flags, validated; or, when resuming, the run's own saved config with this
     /// invocation's files, overrides and flags on top: what may change on resume is applied, anything else
     /// is an error naming the key (`ResumeChanges`). --max-steps counts this invocation's steps.
-    func resolve() throws -> Resolved {
+    func resolve(worldSize: Int = 1) throws -> Resolved {
         var c = try apply(to: try source.resolve())
         // A run records where its data is as an absolute path, so it resumes from any working directory.
         c.data.path = absolutePath(c.data.path)
@@ -75,7 +76,7 @@ struct Pretrain: ParsableCommand {
         var asked = try apply(to: try source.files.apply(to: saved))
         asked.run.output = saved.run.output
         if data.data != nil { asked.data.path = absolutePath(asked.data.path) }
-        let changes = try ResumeChanges.check(saved: saved, asked: asked)
+        let changes = try ResumeChanges.check(saved: saved, asked: asked, savedWorld: state.worldSize ?? 1, askedWorld: worldSize)
         return Resolved(config: asked, preset: source.preset, resume: ckpt, state: state, changes: changes)
     }
 
@@ -106,49 +107,65 @@ struct Pretrain: ParsableCommand {
     }
 
     func run() throws {
-        let r = try resolve()
+        let world = try Distributed.world(), writes = world.isMain
+        let r = try resolve(worldSize: world.worldSize)
         var c = r.config
         let compute = ThreadOptions.context(c.run.threads), threads = compute.threads
         if printConfig { print(try ConfigLoader.yaml(c), terminator: ""); return }
-        if c.run.output.isEmpty { c.run.output = defaultRunDirectory("\(r.preset.rawValue)-\(c.method.corruption.rawValue)") }
+        // Rank 0 names a new run directory (its clock); every rank uses that name.
+        if c.run.output.isEmpty { c.run.output = world.broadcast(defaultRunDirectory("\(r.preset.rawValue)-\(c.method.corruption.rawValue)")) }
         let dir = c.run.output
+        try RankAgreement.check([("ropim version", ropimVersion), ("resolved config", try ConfigLoader.yaml(c)),
+                                 ("resumed checkpoint", r.resume ?? "none")], communicator: world)
         if let ckpt = r.resume, let state = r.state {
             // A resumed run's directory is ours before anything in it is used (a second process stops here).
-            try RunDirectory.claim(dir)
+            if writes { try RunDirectory.claim(dir) }
             print("resuming \(ckpt) at step \(state.step)\(threads != state.threads ? " (written with \(state.threads) threads, now \(threads): losses will differ in the last bits)" : "")")
             for line in r.changes { print("  changed on resume: \(line)") }
         }
         // Everything that can fail on bad input happens before a new run directory is created.
         let loaded = try c.loadData(compute: compute)
         let dataset = loaded.source
-        let trainer = try r.resume.map { try PretrainTrainer(config: c, dataset: dataset, compute: compute, resume: $0) }
-            ?? PretrainTrainer(config: c, dataset: dataset, compute: compute)
-        if r.resume == nil { try RunDirectory.create(dir) }
-        if c.run.knnEvery > 0 {
+        try RankAgreement.check([("dataset", "\(dataset.count) images, \(dataset.classes.map(String.init) ?? "no") classes, \(dataset.channels) channels")],
+                                communicator: world)
+        let trainer = try r.resume.map { try PretrainTrainer(config: c, dataset: dataset, compute: compute, resume: $0, communicator: world) }
+            ?? PretrainTrainer(config: c, dataset: dataset, compute: compute, communicator: world)
+        if r.resume == nil && writes { try RunDirectory.create(dir) }
+        if c.run.knnEvery > 0 && writes {
             let monitor = try KNNMonitor(config: c, compute: compute)
             trainer.epochHook = { _, model in try monitor.evaluate(encoder: model.encoder, compute: compute) }
         }
-        try AtomicFile.write(try ConfigLoader.yaml(c), to: dir + "/config.yaml")
-        if let names = loaded.classNames { try ImageFolder.writeClasses(names, to: dir + "/classes.txt") }
-        let lr = c.scaledLR
-        print("ropim \(ropimVersion): pre-training \(c.model.embedDim)×\(c.model.depth) ViT (\(trainer.model.params.count) parameters), \(c.method.corruption.rawValue) \(c.method.corruption == .rop ? "K=\(c.model.numPatches) K'=\(c.method.sketchSize) " : "")\(c.method.loss.rawValue) loss")
+        if writes {
+            try AtomicFile.write(try ConfigLoader.yaml(c), to: dir + "/config.yaml")
+            if let names = loaded.classNames { try ImageFolder.writeClasses(names, to: dir + "/classes.txt") }
+        }
+        let lr = c.scaledLR(worldSize: world.worldSize)
+        print("ropim \(ropimVersion): pre-training \(c.model.embedDim)×\(c.model.depth) ViT (\(trainer.model.params.count) parameters), \(c.method.corruption.rawValue) \(c.method.corruption == .rop ? "K=\(c.model.numPatches) K'=\(c.method.sketchSize) " : "")\(lossName(c.method)) loss")
         let shape = (try? dataset.withImage(0) { "\($0.channels)×\($0.height)×\($0.width)" }) ?? "\(dataset.channels) channels"
         print("data: \(loaded.kind.rawValue) \(dataset.source), \(dataset.count) images \(shape)\(dataset.classes.map { ", \($0) classes" } ?? "") → \(c.model.inChans)×\(c.model.imgSize)×\(c.model.imgSize)\(loaded.cacheReason.map { "; packed cache \($0)" } ?? "")")
         if !loaded.report.isEmpty { print(loaded.report.summary(limit: 5)) }
-        print("lr = base \(c.optim.baseLR) × total batch \(c.totalBatch) / 512 = \(String(format: "%.3e", lr.peak)) (warm-up from \(String(format: "%.2e", lr.warmup)) over \(trainer.schedule.warmupSteps) steps, cosine to \(String(format: "%.2e", lr.min)))")
+        if world.worldSize > 1 {
+            print("data-parallel: \(world.worldSize) ranks × batch \(c.optim.batchSize)\(c.optim.accumSteps > 1 ? " × \(c.optim.accumSteps) accumulated" : "") = global batch \(c.optim.globalBatch(worldSize: world.worldSize)); \(threads) threads per rank; rank 0 writes the run directory")
+        }
+        print("lr = base \(c.optim.baseLR) × global batch \(c.optim.globalBatch(worldSize: world.worldSize)) / 512 = \(String(format: "%.3e", lr.peak)) (warm-up from \(String(format: "%.2e", lr.warmup)) over \(trainer.schedule.warmupSteps) steps, cosine to \(String(format: "%.2e", lr.min)))")
         if let w = trainer.schedule.warning { print(w) }
         print("\(c.optim.epochs) epochs × \(trainer.stepsPerEpoch) steps, batch \(c.optim.batchSize)\(c.optim.accumSteps > 1 ? " × \(c.optim.accumSteps) accumulated" : ""), \(threads) threads, seed \(c.run.seed); run directory \(dir)")
         StopSignal.stopAtStepBoundary()
-        let summary = try trainer.train(runDirectory: dir)
+        // mpirun hands ranks a terminal even when its own output is a file: plain lines there.
+        let summary = try trainer.train(runDirectory: dir, progress: Progress(interactive: world.worldSize == 1 && isatty(STDOUT_FILENO) != 0))
         if summary.interrupted { throw ExitCode(130) }
         print("")
         if summary.meanLossStart.isFinite {
             print(String(format: "done: %d steps in %.1f s; mean loss %.4f (start) → %.4f (end); checkpoint %@",
                          summary.steps, summary.seconds, summary.meanLossStart, summary.meanLossEnd, summary.checkpoint))
+            if world.worldSize > 1 {
+                print(String(format: "all-reduce: %.2f s of %.1f s (%.1f %%) on rank 0", summary.communicationSeconds, summary.seconds,
+                             100 * summary.communicationSeconds / Swift.max(summary.seconds, 1e-9)))
+            }
         } else {
             print("done: the run had already reached step \(summary.steps); nothing left to train; checkpoint \(summary.checkpoint)")
         }
-        try writePretrainSummary(summary, config: c, directory: dir)
+        if writes { try writePretrainSummary(summary, config: c, directory: dir) }
         let skipped = SkipReport(skipped: loaded.report.skipped + trainer.loader.skipped.skipped)
         if !skipped.isEmpty { print(skipped.summary()) }
     }
@@ -157,8 +174,12 @@ struct Pretrain: ParsableCommand {
 /// summary.json for scripts, as the downstream commands write: steps, seconds, losses, checkpoint.
 func writePretrainSummary(_ s: TrainSummary, config c: PretrainConfig, directory: String) throws {
     var r: [String: Any] = ["command": "pretrain", "steps": s.steps, "seconds": s.seconds, "checkpoint": s.checkpoint,
-                            "corruption": c.method.corruption.rawValue, "loss": c.method.loss.rawValue, "seed": c.run.seed]
+                            "corruption": c.method.corruption.rawValue, "loss": lossName(c.method), "seed": c.run.seed]
     if s.meanLossStart.isFinite { r["mean_loss_start"] = s.meanLossStart; r["mean_loss_end"] = s.meanLossEnd }
+    if s.communicationSeconds > 0 { r["allreduce_seconds"] = s.communicationSeconds }
     let data = try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys, .prettyPrinted])
     try AtomicFile.write(data, to: directory + "/summary.json")
 }
+
+/// The loss a run trains with: method.loss, except MAE, which always uses MSE (on the hidden patches).
+func lossName(_ m: MethodConfig) -> String { m.corruption == .mae ? "mse" : m.loss.rawValue }

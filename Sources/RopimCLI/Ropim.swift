@@ -1,6 +1,8 @@
 // The `ropim` command: argument parsing only; the work lives in the library targets.
 
 import ArgumentParser
+import Foundation
+import ROPIMDistributed
 import ROPIMTraining
 
 @main
@@ -19,14 +21,32 @@ struct Ropim: ParsableCommand {
                       Visualize.self, Analyze.self, Plot.self, Export.self, Import.self, Inspect.self, Embed.self, Presets.self])
 
     /// SIGINT/SIGTERM are taken by one waiter thread (see StopSignal) before any other thread starts.
+    /// Under mpirun, MPI starts here (its threads inherit the blocked signals); ranks other than 0 print
+    /// nothing but errors, and an error on any rank ends the whole job at once.
     static func main() {
         StopSignal.start()
+        let world: any Communicator
+        do { world = try Distributed.world() } catch { exit(withError: error) }
+        if world.rank != 0 { _ = freopen("/dev/null", "w", stdout) }
         do {
             var command = try parseAsRoot(joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst())))
+            if world.worldSize > 1 && !(command is Pretrain) {
+                throw ValidationError("only 'ropim pretrain' runs data-parallel so far; run this command without mpirun")
+            }
             try command.run()
         } catch {
+            if world.worldSize > 1 && exitCode(for: error) != .success {
+                let code = exitCode(for: error)
+                if !(error is ExitCode) {
+                    FileHandle.standardError.write(Data("ropim (rank \(world.rank) of \(world.worldSize)): \(fullMessage(for: error))\n".utf8))
+                }
+                if code.rawValue == 130 { Distributed.finalize(); Foundation.exit(130) }   // every rank stopped at the same step
+                world.abort(code: code.rawValue)
+            }
+            Distributed.finalize()
             exit(withError: error)
         }
+        Distributed.finalize()
     }
 }
 

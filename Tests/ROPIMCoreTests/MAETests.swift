@@ -78,6 +78,42 @@ final class MAETests: XCTestCase {
         }
     }
 
+    /// MAE.shuffle is argsort with ties broken by the token index (the analysis draws its maskings with it).
+    func testShuffleIsArgsortWithTiesByIndex() {
+        XCTAssertEqual(MAE.shuffle([0.3, 0.1, 0.2, 0.1]), [1, 3, 2, 0])
+        XCTAssertEqual(MAE.shuffle([0.9, 0.5, 0.7, 0.1, 0.5][1...]), [2, 0, 3, 1])   // a slice counts from its start
+    }
+
+    /// norm_pix_loss: the picture's prediction is Ŷ un-normalized with each target patch's mean and
+    /// √(var + 1e-6), so the loss is recovered from the pictured error divided by each patch's std; without
+    /// norm_pix_loss the picture shows Ŷ unchanged.
+    func testPicturePredictionUndoesTheNormPixTargets() throws {
+        let (plain, images) = try makeModel()
+        var rng = RNG(seed: 0)
+        _ = plain.forward(images: images, batch: 3, training: false, rng: &rng, compute: .serial)
+        XCTAssertEqual(plain.picturePrediction, plain.prediction.array)
+
+        let (model, _) = try makeModel(normPix: true)
+        let loss = model.forward(images: images, batch: 3, training: false, rng: &rng, compute: .serial)
+        let y = model.encoder.patches.array, pd = model.vit.patchDim, k = model.vit.numPatches
+        let pictured = model.picturePrediction, yHat = model.prediction.array
+        var sum = 0.0, rows = 0
+        for r in 0..<(3 * k) {
+            let t = Array(y[(r * pd)..<((r + 1) * pd)])
+            let mean = t.reduce(0.0) { $0 + Double($1) } / Double(pd)
+            let std = (t.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(pd - 1) + 1e-6).squareRoot()
+            for j in 0..<pd {
+                XCTAssertEqual(Double(pictured[r * pd + j]), Double(yHat[r * pd + j]) * std + mean, accuracy: 1e-5)
+            }
+            guard model.idsRestore[r] >= model.keep else { continue }   // the loss looks at hidden patches only
+            rows += 1
+            for j in 0..<pd { sum += pow((Double(t[j]) - Double(pictured[r * pd + j])) / std, 2) }
+        }
+        XCTAssertEqual(rows, 3 * (k - model.keep))
+        XCTAssertEqual(sum / Double(rows * pd), loss, accuracy: 1e-5 * loss)
+        XCTAssertNotEqual(pictured, yHat)
+    }
+
     /// Without injected noise the masking is drawn from the rng: same seed, same loss; other seed, other mask.
     func testMaskingFromTheRNGIsReproducible() throws {
         let (model, images) = try makeModel()

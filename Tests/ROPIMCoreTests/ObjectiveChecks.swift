@@ -8,9 +8,11 @@ import ROPIMCore
 
 enum ObjectiveChecks {
     /// Finite differences of the training-mode loss (the same step rng each time) against backward.
-    static func gradients(_ model: any PretrainingObjective, images: Tensor, batch: Int, eps: Float) -> GradientCheckResult {
+    static func gradients(_ model: any PretrainingObjective, images: Tensor, batch: Int, eps: Float,
+                          kinkTolerance: Double? = nil) -> GradientCheckResult {
         let stepRNG = RNG(seed: 42)
-        return GradientCheck.run(targets: GradientCheck.targets(model.params), samples: 3, eps: eps, floor: 0.05, loss: {
+        return GradientCheck.run(targets: GradientCheck.targets(model.params), samples: 3, eps: eps, floor: 0.05,
+                                 kinkTolerance: kinkTolerance, loss: {
             var rng = stepRNG
             return model.forward(images: images, batch: batch, training: true, rng: &rng, compute: .serial)
         }, analytic: {

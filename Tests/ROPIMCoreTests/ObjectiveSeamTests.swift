@@ -31,11 +31,11 @@ final class TestAutoencoder: PretrainingObjective {
         params.fill(decoder.bias!) { _ in Float(rng.uniform(-bound, bound)) }
     }
 
-    func forward(images: Tensor, batch: Int, training: Bool, rng: inout RNG, compute: ComputeContext) -> Double {
+    func forward(images: Tensor, batch: Int, training: Bool, rngs: inout [RNG], compute: ComputeContext) -> Double {
         self.batch = batch
         let k = vit.numPatches, d = vit.embedDim, n = vit.numTokens, pd = vit.patchDim, rows = batch * k
         let tokens = encoder.embedPatches(images, batch: batch, compute: compute)
-        let out = encoder.encode(tokens.data, batch: batch, training: training, rng: &rng, compute: compute)
+        let out = encoder.encode(tokens.data, batch: batch, training: training, rngs: &rngs, compute: compute)
         patchOut.resize([rows, d])
         for b in 0..<batch { (patchOut.data + b * k * d).update(from: out.data + (b * n + 1) * d, count: k * d) }
         prediction.resize([rows, pd]); dPrediction.resize([rows, pd])

@@ -34,9 +34,11 @@ final class PretrainModelTests: XCTestCase {
                                      method(.complementInput), method(.mask), method(.mask, .l1), method(.none)]
         for m in cases {
             let (model, images) = try makeModel(m)
-            // L1 has kinks: smaller steps keep the differences on one side of them.
-            let r = ObjectiveChecks.gradients(model, images: images, batch: 3, eps: m.loss == .l1 ? 2e-3 : 1e-2)
-            XCTAssertLessThan(r.maxError, m.loss == .l1 ? 2e-2 : 5e-3, "\(m.corruption) \(m.loss) scale \(m.referenceScale): \(r)")
+            // L1 has kinks: smaller steps, and coordinates with a kink within ±eps are not judged (few may be).
+            let l1 = m.loss == .l1
+            let r = ObjectiveChecks.gradients(model, images: images, batch: 3, eps: l1 ? 1e-3 : 4e-3, kinkTolerance: l1 ? 5e-3 : nil)
+            XCTAssertLessThan(r.maxError, l1 ? 2e-2 : 5e-3, "\(m.corruption) \(m.loss) scale \(m.referenceScale): \(r)")
+            XCTAssertLessThanOrEqual(r.kinks * 10, r.checked + r.kinks, "most coordinates are judged: \(r)")
         }
     }
 
@@ -168,5 +170,38 @@ private extension PretrainingObjective {
     var maskToken: ParamRef? { (self as? ReconstructionModel<SimMIM>)?.corruption.maskToken }
     var corrupted: Tensor {
         (self as? ReconstructionModel<ROPIM>)?.corrupted ?? (self as? ReconstructionModel<SimMIM>)?.corrupted ?? Tensor(shape: [0])
+    }
+}
+
+/// Per-image draws: image b's corruption comes from its own generator alone, so it is the same in any
+/// batch (the property data-parallel runs rely on: an image's draws do not depend on N ranks).
+final class PerImageDrawTests: XCTestCase {
+    func testAnImagesCorruptionDoesNotDependOnItsBatch() throws {
+        var v = ViTConfig()
+        v.imgSize = 8; v.patchSize = 2; v.inChans = 1; v.embedDim = 8; v.depth = 1; v.numHeads = 2; v.mlpRatio = 2
+        for kind in [ObjectiveName.rop, .mask, .mae] {
+            var m = MethodConfig()
+            m.corruption = kind; m.sketchSize = 4; m.maskPatchSize = 2; m.decoderEmbedDim = 8; m.decoderDepth = 1; m.decoderNumHeads = 2
+            if kind == .mae { v.relPosBias = .none }
+            let model = try Objectives.make(vit: v, method: m)
+            var rng = RNG(seed: 1)
+            model.initialize(rng: &rng)
+            let images = Tensor(shape: [3, 1, 8, 8])
+            for i in 0..<images.count { images[i] = Float(rng.normal()) }
+            let gens = (0..<3).map { RNG.image(seed: 9, epoch: 2, index: 100 + $0) }
+            var all = gens
+            _ = model.forward(images: images, batch: 3, training: true, rngs: &all, compute: .serial)
+            let probe = (0..<v.numPatches * v.patchDim).map { Float($0 % 7) - 3 }
+            let inBatch = model.views(image: 2).loss.apply(probe, cols: v.patchDim)
+            let alone = Tensor(shape: [1, 1, 8, 8])
+            alone.data.update(from: images.data + 2 * 64, count: 64)
+            var one = [gens[2]]
+            _ = model.forward(images: alone, batch: 1, training: true, rngs: &one, compute: .serial)
+            XCTAssertEqual(model.views(image: 0).loss.apply(probe, cols: v.patchDim), inBatch, "\(kind)")
+            XCTAssertEqual(one[0], all[2], "\(kind): the image's generator advanced the same way")
+            var other = (0..<3).map { RNG.image(seed: 9, epoch: 3, index: 100 + $0) }
+            _ = model.forward(images: images, batch: 3, training: true, rngs: &other, compute: .serial)
+            XCTAssertNotEqual(model.views(image: 2).loss.apply(probe, cols: v.patchDim), inBatch, "\(kind): another epoch, another draw")
+        }
     }
 }

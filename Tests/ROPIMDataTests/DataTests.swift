@@ -429,3 +429,20 @@ final class SyntheticTests: XCTestCase {
         XCTAssertGreaterThan(accuracy, 0.7)
     }
 }
+
+final class SeededSplitTests: XCTestCase {
+    /// seededSplit's first part is seededSubset's, the second the images right after it in the same
+    /// shuffle: disjoint, and nested like the subset.
+    func testSplitIsTheSubsetAndTheNextImages() {
+        let n = 50
+        let data = ImageDataset(count: n, channels: 1, height: 1, width: 1, pixels: (0..<n).map { UInt8($0) },
+                                labels: (0..<n).map { Int32($0 % 3) }, classes: 3, source: "t")
+        let (a, b) = data.seededSplit(first: 20, next: 10, seed: 7)
+        XCTAssertEqual(a.pixels, data.seededSubset(20, seed: 7).pixels)
+        XCTAssertEqual(Array(data.seededSubset(30, seed: 7).pixels.suffix(10)), b.pixels)
+        XCTAssertTrue(Set(a.pixels).isDisjoint(with: b.pixels))
+        XCTAssertEqual(b.labels!, b.pixels.map { Int32($0) % 3 })
+        XCTAssertEqual(data.seededSplit(first: 40, next: 10, seed: 7).next.count, 10)
+        XCTAssertEqual(Set(data.seededSplit(first: 40, next: 10, seed: 7).first.pixels).union(data.seededSplit(first: 40, next: 10, seed: 7).next.pixels).count, 50)
+    }
+}

@@ -166,10 +166,11 @@ final class ClassifierGradientTests: XCTestCase {
         var mixRNG = RNG(seed: 1)
         Mixup.apply(images: mixed, labels: [0, 1, 2, 1], settings: MixupSettings(mixupAlpha: 0.8, cutmixAlpha: 0, classes: 3), rng: &mixRNG, targets: targets)
         let dLogits = Tensor(shape: [b, 3])
-        let dropRNG = RNG(seed: 99)
+        var seedRNG = RNG(seed: 99)
+        let dropRNGs = RNG.split(&seedRNG, count: b)
         func forward() -> Double {
-            var r = dropRNG
-            let z = clf.forward(images: mixed, batch: b, training: true, rng: &r, compute: .serial)
+            var r = dropRNGs
+            let z = clf.forward(images: mixed, batch: b, training: true, rngs: &r, compute: .serial)
             return SoftmaxCrossEntropy.loss(logits: z.data, targets: targets.data, batch: b, classes: 3, dLogits: dLogits.data)
         }
         let r = GradientCheck.run(targets: GradientCheck.targets(clf.params), samples: 4, eps: 1e-2, floor: 0.05, loss: forward) {
@@ -407,6 +408,29 @@ final class FinetuneTests: XCTestCase {
         XCTAssertEqual(meta["format"], "ropim-finetune")
         XCTAssertTrue(tensors.contains { $0.name == "head.weight" && $0.shape == [10, 16] })
         XCTAssertTrue((0...100).contains(s.bestTop1))
+    }
+
+    /// A fine-tuned classifier exports as a timm model directory with its head: mean pooling, fc_norm and head
+    /// (global_pool avg, no final norm), num_classes from the head; its encoder reads back unchanged.
+    func testFineTunedClassifierExportsWithItsHead() throws {
+        var c = tinyFinetuneConfig()
+        c.optim.epochs = 1
+        let (train, test) = try DownstreamData.load(c.data, channels: 1, imgSize: 8, seed: 0, compute: .serial)
+        let t = try FinetuneTrainer(config: c, train: train, test: test, compute: .serial)
+        let dir = tempDir()
+        _ = try t.run(runDirectory: dir, progress: Progress(interactive: false)) { _, _ in }
+        let source = try ExportSource(path: dir + "/best.safetensors")
+        XCTAssertEqual(source.classes, 10)
+        let hub = try Interchange.export(source, format: .beit, to: dir + "/exported")
+        XCTAssertEqual(hub.numClasses, 10); XCTAssertEqual(hub.pretrainedCfg.numClasses, 10)
+        XCTAssertEqual(hub.modelArgs["global_pool"], .string("avg"))
+        let (tensors, _) = try SafeTensors.read(dir + "/exported/model.safetensors")
+        let names = Set(tensors.map(\.name))
+        XCTAssert(names.isSuperset(of: ["fc_norm.weight", "fc_norm.bias", "head.weight", "head.bias"]) && !names.contains("norm.weight"), "\(names.sorted())")
+        let (original, _) = try SafeTensors.read(dir + "/best.safetensors")
+        for o in original { XCTAssertEqual(tensors.first { $0.name == o.name }?.values, o.values, o.name) }
+        let back = try ExportSource(path: dir + "/exported")
+        XCTAssertEqual(back.classes, 10); XCTAssertEqual(back.config, source.config)
     }
 
     /// The loader's threads and prefetch come from `data.workers` / `data.prefetch` (defaults 2 and 2, as

@@ -235,11 +235,12 @@ final class GradientTests: XCTestCase {
             let batch = 3
             let imgs = Tensor(shape: [batch, c.inChans, c.imgSize, c.imgSize]); randomize(imgs, &rng)
             let w = Tensor(shape: [batch * c.numTokens, c.embedDim]); randomize(w, &rng)
-            let dropRNG = RNG(seed: 99)
+            var seedRNG = RNG(seed: 99)
+            let dropRNGs = RNG.split(&seedRNG, count: batch)
             func forward() -> Tensor {
-                var r = dropRNG
+                var r = dropRNGs
                 let tok = vit.embedPatches(imgs, batch: batch, compute: .serial)
-                return vit.encode(tok.data, batch: batch, training: true, rng: &r, compute: .serial)
+                return vit.encode(tok.data, batch: batch, training: true, rngs: &r, compute: .serial)
             }
             let r = GradientCheck.run(targets: GradientCheck.targets(p), samples: 4, eps: 1e-2, floor: 0.1, loss: {
                 let out = forward()
@@ -266,19 +267,20 @@ final class GradientTests: XCTestCase {
             for i in 0..<p.count { p.values[i] += Float(rng.normal()) * 0.1 }
             let batch = 2, k = c.numPatches, d = c.embedDim
             let imgs = Tensor(shape: [batch, c.inChans, c.imgSize, c.imgSize]); randomize(imgs, &rng)
-            var r0 = RNG(seed: 5), r1 = RNG(seed: 5)
-            let full = vit.encode(vit.embedPatches(imgs, batch: batch, compute: .serial).data, batch: batch, training: false, rng: &r0, compute: .serial).array
+            var r0: [RNG] = [], r1: [RNG] = []
+            let full = vit.encode(vit.embedPatches(imgs, batch: batch, compute: .serial).data, batch: batch, training: false, rngs: &r0, compute: .serial).array
             let all = TokenSubset(count: k, indices: (0..<batch).flatMap { _ in (0..<k).map(Int32.init) })
-            let same = vit.encode(vit.embedPatches(imgs, batch: batch, compute: .serial).data, batch: batch, subset: all, training: false, rng: &r1, compute: .serial).array
+            let same = vit.encode(vit.embedPatches(imgs, batch: batch, compute: .serial).data, batch: batch, subset: all, training: false, rngs: &r1, compute: .serial).array
             XCTAssertEqual(full, same, "pos \(pos): the whole subset in order is the full encoder")
 
             let keep = 4
             let subset = TokenSubset(count: keep, indices: [7, 0, 3, 8, 2, 5, 6, 1])
             let w = Tensor(shape: [batch * (1 + keep), d]); randomize(w, &rng)
-            let dropRNG = RNG(seed: 99)
+            var seedRNG = RNG(seed: 99)
+            let dropRNGs = RNG.split(&seedRNG, count: batch)
             func forward() -> Tensor {
-                var r = dropRNG
-                return vit.encode(vit.embedPatches(imgs, batch: batch, compute: .serial).data, batch: batch, subset: subset, training: true, rng: &r, compute: .serial)
+                var r = dropRNGs
+                return vit.encode(vit.embedPatches(imgs, batch: batch, compute: .serial).data, batch: batch, subset: subset, training: true, rngs: &r, compute: .serial)
             }
             var dTokens: [Float] = []
             // Smaller steps than the full-encoder check: the sin-cos rows (unit size) make the blocks more curved.

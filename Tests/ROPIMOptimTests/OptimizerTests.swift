@@ -119,8 +119,11 @@ final class OptimizerTests: XCTestCase {
         var o = OptimConfig()
         o.batchSize = 64; o.accumSteps = 4; o.baseLR = 1e-3; o.warmupLR = 5e-7; o.minLR = 5e-6
         XCTAssertEqual(o.totalBatch, 256)
-        XCTAssertEqual(o.scaledLR.peak, 5e-4, accuracy: 1e-18)
-        XCTAssertEqual(o.scaledLR.warmup, 2.5e-7, accuracy: 1e-20)
-        XCTAssertEqual(o.scaledLR.min, 2.5e-6, accuracy: 1e-20)
+        XCTAssertEqual(o.scaledLR().peak, 5e-4, accuracy: 1e-18)
+        XCTAssertEqual(o.scaledLR().warmup, 2.5e-7, accuracy: 1e-20)
+        XCTAssertEqual(o.scaledLR().min, 2.5e-6, accuracy: 1e-20)
+        // Data-parallel: batch_size is per rank; 4 ranks × 256 = a global batch of 1024.
+        XCTAssertEqual(o.globalBatch(worldSize: 4), 1024)
+        XCTAssertEqual(o.scaledLR(worldSize: 4).peak, 2e-3, accuracy: 1e-18)
     }
 }

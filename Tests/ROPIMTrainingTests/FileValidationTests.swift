@@ -1,7 +1,8 @@
-// Files a user can hand-edit or damage, read as untrusted input (issue 14): an export's sidecar (fault-13),
-// weights holding NaN (fault-15), a resumable checkpoint's state.json (fault-18), and what `ropim import`
-// makes of wrapped or incomplete weight files (bug-07). Each case's input is built here; seeded fuzz tests
-// edit the sidecar and state.json at random and expect a clean error or a usable result, never a trap.
+// Files a user can hand-edit or damage, read as untrusted input (issue 14): an export's config.json (fault-13),
+// weights holding NaN (fault-15), a resumable checkpoint's state.json (fault-18), and
+// what `ropim import` makes of wrapped or incomplete weight files (bug-07). Each case's input is built here;
+// seeded fuzz tests edit config.json and state.json at random and expect a clean error or a usable result,
+// never a trap.
 
 import Foundation
 import XCTest
@@ -28,27 +29,25 @@ final class FileValidationTests: ScratchTestCase {
         return path
     }
 
-    /// `ropim export` of that checkpoint: enc.safetensors (sidecar in its metadata) and enc.json.
+    /// `ropim export` of that checkpoint: the model directory enc-FORMAT/ (config.json, model.safetensors).
     func exported(_ format: ExportFormat = .beit) throws -> String {
         let ck = try checkpoint(relPos: format == .beit ? .shared : .none)
-        let out = dir + "/enc-\(format.rawValue).safetensors"
-        _ = try Interchange.export(try PretrainCheckpoint(path: ck), source: ck, format: format, to: out)
+        let out = dir + "/enc-\(format.rawValue)"
+        try Interchange.export(try ExportSource(path: ck), format: format, to: out)
         return out
     }
 
-    /// A copy of the weights `path` with tensors `tensors` (default: the same) and the sidecar edited by `edit`,
-    /// stored in the metadata, or (`beside`) only in NAME.json.
-    func variant(_ name: String, of path: String, beside: Bool = false, tensors: (([NamedTensor]) -> [NamedTensor])? = nil,
+    /// A copy of the model directory `path` with tensors `tensors` (default: the same) and config.json edited by `edit`.
+    func variant(_ name: String, of path: String, tensors: (([NamedTensor]) -> [NamedTensor])? = nil,
                  edit: (inout [String: Any]) -> Void = { _ in }) throws -> String {
-        var (ts, meta) = try SafeTensors.read(path)
-        var car = try JSONSerialization.jsonObject(with: Data((meta["sidecar"] ?? "{}").utf8)) as! [String: Any]
-        edit(&car)
-        let text = String(decoding: JSONMutator.text(car), as: UTF8.self)
-        let out = dir + "/" + name + ".safetensors"
-        meta["sidecar"] = beside ? nil : text
-        if beside { try text.write(toFile: Interchange.sidecarPath(out), atomically: true, encoding: .utf8) }
+        let out = dir + "/" + name
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path + "/config.json"))) as! [String: Any]
+        edit(&config)
+        try JSONMutator.text(config).write(to: URL(fileURLWithPath: out + "/config.json"))
+        var (ts, meta) = try SafeTensors.read(path + "/model.safetensors")
         if let tensors { ts = tensors(ts) }
-        try SafeTensors.write(ts, metadata: meta, to: out)
+        try SafeTensors.write(ts, metadata: meta, to: out + "/model.safetensors")
         return out
     }
 
@@ -58,84 +57,81 @@ final class FileValidationTests: ScratchTestCase {
         }
     }
 
-    // MARK: the export sidecar (fault-13)
+    // MARK: an export's config.json (fault-13)
 
-    /// fault-13's five sidecars and the other ways one is wrong: each a clean error naming the sidecar and its key,
-    /// the same through every reader (embed/knn's EncoderFile, --pretrained's PretrainCheckpoint, import).
-    func testSidecarValuesAreCheckedBeforeAnythingIsBuilt() throws {
+    /// fault-13's five bad descriptions and the other ways config.json is wrong: each a clean error naming the file
+    /// and its key, the same through every reader (embed/knn's EncoderFile, --pretrained's PretrainCheckpoint, import).
+    func testModelConfigValuesAreCheckedBeforeAnythingIsBuilt() throws {
         let enc = try exported()
         XCTAssertEqual(try EncoderFile(enc).config.depth, 2, "the unedited export loads")
         let cases: [(String, (inout [String: Any]) -> Void, [String])] = [
-            ("mean_empty", { $0["mean"] = [Float](); $0["std"] = [Float]() }, ["mean/std needs 1 (or 1, shared) mean and std values for timm_kwargs.in_chans 1, got 0 and 0"]),
-            ("std_zero", { $0["std"] = [0.0] }, ["mean/std needs finite means and positive finite stds"]),
-            ("five_channels", { $0["mean"] = [Float](repeating: 0.1, count: 5); $0["std"] = [Float](repeating: 0.2, count: 5) }, ["got 5 and 5"]),
-            ("img_huge", { Self.kwargs(&$0, "img_size", 1_000_000_000) }, ["timm_kwargs.img_size must be in 1...16384, got 1000000000"]),
-            ("depth_string", { Self.kwargs(&$0, "depth", "six") }, ["timm_kwargs.depth is \"six\", expected an integer"]),
-            ("ratio_string", { Self.kwargs(&$0, "mlp_ratio", "four") }, ["timm_kwargs.mlp_ratio is \"four\", expected a number"]),
-            ("abs_pos_number", { Self.kwargs(&$0, "use_abs_pos_emb", 1) }, ["timm_kwargs.use_abs_pos_emb is 1, expected true or false"]),
-            ("no_embed_dim", { Self.kwargs(&$0, "embed_dim", nil) }, ["timm_kwargs.embed_dim is missing"]),
-            ("heads", { Self.kwargs(&$0, "num_heads", 3) }, ["timm_kwargs.embed_dim 16 is not divisible by timm_kwargs.num_heads 3"]),
-            ("format", { $0["format"] = "vit" }, ["format 'vit' is not one of beit, timm-vit"]),
-            ("swiglu", { Self.kwargs(&$0, "swiglu_mlp", true) }, ["timm_kwargs.swiglu_mlp is true, but ropim's encoder can only be built with false"]),
-            ("mean_text", { $0["mean"] = "0.5" }, ["'mean' is not a list"]),
-            ("no_kwargs", { $0["timm_kwargs"] = nil }, ["'timm_kwargs' is missing"]),
-            ("img_pair", { Self.kwargs(&$0, "img_size", [8, 8]) }, ["'timm_kwargs.img_size' is not a single value (a number, true or false, a string or null)"]),
-            ("mean_huge", { $0["mean"] = [1e39] }, ["mean/std needs finite means and positive finite stds, got mean [inf]"]),
-            ("huge_model", { Self.kwargs(&$0, "depth", 1024); Self.kwargs(&$0, "embed_dim", 4096); Self.kwargs(&$0, "num_heads", 16) },
+            ("mean_empty", { Self.set(&$0, "pretrained_cfg", "mean", [Float]()); Self.set(&$0, "pretrained_cfg", "std", [Float]()) },
+             ["pretrained_cfg.mean/std needs 1 (or 1, shared) mean and std values for model_args.in_chans 1, got 0 and 0"]),
+            ("std_zero", { Self.set(&$0, "pretrained_cfg", "std", [0.0]) }, ["mean/std needs finite means and positive finite stds"]),
+            ("five_channels", { Self.set(&$0, "pretrained_cfg", "mean", [Float](repeating: 0.1, count: 5)); Self.set(&$0, "pretrained_cfg", "std", [Float](repeating: 0.2, count: 5)) }, ["got 5 and 5"]),
+            ("img_huge", { Self.set(&$0, "model_args", "img_size", 1_000_000_000) }, ["model_args.img_size must be in 1...16384, got 1000000000"]),
+            ("depth_string", { Self.set(&$0, "model_args", "depth", "six") }, ["model_args.depth is \"six\", expected an integer"]),
+            ("ratio_string", { Self.set(&$0, "model_args", "mlp_ratio", "four") }, ["model_args.mlp_ratio is \"four\", expected a number"]),
+            ("abs_pos_number", { Self.set(&$0, "model_args", "use_abs_pos_emb", 1) }, ["model_args.use_abs_pos_emb is 1, expected true or false"]),
+            ("no_embed_dim", { Self.set(&$0, "model_args", "embed_dim", nil); $0["architecture"] = "beit_custom" },
+             ["model_args.embed_dim is missing (the architecture name 'beit_custom' does not give it)"]),
+            ("heads", { Self.set(&$0, "model_args", "num_heads", 3) }, ["model_args.embed_dim 16 is not divisible by model_args.num_heads 3"]),
+            ("architecture", { $0["architecture"] = "resnet50" }, ["architecture 'resnet50' is not a timm BEiT or VisionTransformer name"]),
+            ("swiglu", { Self.set(&$0, "model_args", "swiglu_mlp", true) }, ["model_args.swiglu_mlp is true, but ropim's encoder can only be built with false"]),
+            ("mean_text", { Self.set(&$0, "pretrained_cfg", "mean", "0.5") }, ["'pretrained_cfg.mean' is not a list"]),
+            ("no_architecture", { $0["architecture"] = nil }, ["'architecture' is missing"]),
+            ("img_pair", { Self.set(&$0, "model_args", "img_size", [8, 9]) }, ["model_args.img_size is [8, 9], expected an integer"]),
+            ("input_size", { Self.set(&$0, "pretrained_cfg", "input_size", [8, 8]) }, ["pretrained_cfg.input_size is [8, 8], expected [channels, height, width]"]),
+            ("mean_huge", { Self.set(&$0, "pretrained_cfg", "mean", [1e39]) }, ["mean/std needs finite means and positive finite stds, got mean [inf]"]),
+            ("huge_model", { Self.set(&$0, "model_args", "depth", 1024); Self.set(&$0, "model_args", "embed_dim", 4096); Self.set(&$0, "model_args", "num_heads", 16) },
              ["describes an encoder of", "parameters", "the description belongs to another file"]),
         ]
         for (name, edit, parts) in cases {
-            for beside in [false, true] {
-                let path = try variant(name + (beside ? "-json" : ""), of: enc, beside: beside, edit: edit)
-                let place = beside ? Interchange.sidecarPath(path) : path + " (the sidecar in its metadata)"
-                assertThrows(try EncoderFile(path), [place] + parts)
-                assertThrows(try PretrainCheckpoint(path: path), [place] + parts)
-                assertThrows(try EncoderImport.config(for: path, base: PretrainConfig()), [place] + parts)
-            }
+            let path = try variant(name, of: enc, edit: edit)
+            let place = path + "/config.json"
+            assertThrows(try EncoderFile(path), [place] + parts)
+            assertThrows(try PretrainCheckpoint(path: path), [place] + parts)
+            assertThrows(try EncoderImport.config(for: path, base: PretrainConfig()), [place] + parts)
         }
-        // A hand-written sidecar may leave out source and step; a sidecar file that is not text is named.
-        XCTAssertNoThrow(try EncoderFile(try variant("no_source", of: enc, beside: true, edit: { $0["source"] = nil; $0["step"] = nil })))
-        let binary = try variant("binary", of: enc, beside: true)
-        try Data([0xFF, 0xFE, 0x00]).write(to: URL(fileURLWithPath: Interchange.sidecarPath(binary)))
-        assertThrows(try EncoderFile(binary), [Interchange.sidecarPath(binary), "UTF-8"])
+        // img_size as [S, S] is timm's other spelling; a config.json that is not text is named.
+        XCTAssertEqual(try EncoderFile(try variant("img_square", of: enc, edit: { Self.set(&$0, "model_args", "img_size", [8, 8]) })).config.imgSize, 8)
+        let binary = try variant("binary", of: enc)
+        try Data([0xFF, 0xFE, 0x00]).write(to: URL(fileURLWithPath: binary + "/config.json"))
+        assertThrows(try EncoderFile(binary), [binary + "/config.json", "not a valid timm model config"])
+        // A model directory without its weights says so.
+        try FileManager.default.removeItem(atPath: binary + "/model.safetensors")
+        assertThrows(try EncoderFile(binary), [binary, "holds config.json but no model.safetensors"])
     }
 
-    static func kwargs(_ car: inout [String: Any], _ key: String, _ value: Any?) {
-        var kw = car["timm_kwargs"] as! [String: Any]
-        kw[key] = value
-        car["timm_kwargs"] = kw
+    /// config[section][key] = value (nil removes the key).
+    static func set(_ config: inout [String: Any], _ section: String, _ key: String, _ value: Any?) {
+        var s = config[section] as! [String: Any]
+        s[key] = value
+        config[section] = s
     }
 
-    /// Random edits of the sidecar (its JSON, in the metadata or beside the file, or its text's bytes): a clean
-    /// error naming the file, or an encoder that loads.
-    func testFuzzSidecar() throws {
+    /// Random edits of config.json (its JSON tree, or its text's bytes): a clean error naming the file, or an
+    /// encoder that loads.
+    func testFuzzModelConfig() throws {
         let enc = try exported()
-        let raw = [UInt8](try Data(contentsOf: URL(fileURLWithPath: enc)))
-        let headerEnd = 8 + Int(raw.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
-        let header = try JSONSerialization.jsonObject(with: Data(raw[8..<headerEnd])) as! [String: Any]
-        let meta = header["__metadata__"] as! [String: String]
-        let car = try JSONSerialization.jsonObject(with: Data(meta["sidecar"]!.utf8))
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: enc + "/config.json")))
         var json = JSONMutator(rng: RNG(seed: FuzzSettings.seed).derived(stream: 11))
         var bytes = ByteMutator(rng: RNG(seed: FuzzSettings.seed).derived(stream: 12))
-        let path = dir + "/trial.safetensors"
-        let outcome = try fuzz("sidecar", trials: 600, stream: 13, make: { rng, edit in
-            var text = [UInt8](JSONMutator.text(edit ? json.mutate(car) : car))
+        let path = dir + "/trial"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: enc + "/model.safetensors", toPath: path + "/model.safetensors")
+        let outcome = try fuzz("model config", trials: 600, stream: 13, make: { rng, edit in
+            var text = [UInt8](JSONMutator.text(edit ? json.mutate(config) : config))
             if edit && rng.bernoulli(0.2) { text = bytes.mutate(text) }
-            let beside = rng.bernoulli(0.5)
-            var (h, m) = (header, meta)
-            m["sidecar"] = beside ? nil : String(decoding: text, as: UTF8.self)
-            h["__metadata__"] = m
-            try writeQuickly(safetensorsBytes(header: h, data: Array(raw[headerEnd...])), to: path)
-            try? FileManager.default.removeItem(atPath: Interchange.sidecarPath(path))
-            if beside { try writeQuickly(text, to: Interchange.sidecarPath(path)) }
+            try writeQuickly(text, to: path + "/config.json")
             return path
         }, read: { path in
             let ef = try EncoderFile(path)
             XCTAssertEqual(ef.params.count, ef.config.encoderSize.parameters)
         }, clean: { error, path in
-            error is CheckpointError && [path, Interchange.sidecarPath(path)].contains { "\(error)".contains($0) }
+            error is CheckpointError && "\(error)".contains(path)
         })
-        outcome.check("sidecar", seconds: 60)
+        outcome.check("model config", seconds: 60)
     }
 
     // MARK: NaN in weights (fault-15)
@@ -151,24 +147,24 @@ final class FileValidationTests: ScratchTestCase {
         let parts = [poisoned, "tensor 'encoder.cls_token': 16 of 16 values are NaN or infinite"]
         assertThrows(try PretrainCheckpoint(path: poisoned), parts)
         assertThrows(try EncoderFile(poisoned), parts)
-        // An export (timm names, sidecar) with one infinity.
-        let enc = try exported()
-        let (read, em) = try SafeTensors.read(enc)
+        // An export (timm names, config.json) with one infinity.
+        let enc = try exported(), weights = enc + "/model.safetensors"
+        let (read, em) = try SafeTensors.read(weights)
         var et = read
         let j = et.firstIndex { $0.name == "cls_token" }!
         et[j].values[3] = .infinity
-        try SafeTensors.write(et, metadata: em, to: enc)
-        assertThrows(try EncoderFile(enc), [enc, "tensor 'cls_token': 1 of 16 values are NaN or infinite (the first at index 3)"])
+        try SafeTensors.write(et, metadata: em, to: weights)
+        assertThrows(try EncoderFile(enc), [weights, "tensor 'cls_token': 1 of 16 values are NaN or infinite (the first at index 3)"])
     }
 
     // MARK: import (bug-07)
 
-    /// bug-07: the architecture always comes from the sidecar; `module.`/`backbone.` wrappers are stripped; one
+    /// bug-07: the architecture always comes from config.json; `module.`/`backbone.` wrappers are stripped; one
     /// missing tensor is reported as exactly that key; a file where nothing matches is refused even with --allow-missing.
-    func testImportKeepsTheSidecarsArchitectureAndNamesWhatIsMissing() throws {
+    func testImportKeepsTheConfigsArchitectureAndNamesWhatIsMissing() throws {
         let enc = try exported()
-        var preset = PretrainConfig()   // fmnist: depth 6, width 192; the sidecar says depth 2, width 16
-        preset.run.seed = 1; preset.method.sketchSize = 4   // divides the sidecar's 16 tokens
+        var preset = PretrainConfig()   // fmnist: depth 6, width 192; config.json says depth 2, width 16
+        preset.run.seed = 1; preset.method.sketchSize = 4   // divides the export's 16 tokens
         func imported(_ file: String, allowMissing: Bool = false) throws -> (LoadReport, PretrainConfig) {
             let c = try EncoderImport.config(for: file, base: preset)
             let out = dir + "/out-\(UUID().uuidString)"
@@ -178,33 +174,36 @@ final class FileValidationTests: ScratchTestCase {
         XCTAssertEqual([pc.model.depth, pc.model.embedDim], [2, 16])
         XCTAssert(plain.missing.filter { $0.hasPrefix("encoder.") }.isEmpty, "\(plain)")
         for wrapper in ["module.", "backbone.", "module.backbone."] {
-            let wrapped = try variant("wrapped-\(wrapper)", of: enc, beside: true, tensors: { $0.map { NamedTensor(name: wrapper + $0.name, shape: $0.shape, values: $0.values) } })
+            let wrapped = try variant("wrapped-\(wrapper)", of: enc, tensors: { $0.map { NamedTensor(name: wrapper + $0.name, shape: $0.shape, values: $0.values) } })
             let (r, c) = try imported(wrapped)
             XCTAssertEqual(c.model.depth, 2)
             XCTAssertEqual(r.loaded.count, plain.loaded.count, "\(wrapper): \(r)")
         }
-        let missing = try variant("miss1", of: enc, beside: true, tensors: { $0.filter { $0.name != "blocks.0.mlp.fc2.weight" } })
+        let missing = try variant("miss1", of: enc, tensors: { $0.filter { $0.name != "blocks.0.mlp.fc2.weight" } })
         assertThrows(try imported(missing), [missing, "lacks 1 encoder weight", "(model.depth 2, model.embed_dim 16): blocks.0.mlp.fc2.weight (loaded"])
         let (r, c) = try imported(missing, allowMissing: true)
-        XCTAssertEqual(c.model.depth, 2, "--allow-missing keeps the sidecar's architecture")
+        XCTAssertEqual(c.model.depth, 2, "--allow-missing keeps config.json's architecture")
         XCTAssertEqual(r.missing.filter { $0.hasPrefix("encoder.") }, ["encoder.blocks.0.mlp.fc2.weight"])
-        let nothing = try variant("nothing", of: enc, beside: true, tensors: { $0.map { NamedTensor(name: "net." + $0.name, shape: $0.shape, values: $0.values) } })
+        let nothing = try variant("nothing", of: enc, tensors: { $0.map { NamedTensor(name: "net." + $0.name, shape: $0.shape, values: $0.values) } })
         assertThrows(try imported(nothing, allowMissing: true), [nothing, "none of its", "tensors (net.", "is an encoder weight"])
-        // timm-vit's fused qkv.bias must split into three equal parts.
-        let vit = try exported(.timmVit)
-        let cut = try variant("qkv", of: vit, beside: true, tensors: { ts in
+        // timm's fused qkv.bias must split into three equal parts.
+        let vit = try exported(.timm)
+        let cut = try variant("qkv", of: vit, tensors: { ts in
             ts.map { $0.name == "blocks.0.attn.qkv.bias" ? NamedTensor(name: $0.name, shape: [32], values: Array($0.values.prefix(32))) : $0 }
         })
         assertThrows(try EncoderFile(cut), [cut, "tensor 'blocks.0.attn.qkv.bias' has shape [32], not three equal parts"])
     }
 
-    /// bug-15: the timm-vit sidecar holds only arguments timm's VisionTransformer takes.
-    func testTimmVitSidecarHasNoArgumentTimmRejects() throws {
-        let car = try JSONDecoder().decode(ExportSidecar.self, from: Data(contentsOf: URL(fileURLWithPath: Interchange.sidecarPath(try exported(.timmVit)))))
-        XCTAssertEqual(car.timmClass, "timm.models.vision_transformer.VisionTransformer")
-        XCTAssertNil(car.timmKwargs["norm_layer_eps"])
-        XCTAssertEqual(Set(car.timmKwargs.keys), ["img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_ratio",
-                                                 "num_classes", "init_values", "qkv_bias", "global_pool"])
+    /// bug-15 / issue 18: model_args holds only arguments the class's constructor takes (timm passes them as written).
+    func testExportedModelArgsAreConstructorArguments() throws {
+        for (format, extra) in [(ExportFormat.timm, Set<String>()), (.beit, ["use_abs_pos_emb", "use_rel_pos_bias", "use_shared_rel_pos_bias"])] {
+            let hub = try HubConfig.read(try exported(format) + "/config.json")
+            XCTAssertEqual(Set(hub.modelArgs.keys), Set(["img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_ratio",
+                                                         "init_values", "qkv_bias", "global_pool"]).union(extra), "\(format)")
+            XCTAssertEqual(hub.architecture, format == .beit ? "beit_base_patch16_224" : "vit_base_patch16_224")
+            XCTAssertEqual(hub.numClasses, 0)
+            XCTAssertEqual(hub.pretrainedCfg.inputSize, [1, 8, 8])
+        }
     }
 
     // MARK: state.json (fault-18)
@@ -226,8 +225,8 @@ final class FileValidationTests: ScratchTestCase {
             ({ $0["adamStep"] = -1 }, ["adamStep is -1, must be ≥ 0"], false),
             ({ Self.position(&$0, "batch", -1) }, ["dataPosition.batch is -1, must be ≥ 0"], false),
             ({ $0["threads"] = 0 }, ["threads is 0, must be in 1...4096"], false),
-            ({ $0["corruptionRNG"] = ["state": [0, 0, 0, 0]] }, ["corruptionRNG.state is [0, 0, 0, 0], must be 4 numbers, not all 0"], false),
-            ({ $0["corruptionRNG"] = ["state": [1, 2]] }, ["corruptionRNG.state is [1, 2]"], false),
+            ({ $0["worldSize"] = 0 }, ["worldSize is 0, must be in 1...1048576"], false),
+            ({ $0["format"] = 3 }, ["run-state format 3, this ropim reads formats 1–2"], false),
             ({ $0["epochLosses"] = [-1e308] }, ["not a valid run state: the text is not valid JSON"], false),
             ({ $0["config"] = "model:\n  depth: 1000000\n" }, ["state.json (config): model.depth must be in 1...1024"], false),
             ({ $0["config"] = "model:\n  depth: 1024\n  embed_dim: 4096\n  num_heads: 16\n" }, ["describes an encoder of"], false),

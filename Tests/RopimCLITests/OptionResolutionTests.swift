@@ -106,7 +106,7 @@ final class OptionResolutionTests: XCTestCase {
         XCTAssertEqual(f.optim.layerDecay, 0.5)
         let b = try (parse(["bench", "--preset", "cifar", "--batch-size", "8", "--threads", "2", "--corruption", "mask"]) as! RopimCLI.Bench).resolve()
         XCTAssertEqual([b.optim.batchSize, b.run.threads, b.model.imgSize], [8, 2, 32]); XCTAssertEqual(b.method.corruption, .mask)
-        try SafeTensors.write([], metadata: [:], to: s.path("w.safetensors"))   // no sidecar: the architecture comes from --set
+        try SafeTensors.write([], metadata: [:], to: s.path("w.safetensors"))   // no config.json: the architecture comes from --set
         let i = try (parse(["import", s.path("w.safetensors"), "--output", "o", "--seed", "6", "--set", "model.depth=2"]) as! Import).resolve()
         XCTAssertEqual([i.run.seed, i.model.depth], [6, 2]); XCTAssertEqual(i.run.output, "o")
     }
@@ -168,6 +168,8 @@ final class OptionResolutionTests: XCTestCase {
             (["pretrain", "--knn-every", "-1"], "run.knn_every"),
             (["finetune", "--subset=-5"], "data.subset must be in 0...1000000000"),
             (["linprobe", "--features", "pixels", "--test-subset=-1"], "data.test_subset must be in 0...1000000000"),
+            (["linprobe", "--features", "pixels", "--holdout=-3"], "data.holdout must be in 0...1000000000"),
+            (["knn", "--features", "pixels", "--holdout", "100", "--test-subset", "10"], "data.holdout 100 and data.test_subset 10 are both set"),
             (["knn", "--features", "pixels", "--k", "0"], "probe.k must be in 1...100000"),
             (["bench", "--batch-size", "0"], "optim.batch_size must be in 1...1000000, got 0"),
         ]

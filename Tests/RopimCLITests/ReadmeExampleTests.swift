@@ -89,6 +89,10 @@ final class ReadmeExampleTests: XCTestCase {
         func expect(_ example: String, _ check: @escaping (ParsableCommand) throws -> Void) { checks[example, default: []].append(check) }
 
         expect("pretrain --epochs 1") { let c = try pretrain($0); XCTAssertEqual(c.optim.epochs, 1); XCTAssertEqual(c.model, fmnist.model) }
+        expect("pretrain --epochs 1 --corruption mae") {
+            let c = try pretrain($0)
+            XCTAssertEqual(c.optim.epochs, 1); XCTAssertEqual(c.method.corruption, .mae); XCTAssertEqual(c.data.dataset, fmnist.data.dataset)
+        }
         expect("presets") { XCTAssert($0 is Presets) }
         expect("pretrain --help") { XCTAssertEqual("\(type(of: $0))", "HelpCommand", "--help resolves to the help text") }
         expect("pretrain") { XCTAssertEqual(try pretrain($0), fmnist) }
@@ -138,6 +142,10 @@ final class ReadmeExampleTests: XCTestCase {
         }
         expect("finetune --epochs 3") { let c = try finetune($0); XCTAssertEqual(c.optim.epochs, 3); XCTAssertEqual(c.pretrained, "") }
         expect("pretrain --knn-every 1") { XCTAssertEqual(try pretrain($0).run.knnEvery, 1) }
+        expect("linprobe --pretrained $CK --subset 20000 --holdout 10000") {
+            let c = try frozen($0)
+            XCTAssertEqual([c.data.subset, c.data.holdout, c.data.testSubset], [20000, 10000, 0]); XCTAssertEqual(c.data.evaluationSplit, "held-out")
+        }
         expect("bench-data --workers 2") { XCTAssertEqual(($0 as! BenchData).settings.workers, 2) }
         expect("visualize --checkpoint runs/fmnist-rop-<time> --count 8 --seed 0 --split test --output grid.png") {
             let v = $0 as! Visualize
@@ -153,6 +161,16 @@ final class ReadmeExampleTests: XCTestCase {
                 XCTAssertEqual(try v.resolve().0.path, "runs/\(run)/checkpoint.safetensors"); XCTAssertEqual(v.errorMax, 2.5)
             }
         }
+        expect("visualize --attention --checkpoint runs/fmnist-rop-<time> --count 4 --output attention.png") {
+            let v = $0 as! Visualize
+            let (ef, data) = try v.resolveEncoder()
+            XCTAssert(v.attention); XCTAssertEqual(ef.path, ck); XCTAssertEqual(data.split, "test"); XCTAssertEqual(v.count, 4)
+        }
+        expect("analyze embedding --checkpoint runs/fmnist-rop-<time> --checkpoint runs/fmnist-mask-<time> --name ROPIM --name SimMIM --output embedding/") {
+            let a = $0 as! AnalyzeEmbedding
+            XCTAssertEqual(a.checkpoints.map(\.path), ["runs/fmnist-rop-<time>", "runs/fmnist-mask-<time>"]); XCTAssertEqual(a.names, ["ROPIM", "SimMIM"])
+            XCTAssertEqual(a.title(1, path: "runs/fmnist-mask-<time>/checkpoint.safetensors"), "SimMIM"); XCTAssertEqual(a.pooling, .avg)
+        }
         expect("analyze corruption --count 1000 --output corruption/") {
             let a = $0 as! AnalyzeCorruption
             let c = try a.resolve()
@@ -165,6 +183,10 @@ final class ReadmeExampleTests: XCTestCase {
         expect("plot runs/fmnist-rop-<time> runs/fmnist-mask-<time> --smooth 10 --output curves") {
             let p = $0 as! Plot
             XCTAssertEqual(p.runs.count, 2); XCTAssertEqual(p.smooth, 10)
+        }
+        expect("plot runs/a runs/b --metric knn_top1 --x epoch --output knn") {
+            let p = $0 as! Plot
+            XCTAssertEqual(p.runs, ["runs/a", "runs/b"]); XCTAssertEqual(p.metric, ["knn_top1"]); XCTAssertEqual(p.x, "epoch")
         }
         expect("pretrain --output runs/a") {
             try fm.removeItem(atPath: "runs/a")   // a new run …
@@ -186,21 +208,30 @@ final class ReadmeExampleTests: XCTestCase {
             let p = try ($0 as! Inspect).path.resolved()
             XCTAssertEqual(p.kind, .unfinishedRun); XCTAssertEqual(p.file, "runs/a/ckpt-00000468/model.safetensors")
         }
-        expect("export runs/a --format beit --output enc.safetensors") {
+        expect("export runs/a --format beit --output exported") {
             let e = $0 as! Export
             XCTAssertEqual(try e.checkpoint.resolved().file, "runs/a/ckpt-00000468/model.safetensors"); XCTAssertEqual(e.format, .beit)
-            _ = try Interchange.export(try PretrainCheckpoint(path: "runs/a"), source: "runs/a", format: .beit, to: "enc.safetensors")
+            try Interchange.export(try ExportSource(path: "runs/a"), format: .beit, to: "exported")
         }
-        expect("embed --checkpoint enc.safetensors --count 64 --save-inputs --output feats.safetensors") {
+        expect("embed --checkpoint exported --count 64 --save-inputs --output feats.safetensors") {
             let e = $0 as! Embed
             let (ef, data) = try e.resolve()
-            XCTAssertEqual(ef.config, Tiny.config.model.withoutDropPath, "the architecture comes from the sidecar")
+            XCTAssertEqual(ef.config, Tiny.config.model.withoutDropPath, "the architecture comes from config.json")
             XCTAssertEqual([data.split, data.path], ["test", "/usr/share/datasets/fashion-mnist"])
             XCTAssertEqual(e.settings.count, 64); XCTAssert(e.settings.saveInputs)
         }
-        expect("import enc.safetensors --output runs/from-timm") {
+        expect("import exported --output runs/from-timm") {
             let c = try ($0 as! Import).resolve()
             XCTAssertEqual(c.model, Tiny.config.model.withoutDropPath); XCTAssertEqual(c.run.output, "runs/from-timm")
+        }
+        expect("pretrain --threads 1 --batch-size 64 --epochs 1") {   // under mpirun -np 2
+            let c = try ($0 as! Pretrain).resolve(worldSize: 2).config
+            XCTAssertEqual(c.run.threads, 1); XCTAssertEqual(c.optim.epochs, 1)
+            XCTAssertEqual(c.optim.globalBatch(worldSize: 2), 128, "2 ranks × 64 = the single-process batch of 128")
+        }
+        expect("pretrain --threads 8 --data /shared/in100 --output /shared/runs/a") {   // 8 ranks from a hostfile
+            let p = $0 as! Pretrain
+            XCTAssertEqual(p.data.data, "/shared/in100"); XCTAssertEqual(p.runFlags.threadFlags.threads, 8); XCTAssertEqual(p.runFlags.output, "/shared/runs/a")
         }
 
         let examples = try Readme.examples()
@@ -247,12 +278,20 @@ final class ReadmeExampleTests: XCTestCase {
             try FileManager.default.copyItem(atPath: s.path("runs/a"), toPath: s.path("runs/" + copy))
         }
         XCTAssert(try s.ok(["inspect", "runs/a"]).contains("run directory: final checkpoint"))           // as written
-        try s.ok(["export", "runs/a", "--format", "beit", "--output", "enc.safetensors"])                // as written
-        try s.ok(["embed", "--checkpoint", "enc.safetensors", "--count", "64", "--save-inputs", "--output", "feats.safetensors"])  // as written
-        XCTAssert(try s.ok(["import", "enc.safetensors", "--output", "runs/from-timm"]).contains("wrote runs/from-timm/checkpoint.safetensors"))   // as written
+        try s.ok(["export", "runs/a", "--format", "beit", "--output", "exported"])                       // as written
+        XCTAssert(s.exists("exported/config.json") && s.exists("exported/model.safetensors"))
+        try s.ok(["embed", "--checkpoint", "exported", "--count", "64", "--save-inputs", "--output", "feats.safetensors"])  // as written
+        XCTAssert(try s.ok(["import", "exported", "--output", "runs/from-timm"]).contains("wrote runs/from-timm/checkpoint.safetensors"))   // as written
         try s.ok(["visualize", "--checkpoint", "runs/fmnist-rop-<time>", "--count", "8", "--seed", "0", "--split", "test", "--output", "grid.png"])  // as written
         try s.ok(["visualize", "--checkpoint", "runs/a", "--error-max", "2.5", "--output", "a.png"])      // as written
         try s.ok(["visualize", "--checkpoint", "runs/b", "--error-max", "2.5", "--output", "b.png"])      // as written
+        let attention = try s.ok(["visualize", "--attention", "--checkpoint", "runs/fmnist-rop-<time>", "--count", "4", "--output", "attention.png"])  // as written
+        XCTAssert(attention.contains("rollout peaks at patch") && s.exists("attention.png"), attention)
+        // analyze embedding, on 64 synthetic images (the tiny run's data)
+        let embedding = try s.ok(["analyze", "embedding", "--checkpoint", "runs/fmnist-rop-<time>", "--checkpoint", "runs/fmnist-mask-<time>",
+                                  "--name", "ROPIM", "--name", "SimMIM", "--output", "embedding/", "--count", "64"])
+        XCTAssert(embedding.contains("between-class share") && s.exists("embedding/embedding.png") && s.exists("embedding/embedding.csv"), embedding)
+        try s.ok(["visualize", "--attention", "--checkpoint", "exported", "--count", "2", "--output", "attention-export.png"])   // a model directory
         try s.ok(["plot", "runs/fmnist-rop-<time>", "runs/fmnist-mask-<time>", "--smooth", "10", "--output", "curves"])  // as written
         XCTAssert(s.exists("curves.png") && s.exists("curves.svg"))
         try s.ok(["analyze", "corruption", "--count", "1000", "--output", "corruption/"])                  // as written
@@ -260,8 +299,8 @@ final class ReadmeExampleTests: XCTestCase {
 
         // pretrain --corruption mae, tiny, 2 steps; its encoder exports and imports like any other
         try s.ok(["pretrain", "--corruption", "mae", "--output", "runs/mae"] + Tiny.flags + ["--max-steps", "2"])
-        try s.ok(["export", "runs/mae", "--format", "beit", "--output", "mae-enc.safetensors"])
-        XCTAssert(try s.ok(["import", "mae-enc.safetensors", "--output", "runs/mae-import"]).contains("wrote runs/mae-import/checkpoint.safetensors"))
+        try s.ok(["export", "runs/mae", "--format", "timm", "--output", "mae-export"])
+        XCTAssert(try s.ok(["import", "mae-export", "--output", "runs/mae-import"]).contains("wrote runs/mae-import/checkpoint.safetensors"))
         try s.ok(["visualize", "--checkpoint", "runs/mae", "--count", "4", "--output", "mae.png"])
 
         // The evaluations of $CK (the tiny run, trained on 64 synthetic images): 64 synthetic images again.
@@ -277,14 +316,21 @@ final class ReadmeExampleTests: XCTestCase {
         // finetune --epochs 3 from scratch, tiny
         try s.ok(["finetune", "--epochs", "3"] + Tiny.flags.dropLast(2) + ["--set", "data.synthetic_count=32", "--batch-size", "16"])
         // pretrain --knn-every 1, tiny, one epoch, k-NN on 64 / 16 images
-        let knn = try s.ok(["pretrain", "--knn-every", "1"] + Tiny.flags + ["--epochs", "1", "--set", "run.knn_train_subset=64", "--set", "run.knn_test_subset=16"])
+        let knn = try s.ok(["pretrain", "--knn-every", "1"] + Tiny.flags + ["--epochs", "1", "--set", "run.knn_train_subset=64", "--set", "run.knn_test_subset=16",
+                            "--output", "runs/knn"])
         XCTAssert(knn.contains("knn_top1"), knn)
+        // plot --metric knn_top1 --x epoch, on that run (runs/a and runs/b logged no k-NN)
+        XCTAssert(try s.ok(["plot", "runs/knn", "--metric", "knn_top1", "--x", "epoch", "--output", "knn"]).contains("panels: knn_top1 against epoch"))
+        XCTAssert(s.exists("knn.png") && s.exists("knn.svg"))
+        // linprobe --subset 20000 --holdout 10000, scaled to the 64 synthetic images: 40 train, 16 held out
+        let held = try s.ok(["linprobe", "--pretrained", ck, "--subset", "40", "--holdout", "16", "--epochs", "2"] + few + ["--output", "runs/lp-held"])
+        XCTAssert(held.contains("\"evaluation\":\"held-out\"") && held.contains("\"test_images\":16"), held)
         // bench-data --workers 2, on 16 small JPEGs, without the vit-tiny training step
         try s.ok(["bench-data", "--workers", "2", "--count", "16", "--source-size", "32", "--size", "16", "--batch", "4", "--steps", "0"])
     }
 }
 
 extension ViTConfig {
-    /// The architecture as an export's sidecar carries it (drop path is a training setting, not stored).
+    /// The architecture as an export's config.json carries it (drop path is a training setting, not stored).
     var withoutDropPath: ViTConfig { var v = self; v.dropPathRate = 0; return v }
 }

@@ -172,8 +172,8 @@ enum Tiny {
         var rng = RNG(seed: 1)
         model.initialize(rng: &rng)
         let optimizer = AdamW(params: model.params, config: c.optim, depth: c.model.depth)
-        let state = RunState(ropimVersion: ropimVersion, step: step, adamStep: step, corruptionRNG: rng,
-                             dataPosition: LoaderPosition(seed: 0, epoch: 1, batch: 0), epochLosses: [], threads: 1,
+        let state = RunState(ropimVersion: ropimVersion, step: step, adamStep: step,
+                             dataPosition: LoaderPosition(seed: 0, epoch: 1, batch: 0), epochLosses: [], threads: 1, worldSize: 1,
                              config: try ConfigLoader.yaml(c))
         try RunCheckpoint.save(model: model, optimizer: optimizer, state: state, in: dir, keepLast: 2, best: false)
     }

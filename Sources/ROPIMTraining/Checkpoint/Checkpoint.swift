@@ -77,7 +77,7 @@ extension ParameterStore {
 
 /// A pre-training checkpoint written by `saveCheckpoint`: its config, step and a model holding its weights.
 /// Any path `CheckpointPath` resolves loads: a run or ckpt-*/ directory, a fine-tuning run's
-/// best.safetensors (its encoder), or an exported or foreign encoder file (timm BEiT/ViT with its sidecar);
+/// best.safetensors (its encoder), or an exported or foreign encoder (a timm model directory with config.json);
 /// those load their encoder weights into a model whose decoder is freshly initialized (`hasDecoder` false).
 public struct PretrainCheckpoint {
     /// The weights file read (after resolving a directory).
@@ -90,9 +90,8 @@ public struct PretrainCheckpoint {
     public let note: String?
 
     public init(path given: String) throws {
-        path = try CheckpointPath.resolve(given).file
-        let (tensors, meta) = try SafeTensors.read(path)
-        let header = try CheckpointHeader(file: path, metadata: meta)
+        let (file, tensors, header) = try CheckpointHeader.read(given)
+        path = file
         config = header.config
         step = header.step
         note = header.note
@@ -105,7 +104,7 @@ public struct PretrainCheckpoint {
             let missing = report.missing.filter { $0.hasPrefix("encoder.") && !header.mayLack($0, prefix: "encoder.") }
                 .map { String($0.dropFirst("encoder.".count)) }   // as the file names them
             guard missing.isEmpty else {
-                throw CheckpointError(description: "\(path): missing encoder weights (\(missing.prefix(6).joined(separator: ", "))\(missing.count > 6 ? ", …" : "")); the file's architecture does not match its \(header.layout == .encoder ? "sidecar" : "config")")
+                throw CheckpointError(description: "\(path): missing encoder weights (\(missing.prefix(6).joined(separator: ", "))\(missing.count > 6 ? ", …" : "")); the file's architecture does not match its config")
             }
             return
         }

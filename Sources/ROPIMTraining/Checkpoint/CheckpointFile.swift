@@ -2,20 +2,22 @@
 // it was trained on and the layout of its tensors. Three kinds are read:
 //   ropim-pretrain  (pretrain's checkpoint.safetensors, ckpt-*/model.safetensors): the full config
 //   ropim-finetune  (finetune's best.safetensors and checkpoint.safetensors): a classifier with timm names
-//   anything else   (an export, a timm file): the architecture from its JSON sidecar
+//   anything else   (an export, a timm model directory): the architecture from config.json beside it
 
 import Foundation
 import ROPIMData
 import ROPIMNN
 import ROPIMConfig
+import ROPIMFiles
 
 public struct CheckpointHeader {
     public enum Layout: Sendable {
         /// encoder.* and decoder.*: a pre-training model (`RopimFormat.pretrain`).
         case pretrain
-        /// A fine-tuned classifier (`RopimFormat.finetune`): the encoder under timm names without its final norm, fc_norm and head.
+        /// A classifier (`RopimFormat.finetune`, or a timm config whose norm follows pooling): the encoder under timm
+        /// names without its final norm, fc_norm and head.
         case classifier
-        /// Encoder weights only (timm BEiT/ViT names or encoder.*), described by a sidecar.
+        /// Encoder weights only (timm BEiT/ViT names or encoder.*), described by timm's config.json beside them.
         case encoder
     }
 
@@ -26,6 +28,15 @@ public struct CheckpointHeader {
     public let step: Int
     /// Something the user should know about how the file is used, or nil.
     public let note: String?
+    /// The timm config.json beside the file, when that describes it.
+    public private(set) var hub: HubConfig?
+
+    /// The weights file `given` names (resolved by `CheckpointPath`), its tensors and its header.
+    public static func read(_ given: String) throws -> (file: String, tensors: [NamedTensor], header: CheckpointHeader) {
+        let file = try CheckpointPath.resolve(given).file
+        let (tensors, meta) = try SafeTensors.read(file)
+        return (file, tensors, try CheckpointHeader(file: file, metadata: meta))
+    }
 
     /// Reads the header of `file` (a resolved path, see `CheckpointPath`) from its metadata.
     public init(file: String, metadata meta: [String: String]) throws {
@@ -56,18 +67,20 @@ public struct CheckpointHeader {
             config = c
             note = "\(file) is a fine-tuned classifier (ropim-finetune): its encoder is used, with a final LayerNorm of weight 1 and bias 0 in place of the classifier's pooled fc_norm"
         default:
-            guard let (text, name) = try ExportSidecar.locate(for: file, metadata: meta) else {
-                throw CheckpointError(description: "\(file): not a ropim checkpoint (format \(format ?? "none")) and no sidecar \(Interchange.sidecarPath(file)) describing the architecture; export it with `ropim export`, write the sidecar, or pass \(CheckpointPath.accepted)")
+            guard let place = HubConfig.path(besides: file) else {
+                throw CheckpointError(description: "\(file): not a ropim checkpoint (format \(format ?? "none")) and no \(HubConfig.fileName) beside it describing the architecture; export it with `ropim export`, put timm's config.json beside it, or pass \(CheckpointPath.accepted)")
             }
-            let car = try ExportSidecar.decode(text, name: name)
+            let hub = try HubConfig.read(place)
+            let (model, pooledNorm) = try hub.encoder(name: place)
             var c = PretrainConfig()
-            c.model = try car.vitConfig(name: name)
-            c.data.normalization = try car.normalization(channels: c.model.inChans, name: name)
+            c.model = model
+            c.data.normalization = try hub.normalization(channels: model.inChans, name: place)
             c.method.corruption = .none
-            layout = .encoder
+            layout = pooledNorm ? .classifier : .encoder
             config = c
-            note = nil
-            try Self.checkFits(c.model, weights: file, describedBy: name)
+            self.hub = hub
+            note = pooledNorm ? "\(file) applies its final norm after pooling (fc_norm, \(place)): its encoder is used, with a final LayerNorm of weight 1 and bias 0 in place of fc_norm" : nil
+            try Self.checkFits(c.model, weights: file, describedBy: place)
             return
         }
         // A ropim file's embedded config: what loading builds from it is checked, and errors name the file.

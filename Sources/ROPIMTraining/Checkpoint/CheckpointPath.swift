@@ -2,6 +2,7 @@
 // checkpoint (pretrain --resume, finetune/linprobe/knn --pretrained, visualize, embed, export, inspect):
 //   a file                              → that file (checkpoint.safetensors, best.safetensors, an export …)
 //   a ckpt-*/ directory (state.json)    → its model.safetensors
+//   a model directory (config.json)     → its model.safetensors (timm / Hugging Face Hub layout, `ropim export`)
 //   a run directory with a final one    → its checkpoint.safetensors
 //   a run directory without a final one → the model.safetensors of its newest complete ckpt-*/
 // Anything else is an error that says what the path holds and what to pass instead.
@@ -14,6 +15,8 @@ public struct CheckpointPath: Equatable, Sendable {
         case file
         /// A resumable checkpoint directory (ckpt-*/ with state.json).
         case checkpointDirectory = "checkpoint directory"
+        /// A timm / Hub model directory: config.json and model.safetensors.
+        case modelDirectory = "model directory"
         /// A finished run directory (it holds checkpoint.safetensors).
         case runDirectory = "run directory"
         /// A run directory that holds resumable checkpoints but no final one yet.
@@ -30,7 +33,8 @@ public struct CheckpointPath: Equatable, Sendable {
 
     /// What to pass, for error messages.
     public static let accepted = "a run directory (its final checkpoint.safetensors, else its newest ckpt-*/), "
-        + "a ckpt-*/ directory, or a .safetensors file (checkpoint.safetensors, best.safetensors, or an export with its .json sidecar)"
+        + "a ckpt-*/ directory, a model directory (config.json + model.safetensors, as `ropim export` and timm write), "
+        + "or a .safetensors file (checkpoint.safetensors, best.safetensors)"
 
     /// Resolves `path` by the rule at the top of this file.
     public static func resolve(_ path: String) throws -> CheckpointPath {
@@ -47,6 +51,13 @@ public struct CheckpointPath: Equatable, Sendable {
                 throw CheckpointError(description: "\(dir): holds state.json but no model.safetensors, so the checkpoint is incomplete; pass another ckpt-*/ directory of the run, or the run directory")
             }
             return CheckpointPath(given: path, kind: .checkpointDirectory, file: file, resumable: dir)
+        }
+        if fm.fileExists(atPath: dir + "/" + HubConfig.fileName) {
+            let file = dir + "/" + HubConfig.weightsName
+            guard fm.fileExists(atPath: file) else {
+                throw CheckpointError(description: "\(dir): holds \(HubConfig.fileName) but no \(HubConfig.weightsName); ropim reads a model directory's weights as safetensors (convert a pytorch_model.bin with safetensors' save_file)")
+            }
+            return CheckpointPath(given: path, kind: .modelDirectory, file: file, resumable: nil)
         }
         let newest = RunCheckpoint.complete(in: dir).last
         if fm.fileExists(atPath: dir + "/checkpoint.safetensors") {

@@ -22,7 +22,7 @@ public enum CheckpointReport {
             }
         case .unfinishedRun:
             out.append("unfinished run directory; newest resumable checkpoint \(where_.resumable!)")
-        case .file:
+        case .file, .modelDirectory:
             break
         }
         let file = where_.file
@@ -42,7 +42,9 @@ public enum CheckpointReport {
                 break
             }
         }
-        if let car = meta["sidecar"] { out.append("sidecar: \(car.replacingOccurrences(of: "\n", with: " "))") }
+        if let place = HubConfig.path(besides: file), let hub = try? HubConfig.read(place) {
+            out.append("\(place): timm \(hub.architecture), \(hub.numClasses) classes, input \(hub.pretrainedCfg.inputSize), mean \(hub.pretrainedCfg.mean), std \(hub.pretrainedCfg.std)")
+        }
         if listTensors { out += ts.map { "  \($0.name) \($0.shape)" } }
         return out
     }

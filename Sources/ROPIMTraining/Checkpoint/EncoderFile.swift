@@ -1,5 +1,5 @@
 // One way to get a ready encoder out of any weights file this project reads (see CheckpointPath and
-// CheckpointHeader): a run or ckpt-*/ directory, a checkpoint or fine-tuning file, or an export with its sidecar.
+// CheckpointHeader): a run or ckpt-*/ directory, a checkpoint or fine-tuning file, or a timm model directory (config.json + model.safetensors).
 
 import Foundation
 import ROPIMData
@@ -25,9 +25,8 @@ public struct EncoderFile {
 
     /// Loads the encoder of any path `CheckpointPath` resolves.
     public init(_ given: String) throws {
-        path = try CheckpointPath.resolve(given).file
-        let (_, meta) = try SafeTensors.read(path)
-        let header = try CheckpointHeader(file: path, metadata: meta)
+        let header: CheckpointHeader
+        (path, _, header) = try CheckpointHeader.read(given)
         config = header.config.model
         normalization = header.config.data.normalization
         data = header.config.data

@@ -1,7 +1,7 @@
 // Weights to and from the PyTorch ecosystem. Our encoder already uses timm's BEiT names, so `beit`
-// export is the encoder without its `encoder.` prefix; `timm-vit` folds q/v biases into qkv.bias and
-// LayerScale into ls1/ls2.gamma. Import accepts either layout, a ropim checkpoint, or the reference
-// ROPIM/SimMIM layout (`encoder.` prefix), and reports missing and unexpected keys.
+// export is the encoder without its `encoder.` prefix; `timm` (VisionTransformer) folds q/v biases into
+// qkv.bias and LayerScale into ls1/ls2.gamma. Import accepts either layout, a ropim checkpoint, or the
+// reference ROPIM/SimMIM layout (`encoder.` prefix), and reports missing and unexpected keys.
 
 import Foundation
 import ROPIMCore
@@ -9,62 +9,8 @@ import ROPIMData
 import ROPIMNN
 import ROPIMFiles
 
-public enum ExportFormat: String, CaseIterable, Codable, Sendable {
-    case beit                    // timm.models.beit.Beit
-    case timmVit = "timm-vit"    // timm.models.vision_transformer.VisionTransformer
-}
-
-/// The JSON written next to an export: which timm model to build and how images are normalized.
-public struct ExportSidecar: Codable, Equatable, Sendable {
-    public var format: String
-    public var timmClass: String
-    public var timmKwargs: [String: JSONValue]
-    public var mean: [Float]
-    public var std: [Float]
-    public var source: String
-    public var step: Int
-
-    enum CodingKeys: String, CodingKey {
-        case format, timmClass = "timm_class", timmKwargs = "timm_kwargs", mean, std, source, step
-    }
-}
-
-extension ExportSidecar {
-    /// A hand-written sidecar may leave out where the weights came from (`source`, `step`). mean/std are read
-    /// as doubles: one beyond Float's range becomes infinity, which the normalization check then names.
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(format: try c.decode(String.self, forKey: .format), timmClass: try c.decode(String.self, forKey: .timmClass),
-                  timmKwargs: try c.decode([String: JSONValue].self, forKey: .timmKwargs),
-                  mean: try c.decode([Double].self, forKey: .mean).map(Float.init), std: try c.decode([Double].self, forKey: .std).map(Float.init),
-                  source: try c.decodeIfPresent(String.self, forKey: .source) ?? "", step: try c.decodeIfPresent(Int.self, forKey: .step) ?? 0)
-    }
-}
-
-/// A small JSON value for the sidecar's kwargs.
-public enum JSONValue: Codable, Equatable, Sendable {
-    case int(Int), double(Double), bool(Bool), string(String), null
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null } else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let i = try? c.decode(Int.self) { self = .int(i) } else if let d = try? c.decode(Double.self) { self = .double(d) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else { throw DecodingError.typeMismatch(JSONValue.self, .init(codingPath: decoder.codingPath, debugDescription: "a list or an object")) }
-    }
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.singleValueContainer()
-        switch self {
-        case .int(let i): try c.encode(i)
-        case .double(let d): try c.encode(d)
-        case .bool(let b): try c.encode(b)
-        case .string(let s): try c.encode(s)
-        case .null: try c.encodeNil()
-        }
-    }
-}
-
 public enum Interchange {
-    /// Encoder tensors in `format`'s names and layouts. Errors when the format cannot express the model.
+    /// Encoder tensors (and a classifier's fc_norm and head) in `format`'s names and layouts. Errors when the format cannot express the model.
     public static func exportTensors(_ store: ParameterStore, config v: ViTConfig, prefix: String, format: ExportFormat) throws -> [NamedTensor] {
         func tensor(_ name: String) -> NamedTensor? {
             store.entry(prefix + name).map { store.namedTensor($0, name: name) }
@@ -83,9 +29,9 @@ public enum Interchange {
         case .beit:
             for n in encoderNames where n != "pos_embed" { out.append(tensor(n)!) }
             if let p = posEmbed() { out.insert(p, at: 1) }
-        case .timmVit:
+        case .timm:
             guard v.relPosBias == .none else {
-                throw CheckpointError(description: "timm-vit has no relative position bias but this model uses model.rel_pos_bias: \(v.relPosBias.rawValue); export with --format beit")
+                throw CheckpointError(description: "timm's VisionTransformer has no relative position bias but this model uses model.rel_pos_bias: \(v.relPosBias.rawValue); export with --format beit")
             }
             let d = v.embedDim
             out.append(tensor("cls_token")!)
@@ -103,49 +49,6 @@ public enum Interchange {
             }
         }
         return out
-    }
-
-    /// The timm constructor for `format` with this architecture (num_classes 0: features only).
-    public static func sidecar(config c: PretrainConfig, format: ExportFormat, source: String, step: Int) -> ExportSidecar {
-        let v = c.model
-        var kw: [String: JSONValue] = ["img_size": .int(v.imgSize), "patch_size": .int(v.patchSize), "in_chans": .int(v.inChans),
-                                        "embed_dim": .int(v.embedDim), "depth": .int(v.depth), "num_heads": .int(v.numHeads),
-                                        "mlp_ratio": .double(v.mlpRatio), "num_classes": .int(0),
-                                        "init_values": v.layerScaleInit > 0 ? .double(v.layerScaleInit) : .null]
-        let cls: String
-        switch format {
-        case .beit:
-            cls = "timm.models.beit.Beit"
-            kw["use_abs_pos_emb"] = .bool(v.posEmbed != .none)
-            kw["use_rel_pos_bias"] = .bool(v.relPosBias == .perBlock)
-            kw["use_shared_rel_pos_bias"] = .bool(v.relPosBias == .shared)
-            kw["global_pool"] = .string("")
-        case .timmVit:
-            cls = "timm.models.vision_transformer.VisionTransformer"
-            kw["qkv_bias"] = .bool(true)
-            kw["global_pool"] = .string("token")   // LayerNorm eps is timm's default for both classes, 1e-6, as ours
-        }
-        let n = c.data.normalization
-        let expand = { (a: [Float]) in a.count == v.inChans ? a : [Float](repeating: a[0], count: v.inChans) }
-        return ExportSidecar(format: format.rawValue, timmClass: cls, timmKwargs: kw, mean: expand(n.mean), std: expand(n.std),
-                             source: source, step: step)
-    }
-
-    /// Writes OUT.safetensors and OUT.json (the sidecar) atomically.
-    public static func export(_ ckpt: PretrainCheckpoint, source: String, format: ExportFormat, to path: String) throws -> ExportSidecar {
-        let tensors = try exportTensors(ckpt.model.params, config: ckpt.config.model, prefix: "encoder.", format: format)
-        let car = sidecar(config: ckpt.config, format: format, source: source, step: ckpt.step)
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let json = try enc.encode(car)
-        try SafeTensors.write(tensors, metadata: [RopimFormat.key: "timm-\(format.rawValue)", "producer": "ropim",
-                                                  "sidecar": String(decoding: json, as: UTF8.self)], to: path)
-        try AtomicFile.write(json, to: sidecarPath(path))
-        return car
-    }
-
-    public static func sidecarPath(_ path: String) -> String {
-        (path.hasSuffix(".safetensors") ? String(path.dropLast(".safetensors".count)) : path) + ".json"
     }
 
     /// Prefixes training code wraps around a model's own names (DDP's `module.`, DINO's `backbone.`), stripped
@@ -171,8 +74,8 @@ public enum Interchange {
                     throw CheckpointError(description: "\(path): tensor '\(t.name)' has shape \(t.shape), not three equal parts (q, k, v); the file is damaged or of another model")
                 }
                 let d = t.values.count / 3, stem = String(name.dropLast("qkv.bias".count))
-                tensors.append(NamedTensor(name: stem + "q_bias", shape: [d], values: Array(t.values[0..<d])))
-                tensors.append(NamedTensor(name: stem + "v_bias", shape: [d], values: Array(t.values[(2 * d)..<(3 * d)])))
+                tensors.append(NamedTensor(name: prefix + stem + "q_bias", shape: [d], values: Array(t.values[0..<d])))
+                tensors.append(NamedTensor(name: prefix + stem + "v_bias", shape: [d], values: Array(t.values[(2 * d)..<(3 * d)])))
                 continue
             }
             name = name.replacingOccurrences(of: ".ls1.gamma", with: ".gamma_1").replacingOccurrences(of: ".ls2.gamma", with: ".gamma_2")

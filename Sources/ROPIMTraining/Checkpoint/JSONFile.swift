@@ -1,5 +1,5 @@
-// Small JSON files a user may edit (an export sidecar, state.json): read only when they are small regular
-// files, and what is wrong with them said with the key as the file spells it ('timm_kwargs.depth',
+// Small JSON files a user may edit (a model's config.json, state.json): read only when they are small regular
+// files, and what is wrong with them said with the key as the file spells it ('model_args.depth',
 // 'dataPosition.epoch') instead of a DecodingError's dump.
 
 import Foundation
@@ -41,7 +41,6 @@ enum JSONFile {
         case "Int", "UInt64": return "an integer"
         case "Float", "Double": return "a number"
         case "String": return "a string"
-        case "JSONValue": return "a single value (a number, true or false, a string or null)"
         default: return "\(type)"
         }
     }

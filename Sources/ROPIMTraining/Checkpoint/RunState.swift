@@ -1,5 +1,6 @@
 // Resumable checkpoints: everything a run needs to continue bit for bit — weights, AdamW moments and
-// step, the corruption/drop-path generator, the loader position, the resolved config. One directory
+// step, the loader position, the resolved config (per-image draws are a function of the seed, epoch and
+// image index, so no generator state is needed). One directory
 // per checkpoint (`ckpt-00000468/`: model.safetensors, optimizer.safetensors, state.json), written
 // under a temporary name, flushed and renamed, so a kill at any moment leaves the previous one whole.
 
@@ -14,20 +15,22 @@ import ROPIMConfig
 
 /// The small versioned part of a resumable checkpoint (state.json).
 public struct RunState: Codable, Equatable, Sendable {
-    public static let currentFormat = 1
+    /// 2: no generator state (per-image draws), the world size. Format 1 (with `corruptionRNG`, ignored) is read.
+    public static let currentFormat = 2
+    public static let readable = 1...2
     public var format = RunState.currentFormat
     public var ropimVersion: String
     /// Optimizer steps taken.
     public var step: Int
     public var adamStep: Int
-    /// The corruption and drop-path generator after `step` steps.
-    public var corruptionRNG: RNG
     /// The loader's next batch.
     public var dataPosition: LoaderPosition
     /// Mean loss of each finished epoch (for "best" and for the summary).
     public var epochLosses: [Double]
     /// Threads of the run that wrote it: an exact resume needs the same count.
     public var threads: Int
+    /// Data-parallel ranks of the run that wrote it (absent in format 1: one): an exact resume needs the same.
+    public var worldSize: Int?
     /// The resolved config as YAML.
     public var config: String
 }
@@ -35,6 +38,8 @@ public struct RunState: Codable, Equatable, Sendable {
 extension RunState {
     /// The largest thread count a run uses (run.threads' bound).
     static let maxThreads = 4096
+    /// The largest number of data-parallel ranks a state may record.
+    static let maxWorldSize = 1 << 20
     /// Far above a real state.json: a resolved config and one loss per epoch.
     static let maxBytes = 16 << 20
 
@@ -49,8 +54,7 @@ extension RunState {
         try check(dataPosition.epoch >= 0, "dataPosition.epoch", dataPosition.epoch, "must be ≥ 0")
         try check(dataPosition.batch >= 0, "dataPosition.batch", dataPosition.batch, "must be ≥ 0")
         try check((1...Self.maxThreads).contains(threads), "threads", threads, "must be in 1...\(Self.maxThreads)")
-        let rng = corruptionRNG.state
-        try check(rng.count == 4 && rng.contains { $0 != 0 }, "corruptionRNG.state", rng, "must be 4 numbers, not all 0 (xoshiro256**)")
+        if let worldSize { try check((1...Self.maxWorldSize).contains(worldSize), "worldSize", worldSize, "must be in 1...\(Self.maxWorldSize)") }
         if let bad = epochLosses.firstIndex(where: { !$0.isFinite }) {
             try check(false, "epochLosses[\(bad)]", epochLosses[bad], "must be finite")
         }
@@ -85,12 +89,15 @@ extension RunState {
 public enum RunCheckpoint {
     static let prefix = "ckpt-"
 
+    /// The checkpoint directory of `step` in run directory `dir`.
+    public static func path(step: Int, in dir: String) -> String { dir + "/" + prefix + String(format: "%08d", step) }
+
     /// Writes `dir/ckpt-<step>/` atomically (temporary directory, fsync'd files, rename), then prunes old ones.
     @discardableResult
     public static func save(model: any PretrainingObjective, optimizer: AdamW, state: RunState, in dir: String,
                             keepLast: Int, best: Bool) throws -> String {
         let name = prefix + String(format: "%08d", state.step)
-        let final = dir + "/" + name, tmp = dir + "/." + name + ".tmp-\(getpid())"
+        let final = path(step: state.step, in: dir), tmp = dir + "/." + name + ".tmp-\(getpid())"
         let fm = FileManager.default
         try? fm.removeItem(atPath: tmp)
         try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
@@ -141,8 +148,8 @@ public enum RunCheckpoint {
         do { s = try dec.decode(RunState.self, from: data) } catch let e as DecodingError {
             throw RunState.invalid(file: path, "not a valid run state: \(JSONFile.describe(e))")
         }
-        guard s.format == RunState.currentFormat else {
-            throw CheckpointError(description: "\(path): run-state format \(s.format), this ropim reads format \(RunState.currentFormat)")
+        guard RunState.readable.contains(s.format) else {
+            throw CheckpointError(description: "\(path): run-state format \(s.format), this ropim reads formats \(RunState.readable.lowerBound)–\(RunState.readable.upperBound); use the ropim that wrote it")
         }
         try s.validate(file: path)
         // The config builds the model that model.safetensors is then read into: checked, and sized by that file.

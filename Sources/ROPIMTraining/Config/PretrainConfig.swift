@@ -75,8 +75,8 @@ public struct PretrainConfig: Codable, Equatable, Sendable {
 
     /// Images per optimizer step.
     public var totalBatch: Int { optim.totalBatch }
-    /// The learning rates after the scaling rule (base · total_batch / 512).
-    public var scaledLR: (peak: Double, warmup: Double, min: Double) { optim.scaledLR }
+    /// The learning rates after the scaling rule (base · global batch / 512).
+    public func scaledLR(worldSize: Int = 1) -> (peak: Double, warmup: Double, min: Double) { optim.scaledLR(worldSize: worldSize) }
 }
 
 extension PretrainConfig {

@@ -2,7 +2,9 @@
 // the data is and how it runs (threads, logging, checkpoint cadence, the k-NN monitor) may change and are
 // applied; anything that defines the run (model, method, optimizer numbers, data selection and
 // augmentation, seed) may not: resuming with a different value would silently train something else.
-// `optim.max_steps` belongs to one invocation, not to the run.
+// `optim.max_steps` belongs to one invocation, not to the run. A data-parallel run may resume with another
+// number of ranks when the global batch stays the same (optim.batch_size is per rank, so it changes with
+// the ranks): the schedule and the data stream are then the same, only the sums are split differently.
 
 import Foundation
 
@@ -16,16 +18,24 @@ public enum ResumeChanges {
     ]
 
     /// The changes from `saved` to `asked`, one line each ("optim.epochs: 2 → 4 (…)"), in key order.
-    /// Throws, naming every key, when a key outside `allowed` differs.
-    public static func check(saved: PretrainConfig, asked: PretrainConfig) throws -> [String] {
+    /// Throws, naming every key, when a key outside `allowed` differs. `savedWorld` and `askedWorld` are the
+    /// data-parallel ranks that saved the run and that resume it.
+    public static func check(saved: PretrainConfig, asked: PretrainConfig, savedWorld: Int = 1, askedWorld: Int = 1) throws -> [String] {
         let old = try flatten(saved), new = try flatten(asked)
         let changed = Set(old.keys).union(new.keys).filter { old[$0] != new[$0] }.sorted()
-        let refused = changed.filter { !allowed.contains($0) }
+        let savedGlobal = saved.optim.globalBatch(worldSize: savedWorld), askedGlobal = asked.optim.globalBatch(worldSize: askedWorld)
+        if savedWorld != askedWorld && savedGlobal != askedGlobal {
+            let perRank = Double(savedGlobal) / Double(askedWorld * asked.optim.accumSteps)
+            throw TrainingError(description: "the run was saved by \(savedWorld) rank\(savedWorld == 1 ? "" : "s") with a global batch of \(savedGlobal) images per step; \(askedWorld) rank\(askedWorld == 1 ? "" : "s") × optim.batch_size \(asked.optim.batchSize) × optim.accum_steps \(asked.optim.accumSteps) would make it \(askedGlobal). "
+                + (perRank == perRank.rounded() ? "Resume with --batch-size \(Int(perRank)) to keep it, or with \(savedWorld) rank\(savedWorld == 1 ? "" : "s")." : "Resume with \(savedWorld) rank\(savedWorld == 1 ? "" : "s") (mpirun -np \(savedWorld)), or a rank count that divides \(savedGlobal / asked.optim.accumSteps)."))
+        }
+        let refused = changed.filter { !allowed.contains($0) && !($0 == "optim.batch_size" && savedWorld != askedWorld) }
         guard refused.isEmpty else {
             let list = refused.map { "\($0) (saved \(old[$0] ?? "-"), asked \(new[$0] ?? "-"))" }.joined(separator: ", ")
             throw TrainingError(description: "a resumed run keeps the settings it was started with; these differ: \(list). Resume without changing them, or start a new run with another --output. A resumed run may change only: \(allowed.sorted().joined(separator: ", "))")
         }
-        return changed.filter { $0 != "run.output" && $0 != "optim.max_steps" }.map { key in
+        let ranks = savedWorld == askedWorld ? [] : ["data-parallel ranks: \(savedWorld) → \(askedWorld) (the same global batch of \(savedGlobal) images per step; the gradient sums are split differently: losses differ in the last bits)"]
+        return ranks + changed.filter { $0 != "run.output" && $0 != "optim.max_steps" }.map { key in
             let effect: String
             switch key {
             case "optim.epochs":
