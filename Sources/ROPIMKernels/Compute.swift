@@ -2,36 +2,49 @@
 // (`ComputeContext.resolve`) and passed down as an argument to every function that runs parallel loops or
 // matrix products, so a signature says which code uses threads. Nothing reads a process-wide setting.
 //
-// Threads: we split work ourselves into static contiguous chunks, large GEMMs included; the GEMM library
-// always runs single-threaded on the calling thread (`gemmSingle` pins OpenMP to 1), so its threads never
-// fight ours and nothing spins idle. Reductions go through `reduce`: per-chunk partials added in chunk
-// order, so results depend only on the sizes and the thread count.
+// Threads: one pool, ours. We split work ourselves into static contiguous chunks, matrix products
+// included: `matmul`/`gemm` cut a product into one block per thread (rows of C, slices of the shared
+// dimension, or images of a batch) and each block runs as a single-threaded oneDNN matmul primitive on its
+// thread (MatmulPrimitive.swift). oneDNN is built with OpenMP; it is pinned to one thread on every thread
+// that calls it, so OpenMP never starts a team: no second pool oversubscribes ours, and nothing spins
+// idle between our passes and the library's. Reductions go through `reduce` (per-chunk partials added in
+// chunk order), and a product split along its shared dimension adds its partial products in chunk order
+// too, so results depend only on the sizes and the thread count.
 //
-// Room for later (not implemented; each becomes a field here, resolved in `resolve`, so no second global
-// appears): the product backend (which GEMM library or primitive serves `gemm`), the precision of the
-// products (fp32 today; bf16 where the CPU has full-rate bf16 dot products), and a communicator (rank,
-// world size and the gradient all-reduce of data-parallel training).
+// The context owns the cache of matmul primitives (`matmuls`): each product shape is created once per
+// context and executed many times. Room for later (not implemented; each becomes a field here, resolved in
+// `resolve`, so no second global appears): the precision of the products (fp32 today; bf16 where the CPU
+// has full-rate bf16 dot products), and a communicator (rank, world size and the gradient all-reduce of
+// data-parallel training).
 
 import Dispatch
 import Foundation
 
 public struct ComputeContext: Sendable, Equatable, CustomStringConvertible {
-    /// Threads of `forChunks`, `forEach`, `reduce` and `gemm` (1 … `maxThreads`).
+    /// Threads of `forChunks`, `forEach`, `reduce`, `matmul` and `gemm` (1 … `maxThreads`).
     public let threads: Int
+
+    /// This context's matmul primitives, one per product shape, created on first use (shared by copies of the context).
+    public let matmuls: MatmulCache
 
     /// The largest thread count a run may ask for: more than any machine this runs on, small enough that
     /// a typo (`--threads 20000`) is caught rather than spawning thousands of chunks.
     public static let maxThreads = 4096
 
-    /// One thread: loops run in order on the calling thread.
-    public static let serial = ComputeContext(threads: 1)
+    /// One thread: loops run in order on the calling thread. A new context (and primitive cache) each time:
+    /// hold on to one where products repeat.
+    public static var serial: ComputeContext { ComputeContext(threads: 1) }
 
     /// Exactly `threads` threads (1 … `maxThreads`). User input goes through `resolve` instead.
     public init(threads: Int) {
         precondition((1...ComputeContext.maxThreads).contains(threads),
                      "ComputeContext needs 1…\(ComputeContext.maxThreads) threads, got \(threads)")
         self.threads = threads
+        matmuls = MatmulCache()
     }
+
+    /// Contexts are equal when they run the same way (their caches hold only what each has met so far).
+    public static func == (a: ComputeContext, b: ComputeContext) -> Bool { a.threads == b.threads }
 
     /// The one range check of a user's thread count (`run.threads`, `--threads`): nil when `threads` is
     /// 0 (all cores) … `maxThreads`, else "KEY must be in 0...4096 (0 = all cores), got N". The setting's
@@ -74,31 +87,91 @@ public struct ComputeContext: Sendable, Equatable, CustomStringConvertible {
 // MARK: matrix products
 
 extension ComputeContext {
-    /// C[m×n] = alpha·op(A)·op(B) + beta·C (row-major; see GEMM.swift), split into one block of C per thread
-    /// (along its longer side), each block one `gemmSingle` call on its own thread.
+    /// C[m×n] = alpha·op(A)·op(B) + beta·C, row-major with row strides lda, ldb, ldc (see GEMM.swift): `matmul`
+    /// of the 2-D `MatmulShape`, split over the threads. m, n or k may be 0.
     public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                      alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                      b: UnsafePointer<Float>, ldb: Int,
                      beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        // Below ~1 MFLOP per thread the split costs more than it gains.
-        guard threads > 1, m * n * k >= (1 << 20) * threads, Swift.max(m, n) >= 32 * threads else {
-            gemmSingle(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
-                       beta: beta, c: c, ldc: ldc)
+        if m == 0 || n == 0 { return }
+        if k == 0 {
+            for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
             return
         }
-        let splitRows = m >= n
-        let extent = splitRows ? m : n, threads = threads
-        forChunks(threads) { r in
-            for t in r {
-                // Block boundaries on multiples of 16 keep the library's vector tiles whole.
-                let lo = (extent * t / threads) & ~15, hi = t == threads - 1 ? extent : (extent * (t + 1) / threads) & ~15
-                guard lo < hi else { continue }
-                if splitRows {
-                    gemmSingle(transA: transA, transB: transB, m: hi - lo, n: n, k: k, alpha: alpha,
-                               a: transA ? a + lo : a + lo * lda, lda: lda, b: b, ldb: ldb, beta: beta, c: c + lo * ldc, ldc: ldc)
-                } else {
-                    gemmSingle(transA: transA, transB: transB, m: m, n: hi - lo, k: k, alpha: alpha, a: a, lda: lda,
-                               b: transB ? b + lo * ldb : b + lo, ldb: ldb, beta: beta, c: c + lo, ldc: ldc)
+        matmul(MatmulShape(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, alpha: alpha, beta: beta),
+               a: a, b: b, c: c)
+    }
+
+    /// The product `s` (C = alpha·A·B + beta·C), cut into one block per thread, each block one cached primitive
+    /// on its thread. A batched product is cut along its outermost batch dimension. A 2-D product is cut along
+    /// the rows of C when A's rows are contiguous (the blocks stay dense, which oneDNN's fast kernel needs),
+    /// else along the shared dimension k when that is the longest (the weight gradient dW = dYᵀ·X: blocks
+    /// after the first go to zeroed partials, added to C in block order), else along the columns of C.
+    /// Below ~1 MFLOP per thread it runs on the calling thread.
+    public func matmul(_ s: MatmulShape, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+        guard threads > 1, s.flops >= Double(1 << 21) * Double(threads) else { return matmuls.run(s, a: a, b: b, c: c) }
+        if let outer = s.batch.first {
+            guard outer > 1 else { return matmuls.run(s, a: a, b: b, c: c) }
+            let chunks = Swift.min(threads, outer)
+            forEach(chunks) { t in
+                let lo = outer * t / chunks, hi = outer * (t + 1) / chunks
+                matmuls.run(s.outerBatch(hi - lo), a: a + lo * s.aStrides[0], b: b + lo * s.bStrides[0], c: c + lo * s.cStrides[0])
+            }
+            return
+        }
+        let rowsContiguous = s.aStrides[1] == 1
+        if rowsContiguous && s.m >= 32 * threads {
+            splitOutput(s, rows: true, a: a, b: b, c: c)
+        } else if s.k >= Swift.max(s.m, s.n) && s.k >= 32 * threads {
+            splitShared(s, a: a, b: b, c: c)
+        } else if Swift.max(s.m, s.n) >= 32 * threads {
+            splitOutput(s, rows: s.m >= s.n, a: a, b: b, c: c)
+        } else {
+            matmuls.run(s, a: a, b: b, c: c)
+        }
+    }
+
+    /// Block t of `extent` split `threads` ways, boundaries on multiples of 16 (whole vector tiles).
+    private func block(_ t: Int, of extent: Int) -> Range<Int> {
+        (extent * t / threads) & ~15 ..< (t == threads - 1 ? extent : (extent * (t + 1) / threads) & ~15)
+    }
+
+    /// One block of C's rows (or, `rows` false, of its columns) per thread: A's rows with it (B's columns).
+    private func splitOutput(_ s: MatmulShape, rows: Bool, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+        forEach(threads) { t in
+            let r = block(t, of: rows ? s.m : s.n), lo = r.lowerBound
+            guard !r.isEmpty else { return }
+            matmuls.run(MatmulShape(m: rows ? r.count : s.m, n: rows ? s.n : r.count, k: s.k, aStrides: s.aStrides, bStrides: s.bStrides,
+                                    cStrides: s.cStrides, alpha: s.alpha, beta: s.beta),
+                        a: rows ? a + lo * s.aStrides[0] : a, b: rows ? b : b + lo * s.bStrides[1], c: c + lo * s.cStrides[rows ? 0 : 1])
+        }
+    }
+
+    /// C = beta·C + alpha·Σ_t A[:, k_t]·B[k_t, :]: block 0 into C, block t > 0 into its own dense partial
+    /// [m, n], then the partials are added to C in block order (rows of C in parallel).
+    private func splitShared(_ s: MatmulShape, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+        let mn = s.m * s.n, threads = threads
+        let partials = UnsafeMutablePointer<Float>.allocate(capacity: (threads - 1) * mn)
+        defer { partials.deallocate() }
+        forEach(threads) { t in
+            let r = block(t, of: s.k)
+            let dst = t == 0 ? c : partials + (t - 1) * mn
+            let dstStrides = t == 0 ? s.cStrides : [s.n, 1]
+            guard !r.isEmpty else {
+                if t > 0 { dst.update(repeating: 0, count: mn) }
+                return
+            }
+            matmuls.run(MatmulShape(m: s.m, n: s.n, k: r.count, aStrides: s.aStrides, bStrides: s.bStrides, cStrides: dstStrides,
+                                    alpha: s.alpha, beta: t == 0 ? s.beta : 0),
+                        a: a + r.lowerBound * s.aStrides[1], b: b + r.lowerBound * s.bStrides[0], c: dst)
+        }
+        let ldc = s.cStrides[0], colStride = s.cStrides[1]
+        forChunks(s.m, minChunk: Swift.max(1, 4096 / s.n)) { rows in
+            for i in rows {
+                let row = c + i * ldc
+                for t in 1..<threads {
+                    let p = partials + (t - 1) * mn + i * s.n
+                    if colStride == 1 { Vec.add(p, into: row, count: s.n) } else { for j in 0..<s.n { row[j * colStride] += p[j] } }
                 }
             }
         }

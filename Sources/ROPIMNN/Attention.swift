@@ -1,6 +1,8 @@
 // Multi-head self-attention as BEiT: qkv projection without bias plus learned q and v biases (the k
 // bias is fixed at zero), softmax(q·kᵀ/√d + relative position bias)·v, output projection.
-// Per (image, head) products are GEMMs that read q, k, v in place from the qkv buffer (strided).
+// The qkv projection writes q, k and v as three dense [B·N, D] blocks; the per-head products read them in
+// place as [B, H, N, hd] (strides N·D, hd, D, 1) and run as batched matmul primitives over a group of
+// images × all heads at a time (`HeadProducts`), the group sized so its N×N scores stay in cache.
 
 import Foundation
 import ROPIMKernels
@@ -16,11 +18,15 @@ public final class Attention {
     public let relPos: RelativePositionBias?
 
     // Saved for backward.
-    let qkvOut = Tensor(shape: [0])   // [B·N, 3D]
+    let qkvOut = Tensor(shape: [0])   // [3, B·N, D]: q, k, v (q and v with their biases)
     let context = Tensor(shape: [0])  // [B·N, D] attention output before proj
-    // The softmax probabilities [B, H, N, N] are not kept: backward recomputes them from q and k (one
-    // extra N×N product per head) instead of holding B·H·N² floats per block.
+    // The softmax probabilities [B, H, N, N] are not kept per block: backward recomputes them from q and k
+    // (one extra N×N product per head) instead of holding B·H·N² floats per block. After a forward,
+    // `AttentionScratch.probs` holds this forward's probabilities until the next block's forward.
     let ownBias = Tensor(shape: [0])  // [H, N, N] for per-block tables
+    /// Bytes of scores one batched head-product group may hold (`HeadProducts.groupImages`); tests lower it
+    /// to walk several groups per thread.
+    var groupBytes = HeadProducts.defaultGroupBytes
 
     public init(_ params: ParameterStore, _ name: String, dim: Int, heads: Int, perBlockGrid: (Int, Int)?) {
         precondition(dim % heads == 0, "embed dim \(dim) is not divisible by \(heads) heads")
@@ -44,34 +50,25 @@ public final class Attention {
                         sharedBias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
                         scratch: AttentionScratch, addOutputBias: Bool = true, compute: ComputeContext) {
         let d = dim, h = heads, rows = batch * n
-        qkvOut.resize([rows, 3 * d]); context.resize([rows, d])
+        qkvOut.resize([3, rows, d]); context.resize([rows, d])
         let probs = scratch.probs
         probs.resize([batch, h, n, n])
-        qkv.forward(p, x: x, rows: rows, y: qkvOut.data, compute: compute)
-        let qb = p.value(qBias), vb = p.value(vBias)
+        qkv.forward(p, x: x, rows: rows, y: qkvOut.data, groups: 3, compute: compute)
         Profiler.measure("elementwise") {
-            let qkvData = qkvOut.data
-            compute.forChunks(rows, minChunk: 64) { range in
-                for r in range {
-                    let row = qkvData + r * 3 * d
-                    Vec.add(qb, into: row, count: d)
-                    Vec.add(vb, into: row + 2 * d, count: d)
-                }
-            }
+            Vec.addRowVector(p.value(qBias), to: qkvOut.data, rows: rows, cols: d, compute: compute)
+            Vec.addRowVector(p.value(vBias), to: qkvOut.data + 2 * rows * d, rows: rows, cols: d, compute: compute)
         }
         let bias = resolvedBias(p, shared: sharedBias, tokens: n)
-        let probsData = probs.data, ctx = context.data, hd = d / h
-        Profiler.measure("attention") { compute.forEach(batch) { b in
-            let v0 = qkvOut.data + b * n * 3 * d + 2 * d
-            for head in 0..<h {
-                let s = probsData + (b * h + head) * n * n
-                probabilities(image: b, head: head, tokens: n, bias: bias, into: s)
-                // context[:, head] [N, hd] = s v
-                let v = v0 + head * hd
-                gemmSingle(transA: false, transB: false, m: n, n: hd, k: n, a: s, lda: n, b: v, ldb: 3 * d,
-                           c: ctx + b * n * d + head * hd, ldc: d)
+        let q = qkvOut.data, k = q + rows * d, v = k + rows * d, probsData = probs.data, ctx = context.data
+        let products = HeadProducts(heads: h, tokens: n, headDim: d / h, groupBytes: groupBytes)
+        Profiler.measure("attention") {
+            products.forGroups(batch, compute: compute) { images in
+                let t = images.lowerBound * n * d, s = probsData + images.lowerBound * h * n * n
+                self.probabilities(products, images: images, q: q + t, k: k + t, bias: bias, into: s, compute: compute)
+                // context [images, N, H, hd] = P v
+                compute.matmuls.run(products.probsTimesHeads(images.count), a: s, b: v + t, c: ctx + t)
             }
-        } }
+        }
         proj.forward(p, x: context.data, rows: rows, y: y, addBias: addOutputBias, compute: compute)
     }
 
@@ -83,13 +80,14 @@ public final class Attention {
         return UnsafePointer(ownBias.data)
     }
 
-    /// s [N, N] = softmax(scale · q kᵀ + bias) for one image and head, q and k read in place from qkvOut.
-    private func probabilities(image b: Int, head: Int, tokens n: Int, bias: UnsafePointer<Float>?, into s: UnsafeMutablePointer<Float>) {
-        let d = dim, hd = d / heads
-        let q = qkvOut.data + b * n * 3 * d + head * hd, k = q + d
-        gemmSingle(transA: false, transB: true, m: n, n: n, k: hd, alpha: 1 / Float(hd).squareRoot(), a: q, lda: 3 * d,
-                   b: k, ldb: 3 * d, c: s, ldc: n)
-        Attention.softmaxRows(s, rows: n, cols: n, adding: bias.map { $0 + head * n * n })
+    /// s [images, H, N, N] = softmax(scale · q kᵀ + bias) for a group of images, q and k [images·N, D] read in place.
+    private func probabilities(_ products: HeadProducts, images: Range<Int>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
+                               bias: UnsafePointer<Float>?, into s: UnsafeMutablePointer<Float>, compute: ComputeContext) {
+        let n = products.tokens
+        compute.matmuls.run(products.scores(images.count, alpha: 1 / Float(products.headDim).squareRoot()), a: q, b: k, c: s)
+        for i in 0..<(images.count * heads) {
+            Attention.softmaxRows(s + i * n * n, rows: n, cols: n, adding: bias.map { $0 + (i % heads) * n * n })
+        }
     }
 
     /// dx [B·N, D] (= or += when accumulate) from dy; accumulates parameter grads and, for a shared
@@ -104,28 +102,26 @@ public final class Attention {
         probs.resize([batch, h, n, n])
         let bias = resolvedBias(p, shared: sharedBias, tokens: n)
         let scale = 1 / Float(hd).squareRoot()
-        dqkv.resize([rows, 3 * d]); dContext.resize([rows, d]); dScores.resize([batch, h, n, n])
+        dqkv.resize([3, rows, d]); dContext.resize([rows, d]); dScores.resize([batch, h, n, n])
         proj.backward(p, dy: dy, x: context.data, rows: rows, dx: dContext.data, biasGradDone: outputBiasGradDone, compute: compute)
-        let qkvData = qkvOut.data, dqkvData = dqkv.data, probsData = probs.data, dsData = dScores.data, dctx = dContext.data
-        Profiler.measure("attention") { compute.forEach(batch) { b in
-            let base = qkvData + b * n * 3 * d, dbase = dqkvData + b * n * 3 * d
-            for head in 0..<h {
-                let s = probsData + (b * h + head) * n * n, ds = dsData + (b * h + head) * n * n
-                probabilities(image: b, head: head, tokens: n, bias: bias, into: s)
-                let q = base + head * hd, k = base + d + head * hd, v = base + 2 * d + head * hd
-                let dO = dctx + b * n * d + head * hd
-                // dP [N, N] = dO vᵀ ; dv = Pᵀ dO
-                gemmSingle(transA: false, transB: true, m: n, n: n, k: hd, a: dO, lda: d, b: v, ldb: 3 * d, c: ds, ldc: n)
-                gemmSingle(transA: true, transB: false, m: n, n: hd, k: n, a: s, lda: n, b: dO, ldb: d,
-                     c: dbase + 2 * d + head * hd, ldc: 3 * d)
-                Attention.softmaxBackwardRows(probs: s, grad: ds, rows: n, cols: n)
+        let q = qkvOut.data, k = q + rows * d, v = k + rows * d
+        let dq = dqkv.data, dk = dq + rows * d, dv = dk + rows * d
+        let probsData = probs.data, dsData = dScores.data, dO = dContext.data
+        let products = HeadProducts(heads: h, tokens: n, headDim: hd, groupBytes: groupBytes)
+        Profiler.measure("attention") {
+            products.forGroups(batch, compute: compute) { images in
+                let t = images.lowerBound * n * d, offset = images.lowerBound * h * n * n, count = images.count
+                let s = probsData + offset, ds = dsData + offset
+                self.probabilities(products, images: images, q: q + t, k: k + t, bias: bias, into: s, compute: compute)
+                // dP = dO vᵀ ; dv = Pᵀ dO
+                compute.matmuls.run(products.scores(count, alpha: 1), a: dO + t, b: v + t, c: ds)
+                compute.matmuls.run(products.probsTimesHeads(count, transposed: true), a: s, b: dO + t, c: dv + t)
+                Attention.softmaxBackwardRows(probs: s, grad: ds, rows: count * h * n, cols: n)
                 // dq = scale · dS k ; dk = scale · dSᵀ q
-                gemmSingle(transA: false, transB: false, m: n, n: hd, k: n, alpha: scale, a: ds, lda: n, b: k, ldb: 3 * d,
-                           c: dbase + head * hd, ldc: 3 * d)
-                gemmSingle(transA: true, transB: false, m: n, n: hd, k: n, alpha: scale, a: ds, lda: n, b: q, ldb: 3 * d,
-                           c: dbase + d + head * hd, ldc: 3 * d)
+                compute.matmuls.run(products.probsTimesHeads(count, alpha: scale), a: ds, b: k + t, c: dq + t)
+                compute.matmuls.run(products.probsTimesHeads(count, transposed: true, alpha: scale), a: ds, b: q + t, c: dk + t)
             }
-        } }
+        }
         // Bias gradients: dS summed over the batch.
         Profiler.measure("elementwise") {
             if relPos != nil || sharedBiasGrad != nil {
@@ -138,14 +134,11 @@ public final class Attention {
                 if let relPos { relPos.backward(p, dbias: acc) }
                 if let sharedBiasGrad { Vec.add(acc, into: sharedBiasGrad, count: h * n * n) }
             }
-            // dq_bias, dv_bias: column sums of the q and v thirds of dqkv (the k bias is fixed at zero).
-            let sums = scratch.biasGrad
-            sums.resize([3 * d]); sums.zero()
-            Vec.addColumnSums(dqkv.data, rows: rows, cols: 3 * d, into: sums.data, compute: compute)
-            Vec.add(sums.data, into: p.grad(qBias), count: d)
-            Vec.add(sums.data + 2 * d, into: p.grad(vBias), count: d)
+            // dq_bias, dv_bias: column sums of dq and dv (the k bias is fixed at zero).
+            Vec.addColumnSums(dq, rows: rows, cols: d, into: p.grad(qBias), compute: compute)
+            Vec.addColumnSums(dv, rows: rows, cols: d, into: p.grad(vBias), compute: compute)
         }
-        qkv.backward(p, dy: dqkv.data, x: x, rows: rows, dx: dx, accumulate: accumulate, compute: compute)
+        qkv.backward(p, dy: dqkv.data, x: x, rows: rows, dx: dx, accumulate: accumulate, groups: 3, compute: compute)
     }
 
     /// Numerically stable in-place softmax of each row of s [rows, cols], after adding `bias` (same shape) if given.
@@ -210,10 +203,61 @@ public final class Attention {
 
 /// Backward temporaries of attention, shared by all blocks of a model (only one block runs backward at a time).
 public final class AttentionScratch {
-    let dqkv = Tensor(shape: [0])        // [B·N, 3D]
+    let dqkv = Tensor(shape: [0])        // [3, B·N, D]: dq, dk, dv
     let dContext = Tensor(shape: [0])    // [B·N, D]
     let dScores = Tensor(shape: [0])     // [B, H, N, N]
     let probs = Tensor(shape: [0])       // [B, H, N, N] softmax (forward; recomputed in backward)
-    let biasGrad = Tensor(shape: [0])    // [3D]
     public init() {}
+}
+
+/// The per-head products of attention as batched matmul shapes over [images, H]: heads are read in place
+/// from dense [images·N, D] blocks (q, k, v, the context and their gradients: strides N·D, hd, D, 1, which
+/// oneDNN's fast kernel takes as a permuted dense layout), scores are dense [images, H, N, N].
+public struct HeadProducts {
+    public let heads: Int, tokens: Int, headDim: Int
+    /// Images per batched call: as many as keep one group's H·N² scores within `groupBytes` (in cache between
+    /// the product that writes them, the softmax and the product that reads them), at least one.
+    public let groupBytes: Int
+
+    /// 1 MiB: half of this machine's per-core L2 (docs/ARCHITECTURE.md's bench notes).
+    public static let defaultGroupBytes = 1 << 20
+
+    public init(heads: Int, tokens: Int, headDim: Int, groupBytes: Int = defaultGroupBytes) {
+        self.heads = heads; self.tokens = tokens; self.headDim = headDim; self.groupBytes = groupBytes
+    }
+
+    public var groupImages: Int { Swift.max(1, groupBytes / Swift.max(1, heads * tokens * tokens * MemoryLayout<Float>.stride)) }
+
+    private var headStrides: [Int] { [tokens * heads * headDim, headDim, heads * headDim, 1] }
+    private var scoreStrides: [Int] { [heads * tokens * tokens, tokens * tokens, tokens, 1] }
+
+    /// S [images, H, N, N] = alpha · A Bᵀ with A, B [images, H, N, hd] (q kᵀ; dO vᵀ).
+    public func scores(_ images: Int, alpha: Float) -> MatmulShape {
+        let hs = headStrides
+        return MatmulShape(batch: [images, heads], m: tokens, n: tokens, k: headDim, aStrides: hs,
+                           bStrides: [hs[0], hs[1], 1, hs[2]], cStrides: scoreStrides, alpha: alpha)
+    }
+
+    /// C [images, H, N, hd] = alpha · op(S) B with S [images, H, N, N] (transposed: Sᵀ), B [images, H, N, hd]
+    /// (P v; Pᵀ dO; dS k; dSᵀ q).
+    public func probsTimesHeads(_ images: Int, transposed: Bool = false, alpha: Float = 1) -> MatmulShape {
+        let ss = scoreStrides
+        return MatmulShape(batch: [images, heads], m: tokens, n: headDim, k: tokens,
+                           aStrides: transposed ? [ss[0], ss[1], 1, tokens] : ss, bStrides: headStrides, cStrides: headStrides,
+                           alpha: alpha)
+    }
+
+    /// Runs body(images) over 0..<batch: one contiguous range of images per thread, walked in groups of
+    /// `groupImages` (each body call one group).
+    public func forGroups(_ batch: Int, compute: ComputeContext, _ body: (Range<Int>) -> Void) {
+        let group = groupImages
+        compute.forChunks(batch) { r in
+            var lo = r.lowerBound
+            while lo < r.upperBound {
+                let hi = Swift.min(lo + group, r.upperBound)
+                body(lo..<hi)
+                lo = hi
+            }
+        }
+    }
 }

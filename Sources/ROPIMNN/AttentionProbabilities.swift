@@ -9,8 +9,8 @@ extension Attention {
     /// forward over `batch` images of `n` tokens. `sharedBias` [H, N, N] is the forward's shared relative
     /// position bias, if the model has one; a per-block table is this block's own.
     public func lastProbabilities(_ p: ParameterStore, batch: Int, tokens n: Int, sharedBias: UnsafePointer<Float>?) -> [Float] {
-        let d = dim, h = heads, hd = d / h
-        precondition(qkvOut.count == batch * n * 3 * d, "no forward of \(batch)×\(n) tokens to read (qkv holds \(qkvOut.count) values)")
+        let d = dim, h = heads, hd = d / h, rows = batch * n
+        precondition(qkvOut.count == 3 * rows * d, "no forward of \(batch)×\(n) tokens to read (qkv holds \(qkvOut.count) values)")
         var own: [Float] = []
         if let relPos {
             own = [Float](repeating: 0, count: h * n * n)
@@ -24,11 +24,12 @@ extension Attention {
                 for b in 0..<batch {
                     for head in 0..<h {
                         let s = o.baseAddress! + (b * h + head) * n * n
-                        let q = qkvOut.data + b * n * 3 * d + head * hd, k = q + d
+                        // q and k are the first two dense [B·N, D] blocks of qkvOut (Attention.swift).
+                        let q = qkvOut.data + b * n * d + head * hd, k = q + rows * d
                         for i in 0..<n {
                             for j in 0..<n {
                                 var dot: Float = 0
-                                for t in 0..<hd { dot += q[i * 3 * d + t] * k[j * 3 * d + t] }
+                                for t in 0..<hd { dot += q[i * d + t] * k[j * d + t] }
                                 s[i * n + j] = dot * scale
                             }
                         }

@@ -19,28 +19,40 @@ public struct Linear {
     }
 
     /// y [rows, out] = x [rows, in] · Wᵀ + b (without b when addBias is false: the caller fuses it into its next pass).
+    /// With `groups` g > 1 the outputs come in g blocks, y [g, rows, out/g]: block j = x · W[j·out/g ..< (j+1)·out/g]ᵀ
+    /// (attention's q, k, v, each a dense [rows, D] that the batched head products read in place).
     public func forward(_ p: ParameterStore, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>, addBias: Bool = true,
-                        compute: ComputeContext) {
+                        groups: Int = 1, compute: ComputeContext) {
+        precondition(groups >= 1 && outFeatures % groups == 0, "\(outFeatures) outputs do not split into \(groups) groups")
+        let width = outFeatures / groups
         Profiler.measure("gemm") {
-            compute.gemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
-                         a: x, lda: inFeatures, b: p.value(weight), ldb: inFeatures, c: y, ldc: outFeatures)
-            if addBias, let bias { Vec.addRowVector(p.value(bias), to: y, rows: rows, cols: outFeatures, compute: compute) }
+            for j in 0..<groups {
+                compute.gemm(transA: false, transB: true, m: rows, n: width, k: inFeatures,
+                             a: x, lda: inFeatures, b: p.value(weight) + j * width * inFeatures, ldb: inFeatures,
+                             c: y + j * rows * width, ldc: width)
+                if addBias, let bias { Vec.addRowVector(p.value(bias) + j * width, to: y + j * rows * width, rows: rows, cols: width, compute: compute) }
+            }
         }
     }
 
     /// dW [out, in] += dyᵀ·x ; db += Σ_rows dy (unless biasGradDone: the caller summed it in its own pass);
-    /// dx [rows, in] = dy·W (or += when accumulate).
+    /// dx [rows, in] = dy·W (or += when accumulate). dy is laid out as `forward`'s y with the same `groups`.
     public func backward(_ p: ParameterStore, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int,
                          dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false, biasGradDone: Bool = false,
-                         compute: ComputeContext) {
+                         groups: Int = 1, compute: ComputeContext) {
+        precondition(groups >= 1 && outFeatures % groups == 0, "\(outFeatures) outputs do not split into \(groups) groups")
+        let width = outFeatures / groups
         Profiler.measure("gemm") {
-            compute.gemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: rows,
-                         a: dy, lda: outFeatures, b: x, ldb: inFeatures, beta: 1, c: p.grad(weight), ldc: inFeatures)
-            if !biasGradDone, let bias { Vec.addColumnSums(dy, rows: rows, cols: outFeatures, into: p.grad(bias), compute: compute) }
-            if let dx {
-                compute.gemm(transA: false, transB: false, m: rows, n: inFeatures, k: outFeatures,
-                     a: dy, lda: outFeatures, b: p.value(weight), ldb: inFeatures,
-                     beta: accumulate ? 1 : 0, c: dx, ldc: inFeatures)
+            for j in 0..<groups {
+                let dyj = dy + j * rows * width
+                compute.gemm(transA: true, transB: false, m: width, n: inFeatures, k: rows,
+                             a: dyj, lda: width, b: x, ldb: inFeatures, beta: 1, c: p.grad(weight) + j * width * inFeatures, ldc: inFeatures)
+                if !biasGradDone, let bias { Vec.addColumnSums(dyj, rows: rows, cols: width, into: p.grad(bias) + j * width, compute: compute) }
+                if let dx {
+                    compute.gemm(transA: false, transB: false, m: rows, n: inFeatures, k: width,
+                                 a: dyj, lda: width, b: p.value(weight) + j * width * inFeatures, ldb: inFeatures,
+                                 beta: accumulate || j > 0 ? 1 : 0, c: dx, ldc: inFeatures)
+                }
             }
         }
     }

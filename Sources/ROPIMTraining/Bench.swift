@@ -119,44 +119,88 @@ public enum Bench {
     }
 }
 
-/// One matrix product of the training step, timed on its own through `ComputeContext.gemm` (`ropim bench --gemm`).
+/// One matrix product of the training step, timed on its own (`ropim bench --gemm`).
 public struct GEMMShapeResult: Codable, Sendable {
     public var layer: String, pass: String
-    public var transA: Bool, transB: Bool, m: Int, n: Int, k: Int
+    /// "NN", "NT", "TN": whether A and B are read transposed; batch dims [images, heads] for attention.
+    public var op: String, batch: [Int], m: Int, n: Int, k: Int
+    /// How many times one training step runs this product.
+    public var perStep: Int
+    /// The library kernels that ran it (oneDNN implementation names of its per-thread blocks).
+    public var implementation: String
     public var seconds: Double, gflops: Double, peakFraction: Double
 }
 
+/// A product of the step as the layers run it: a linear layer's through `ComputeContext.matmul`, attention's
+/// per image group (`HeadProducts.forGroups`) with `shape.batch` = [B, H].
+public struct StepProduct: Sendable {
+    public var layer: String, pass: String, shape: MatmulShape, perStep: Int
+    public var attention: Bool { !shape.batch.isEmpty }
+}
+
 extension Bench {
-    /// The distinct linear-layer products of one training step (forward y = x·Wᵀ, dX = dY·W, dW += dYᵀ·x),
-    /// with the step's row counts: rows = B·N for the block layers (the same shapes in every block, so
-    /// listed once), B·K for patch embedding and decoder.
-    public static func gemmShapes(_ v: ViTConfig, batch b: Int) -> [(layer: String, pass: String, transA: Bool, transB: Bool, m: Int, n: Int, k: Int)] {
+    /// The distinct products of one training step with the step's sizes: each linear layer's forward
+    /// y = x·Wᵀ, dX = dY·W and dW += dYᵀ·x (rows = B·N in the blocks, B·K for patch embedding and decoder;
+    /// qkv as three [D → D] products, q, k and v), and attention's batched head products (QKᵀ, P·V, and
+    /// backward's dP = dO·Vᵀ, dV = Pᵀ·dO, dQ = dS·K, dK = dSᵀ·Q). Backward also recomputes QKᵀ, not counted
+    /// in `perStep` (it is not in the analytic FLOP count).
+    public static func stepProducts(_ v: ViTConfig, batch b: Int) -> [StepProduct] {
         let d = v.embedDim, h = Int(Double(v.embedDim) * v.mlpRatio), rows = b * v.numTokens, patches = b * v.numPatches
-        let layers = [("patch_embed", v.patchDim, d, patches), ("qkv", d, 3 * d, rows), ("proj", d, d, rows),
-                      ("fc1", d, h, rows), ("fc2", h, d, rows), ("decoder", d, v.patchDim, patches)]
-        return layers.flatMap { (name, inF, outF, r) in
-            [(name, "forward", false, true, r, outF, inF), (name, "dX", false, false, r, inF, outF), (name, "dW", true, false, outF, inF, r)]
-                .filter { name != "patch_embed" || $0.1 != "dX" }   // the image needs no gradient
+        let layers = [("patch_embed", v.patchDim, d, patches, 1, 1), ("qkv", d, d, rows, 3, v.depth), ("proj", d, d, rows, 1, v.depth),
+                      ("fc1", d, h, rows, 1, v.depth), ("fc2", h, d, rows, 1, v.depth), ("decoder", d, v.patchDim, patches, 1, 1)]
+        var out: [StepProduct] = []
+        for (name, inF, outF, r, groups, blocks) in layers {
+            let times = groups * blocks
+            out.append(StepProduct(layer: name, pass: "forward", shape: MatmulShape(transA: false, transB: true, m: r, n: outF, k: inF,
+                                                                                      lda: inF, ldb: inF, ldc: outF), perStep: times))
+            if name != "patch_embed" {   // the image needs no gradient
+                out.append(StepProduct(layer: name, pass: "dX", shape: MatmulShape(transA: false, transB: false, m: r, n: inF, k: outF,
+                                                                                     lda: outF, ldb: inF, ldc: inF), perStep: times))
+            }
+            out.append(StepProduct(layer: name, pass: "dW", shape: MatmulShape(transA: true, transB: false, m: outF, n: inF, k: r,
+                                                                                 lda: outF, ldb: inF, ldc: inF, beta: 1), perStep: times))
         }
+        let heads = HeadProducts(heads: v.numHeads, tokens: v.numTokens, headDim: d / v.numHeads)
+        let scale = 1 / Float(d / v.numHeads).squareRoot()
+        for (pass, shape) in [("QKᵀ", heads.scores(b, alpha: scale)), ("P·V", heads.probsTimesHeads(b)),
+                              ("dP=dO·Vᵀ", heads.scores(b, alpha: 1)), ("dV=Pᵀ·dO", heads.probsTimesHeads(b, transposed: true)),
+                              ("dQ=dS·K", heads.probsTimesHeads(b, alpha: scale)),
+                              ("dK=dSᵀ·Q", heads.probsTimesHeads(b, transposed: true, alpha: scale))] {
+            out.append(StepProduct(layer: "attention", pass: pass, shape: shape, perStep: v.depth))
+        }
+        return out
     }
 
-    /// Times each product of `gemmShapes` (median of `repeats` after one warm-up call) on random operands.
+    /// Times each product of `stepProducts` (median of `repeats` after one warm-up call) on random operands,
+    /// each through a fresh context of `compute`'s threads (so its cache holds just that product's primitives).
     public static func runGEMMShapes(config c: PretrainConfig, repeats: Int, peakGflops: Double? = nil,
                                      compute: ComputeContext) -> [GEMMShapeResult] {
         let peak = peakGflops ?? measurePeak(compute: compute)
+        let v = c.model, batch = c.optim.batchSize
+        let heads = HeadProducts(heads: v.numHeads, tokens: v.numTokens, headDim: v.embedDim / v.numHeads)
         var rng = RNG(seed: 1)
-        return gemmShapes(c.model, batch: c.optim.batchSize).map { s in
-            let a = Tensor(shape: [s.m * s.k]), bm = Tensor(shape: [s.k * s.n]), cm = Tensor(shape: [s.m * s.n])
+        return stepProducts(v, batch: batch).map { p in
+            let s = p.shape, context = ComputeContext(threads: compute.threads)
+            // Elements each operand spans: the farthest element + 1.
+            func span(_ dims: [Int], _ strides: [Int]) -> Int { zip(dims, strides).reduce(1) { $0 + ($1.0 - 1) * $1.1 } }
+            let a = Tensor(shape: [span(s.batch + [s.m, s.k], s.aStrides)]), bm = Tensor(shape: [span(s.batch + [s.k, s.n], s.bStrides)])
+            let cm = Tensor(shape: [span(s.batch + [s.m, s.n], s.cStrides)])
             for t in [a, bm] { for i in 0..<t.count { t[i] = Float(rng.normal()) } }
-            let lda = s.transA ? s.m : s.k, ldb = s.transB ? s.k : s.n
             func call() {
-                compute.gemm(transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k, a: a.data, lda: lda, b: bm.data, ldb: ldb,
-                             beta: s.pass == "dW" ? 1 : 0, c: cm.data, ldc: s.n)
+                guard p.attention else { return context.matmul(s, a: a.data, b: bm.data, c: cm.data) }
+                heads.forGroups(batch, compute: context) { images in
+                    let lo = images.lowerBound
+                    context.matmuls.run(s.outerBatch(images.count), a: a.data + lo * s.aStrides[0], b: bm.data + lo * s.bStrides[0],
+                                        c: cm.data + lo * s.cStrides[0])
+                }
             }
             call()
             let times = (0..<Swift.max(1, repeats)).map { _ in time(call) }.sorted()
-            let t = times[times.count / 2], gflops = 2 * Double(s.m * s.n * s.k) / t / 1e9
-            return GEMMShapeResult(layer: s.layer, pass: s.pass, transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k,
+            let t = times[times.count / 2], gflops = s.flops / t / 1e9
+            let last = s.batch.count + 1
+            let op = (s.aStrides[last] == 1 ? "N" : "T") + (s.bStrides[last] == 1 ? "N" : "T")
+            return GEMMShapeResult(layer: p.layer, pass: p.pass, op: op, batch: s.batch, m: s.m, n: s.n, k: s.k, perStep: p.perStep,
+                                   implementation: context.matmuls.implementations.joined(separator: ","),
                                    seconds: t, gflops: gflops, peakFraction: gflops / peak)
         }
     }

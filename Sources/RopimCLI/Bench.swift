@@ -27,7 +27,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed steps (median reported).") var steps = 5
     @Option(help: "Untimed warm-up steps.") var warmup = 2
     @Flag(help: "Print one JSON object instead of the table.") var json = false
-    @Flag(help: "Instead of the step, time each linear layer's matrix product (forward, dX, dW) on its own.") var gemm = false
+    @Flag(help: "Instead of the step, time each matrix product of the step on its own (linear forward, dX, dW; attention's batched head products).") var gemm = false
 
     func validate() throws {
         if steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
@@ -66,11 +66,13 @@ struct Bench: ParsableCommand {
     private func printGEMMShapes(_ c: PretrainConfig, compute: ComputeContext) throws {
         let shapes = ROPIMTraining.Bench.runGEMMShapes(config: c, repeats: steps, compute: compute)
         if json { return try printJSON(shapes) }
-        print("layer        pass      op          m      n      k   ms     GFLOP/s  % peak")
+        print("layer        pass       op  batch         m      n      k  ×step     ms  GFLOP/s  % peak  kernel")
         for s in shapes {
-            let op = (s.transA ? "T" : "N") + (s.transB ? "T" : "N")
-            print(s.layer.padding(toLength: 12, withPad: " ", startingAt: 0) + " " + s.pass.padding(toLength: 8, withPad: " ", startingAt: 0)
-                  + String(format: "  %@  %7d %6d %6d %7.2f %7.1f %5.0f", op, s.m, s.n, s.k, 1000 * s.seconds, s.gflops, 100 * s.peakFraction))
+            let batch = s.batch.isEmpty ? "-" : s.batch.map(String.init).joined(separator: "×")
+            print(s.layer.padding(toLength: 12, withPad: " ", startingAt: 0) + " " + s.pass.padding(toLength: 10, withPad: " ", startingAt: 0)
+                  + " " + s.op + "  " + batch.padding(toLength: 8, withPad: " ", startingAt: 0)
+                  + String(format: " %6d %6d %6d %6d %7.2f %8.1f %6.0f  ", s.m, s.n, s.k, s.perStep, 1000 * s.seconds, s.gflops,
+                           100 * s.peakFraction) + s.implementation)
         }
     }
 

@@ -4,20 +4,17 @@ import ROPIMNN
 @testable import ROPIMTraining
 
 final class BenchTests: XCTestCase {
-    /// `bench --gemm` lists every distinct linear product of the step: counted once per block, with
-    /// the attention products (3 passes × 2 products × 2·N²·D per block), they add up to the analytic step count.
-    func testGEMMShapesAndAttentionAddUpToTheStepFlops() {
-        for (img, patch, chans, dim, depth) in [(224, 16, 3, 192, 12), (28, 4, 1, 192, 6), (8, 2, 1, 8, 2)] {
+    /// `bench --gemm` lists every product of the step (linear and attention) with how often a step runs it:
+    /// together they add up to the analytic step count.
+    func testStepProductsAddUpToTheStepFlops() {
+        for (img, patch, chans, dim, depth, heads) in [(224, 16, 3, 192, 12, 3), (28, 4, 1, 192, 6, 3), (8, 2, 1, 8, 2, 2)] {
             var v = ViTConfig()
-            v.imgSize = img; v.patchSize = patch; v.inChans = chans; v.embedDim = dim; v.depth = depth
+            v.imgSize = img; v.patchSize = patch; v.inChans = chans; v.embedDim = dim; v.depth = depth; v.numHeads = heads
             let batch = 3
-            // Each product is listed once; the four block layers run once per block.
-            let linear = Bench.gemmShapes(v, batch: batch).reduce(0.0) { total, s in
-                let times = ["patch_embed", "decoder"].contains(s.layer) ? 1 : Double(v.depth)
-                return total + times * 2 * Double(s.m * s.n * s.k)
-            }
-            let n = Double(v.numTokens), attention = Double(v.depth) * 3 * 2 * 2 * n * n * Double(dim)
-            XCTAssertEqual(linear + attention * Double(batch), Bench.stepFlops(v) * Double(batch), accuracy: 1, "\(img)/p\(patch)")
+            let products = Bench.stepProducts(v, batch: batch)
+            let total = products.reduce(0.0) { $0 + Double($1.perStep) * $1.shape.flops }
+            XCTAssertEqual(total, Bench.stepFlops(v) * Double(batch), accuracy: 1, "\(img)/p\(patch)")
+            XCTAssertEqual(products.filter(\.attention).count, 6, "QKᵀ, P·V and four backward products")
         }
     }
 
@@ -36,7 +33,7 @@ final class BenchTests: XCTestCase {
                       "\(r.opSeconds.keys.sorted())")
         XCTAssertTrue(r.opSeconds.values.allSatisfy { $0 >= 0 })
         let shapes = Bench.runGEMMShapes(config: c, repeats: 1, peakGflops: 1, compute: .serial)
-        XCTAssertEqual(shapes.count, Bench.gemmShapes(c.model, batch: 2).count)
-        XCTAssertTrue(shapes.allSatisfy { $0.gflops > 0 })
+        XCTAssertEqual(shapes.count, Bench.stepProducts(c.model, batch: 2).count)
+        XCTAssertTrue(shapes.allSatisfy { $0.gflops > 0 && !$0.implementation.isEmpty })
     }
 }
