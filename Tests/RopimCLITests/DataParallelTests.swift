@@ -2,6 +2,7 @@
 import XCTest
 import Foundation
 import ROPIMFiles
+import ROPIMTestSupport
 
 /// Data-parallel training under Open MPI, end to end: the real `ropim` binary under `mpirun -np 2`
 /// (Open MPI's root flags and --oversubscribe, so it runs on a 2-core CI machine as root).
@@ -36,13 +37,8 @@ final class DataParallelTests: XCTestCase {
     }
 
     func run(_ s: Scratch, ranks: Int, _ args: [String], colon: [String]? = nil) throws -> (status: Int32, out: String) {
-        let p = try launch(s, ranks: ranks, args, colon: colon)
-        let pipe = Pipe()
-        p.standardOutput = pipe; p.standardError = pipe
-        try p.run()
-        let out = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: out, as: UTF8.self))
+        let r = try runToEnd(try launch(s, ranks: ranks, args, colon: colon))
+        return (r.status, r.output)
     }
 
     func losses(_ dir: String) throws -> [Double] {

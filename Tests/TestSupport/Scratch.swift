@@ -48,6 +48,11 @@ public func runPython(_ args: [String]) throws -> (status: Int32, output: String
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3"] + args
+    return try runToEnd(p)
+}
+
+/// Runs the configured process `p` to its end: exit status and output (stdout and stderr together).
+public func runToEnd(_ p: Process) throws -> (status: Int32, output: String) {
     let pipe = Pipe()
     p.standardOutput = pipe; p.standardError = pipe
     try p.run()
