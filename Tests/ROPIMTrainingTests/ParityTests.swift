@@ -224,6 +224,11 @@ final class HubFixtureTests: ScratchTestCase {
         XCTAssertThrowsError(try Interchange.export(source, format: .timm, to: vit + "/model.safetensors")) {
             XCTAssert("\($0)".contains("is not an earlier export"), "\($0)")
         }
+        // A new output named like a weights file (shared/cases bug-07 wrote --output enc.safetensors) is refused.
+        XCTAssertThrowsError(try Interchange.export(source, format: .timm, to: dir + "/enc.safetensors")) {
+            XCTAssert("\($0)".contains("looks like a file, but export writes a model directory"), "\($0)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/enc.safetensors"), "nothing written")
     }
 
     /// A bare MAE-style file (BF16, `module.` prefix, decoder_* and mask_token beside the encoder): the

@@ -63,6 +63,11 @@ extension Interchange {
     /// (only config.json and model.safetensors), which is replaced whole.
     @discardableResult
     public static func export(_ source: ExportSource, format: ExportFormat, to dir: String) throws -> HubConfig {
+        // A new directory named like a weights file is a trap: `safetensors.load_file("enc.safetensors")` then fails
+        // on a directory. The weights inside are always DIR/model.safetensors. (An existing path is judged below.)
+        if dir.lowercased().hasSuffix(".safetensors") && !FileManager.default.fileExists(atPath: dir) {
+            throw CheckpointError(description: "--output \(dir) looks like a file, but export writes a model directory (config.json + \(HubConfig.weightsName)); name a directory instead, e.g. --output \(String(dir.prefix { $0 != "." }))-export (its weights are then in \(HubConfig.weightsName) inside it)")
+        }
         let tensors = try exportTensors(source.params, config: source.config, prefix: "", format: format)
         let hub = HubConfig.make(source.config, format: format, classes: source.classes, normalization: source.normalization,
                                  labelNames: source.labelNames)
