@@ -66,10 +66,9 @@ public final class Block {
         norm1.forward(p, x: x, rows: rows, y: ln1.data, mean: mean1.data, rstd: rstd1.data, compute: compute)
         attn.forward(p, x: ln1.data, batch: batch, tokens: n, sharedBias: sharedBias, y: attnOut.data, scratch: scratch.attention,
                      addOutputBias: false, compute: compute)
+        // x1 and LN2(x1) in one pass: each row of x1 is normalized while it is in cache.
         residual(x, branch: attnOut.data, bias: attn.proj.bias, gamma: gamma1, keep: keep1, batch: batch, tokens: n, p: p, out: x1.data,
-                 compute: compute)
-
-        norm2.forward(p, x: x1.data, rows: rows, y: ln2.data, mean: mean2.data, rstd: rstd2.data, compute: compute)
+                 norm: .forward(norm2, y: ln2.data, mean: mean2.data, rstd: rstd2.data), compute: compute)
         fc1.forward(p, x: ln2.data, rows: rows, y: h1.data, addBias: false, compute: compute)
         GELU.forward(h1.data, addingBias: fc1.bias.map { UnsafePointer(p.value($0)) }, into: h1Act.data, rows: rows, cols: hidden,
                      compute: compute)
@@ -87,10 +86,9 @@ public final class Block {
         scratch.reserve(rows: rows, dim: d, hidden: hidden)
         let dBranch = scratch.dBranch.data, dHidden = scratch.dHidden.data, dLN = scratch.dLN.data
         let x1 = scratch.x1, normed = scratch.normed
-        // Rebuild x1 and LN2(x1).
+        // Rebuild x1 and LN2(x1), in one pass.
         residual(input!, branch: attnOut.data, bias: attn.proj.bias, gamma: gamma1, keep: keep1, batch: batch, tokens: n, p: p, out: x1.data,
-                 compute: compute)
-        norm2.recompute(p, x: x1.data, rows: rows, mean: mean2.data, rstd: rstd2.data, y: normed.data, compute: compute)
+                 norm: .recompute(norm2, y: normed.data, mean: mean2.data, rstd: rstd2.data), compute: compute)
         // MLP branch: dOut is d(x2) and also the residual part of d(x1).
         branchBackward(dOut, branch: mlpOut.data, bias: fc2.bias, gamma: gamma2, keep: keep2, batch: batch, tokens: n, p: p, dBranch: dBranch,
                        compute: compute)
@@ -117,11 +115,19 @@ public final class Block {
         return (0..<batch).map { rngs[$0].bernoulli(Double(p)) ? 0 : 1 / (1 - p) }
     }
 
+    /// What `residual` does with each output row while it is in cache: LayerNorm it (forward: the row's
+    /// statistics computed and saved), or rebuild its LayerNorm output from saved statistics (backward).
+    /// The same per-row arithmetic as `LayerNorm.forward` / `recompute`, so the bytes do not change.
+    enum RowNorm {
+        case forward(LayerNorm, y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>)
+        case recompute(LayerNorm, y: UnsafeMutablePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>)
+    }
+
     /// out = x + keep[b] · γ ⊙ (branch + bias)   (γ = 1 without LayerScale; the branch's last bias
-    /// is added here rather than in its own pass), rows in parallel.
+    /// is added here rather than in its own pass), rows in parallel; with `norm`, then LayerNorm(out) row by row.
     private func residual(_ x: UnsafePointer<Float>, branch: UnsafePointer<Float>, bias: ParamRef?, gamma: ParamRef?,
                           keep: [Float], batch: Int, tokens n: Int, p: ParameterStore, out: UnsafeMutablePointer<Float>,
-                          compute: ComputeContext) {
+                          norm: RowNorm? = nil, compute: ComputeContext) {
         let d = dim, body = dim & ~15
         let ones = [Float](repeating: 1, count: d), zeros = [Float](repeating: 0, count: d)
         Profiler.measure("elementwise") {
@@ -138,6 +144,15 @@ public final class Block {
                             j += 16
                         }
                         while j < d { out[o + j] = x[o + j].addingProduct(k * g[j], branch[o + j] + b[j]); j += 1 }
+                        switch norm {
+                        case let .forward(ln, y, mean, rstd)?:
+                            (mean[row], rstd[row]) = LayerNorm.forwardRow(out + o, weight: p.value(ln.weight), bias: p.value(ln.bias), dim: d,
+                                                                          eps: ln.eps, into: y + o)
+                        case let .recompute(ln, y, mean, rstd)?:
+                            LayerNorm.normalizeRow(out + o, mean: mean[row], rstd: rstd[row], weight: p.value(ln.weight),
+                                                   bias: p.value(ln.bias), dim: d, into: y + o)
+                        case nil: break
+                        }
                     }
                 }
             } }

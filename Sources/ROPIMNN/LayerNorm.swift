@@ -24,28 +24,32 @@ public struct LayerNorm {
     /// y [rows, dim]; mean, rstd [rows] are saved for backward.
     public func forward(_ p: ParameterStore, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>,
                         mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>, compute: ComputeContext) {
-        let g = p.value(weight), b = p.value(bias), d = dim, eps = eps, body = dim & ~15
+        let g = p.value(weight), b = p.value(bias), d = dim, eps = eps
         Profiler.measure("layernorm") {
             compute.forChunks(rows, minChunk: 16) { range in
-                for r in range {
-                    let xr = x + r * d, yr = y + r * d
-                    var acc = Float16x(repeating: 0)
-                    var j = 0
-                    while j < body { acc += Vec.load(xr + j); j += 16 }
-                    var s = Vec.hsum(acc)
-                    while j < d { s += xr[j]; j += 1 }
-                    let mu = s / Float(d), muv = Float16x(repeating: mu)
-                    acc = Float16x(repeating: 0); j = 0
-                    while j < body { let c = Vec.load(xr + j) - muv; acc = acc.addingProduct(c, c); j += 16 }
-                    var v = Vec.hsum(acc)
-                    while j < d { let c = xr[j] - mu; v = v.addingProduct(c, c); j += 1 }
-                    let rs = 1 / (v / Float(d) + eps).squareRoot()
-                    LayerNorm.normalizeRow(xr, mean: mu, rstd: rs, weight: g, bias: b, dim: d, into: yr)
-                    mean[r] = mu
-                    rstd[r] = rs
-                }
+                for r in range { (mean[r], rstd[r]) = LayerNorm.forwardRow(x + r * d, weight: g, bias: b, dim: d, eps: eps, into: y + r * d) }
             }
         }
+    }
+
+    /// One row: y = (x − μ)/√(σ² + eps)·γ + β; returns (μ, 1/√(σ² + eps)). SIMD16 with a scalar tail.
+    @inline(__always)
+    static func forwardRow(_ xr: UnsafePointer<Float>, weight g: UnsafePointer<Float>, bias b: UnsafePointer<Float>, dim d: Int,
+                           eps: Float, into yr: UnsafeMutablePointer<Float>) -> (mean: Float, rstd: Float) {
+        let body = d & ~15
+        var acc = Float16x(repeating: 0)
+        var j = 0
+        while j < body { acc += Vec.load(xr + j); j += 16 }
+        var s = Vec.hsum(acc)
+        while j < d { s += xr[j]; j += 1 }
+        let mu = s / Float(d), muv = Float16x(repeating: mu)
+        acc = Float16x(repeating: 0); j = 0
+        while j < body { let c = Vec.load(xr + j) - muv; acc = acc.addingProduct(c, c); j += 16 }
+        var v = Vec.hsum(acc)
+        while j < d { let c = xr[j] - mu; v = v.addingProduct(c, c); j += 1 }
+        let rs = 1 / (v / Float(d) + eps).squareRoot()
+        normalizeRow(xr, mean: mu, rstd: rs, weight: g, bias: b, dim: d, into: yr)
+        return (mu, rs)
     }
 
     /// y = (x − mean)·rstd·γ + β from the statistics a forward saved: backward recomputes the output
