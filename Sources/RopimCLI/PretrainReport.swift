@@ -62,14 +62,16 @@ extension Pretrain {
             }
         }
         out["report_seconds"] = Date().timeIntervalSince(start)
-        let ck = dir + "/checkpoint.safetensors"
-        var next = [("ropim visualize --checkpoint \(dir) --count 16", "more reconstructions"),
+        // Paths quoted for the shell, so a run directory with spaces or quotes pastes as one argument.
+        let ck = shellQuoted(dir + "/checkpoint.safetensors"), d = shellQuoted(dir)
+        var next = [("ropim visualize --checkpoint \(d) --count 16", "more reconstructions"),
                     ("ropim knn --pretrained \(ck)", "k-NN on the whole splits"),
                     ("ropim linprobe --pretrained \(ck) --last-blocks 4", "linear probe on frozen features"),
                     ("ropim finetune --pretrained \(ck) --epochs 3", "fine-tune as a classifier"),
-                    ("ropim plot \(dir)", "loss, learning rate and gradient-norm curves")]
+                    ("ropim plot \(d)", "loss, learning rate and gradient-norm curves")]
         if c.run.tensorboard {
-            next.append(("tensorboard --logdir \((dir as NSString).deletingLastPathComponent.isEmpty ? "." : (dir as NSString).deletingLastPathComponent)",
+            let parent = (dir as NSString).deletingLastPathComponent
+            next.append(("tensorboard --logdir \(shellQuoted(parent.isEmpty ? "." : parent))",
                          "the curves and pictures in TensorBoard (pip install tensorboard)"))
         }
         let width = next.map(\.0.count).max() ?? 0
@@ -91,4 +93,12 @@ extension Pretrain {
                      c.run.knnK, monitor.test.count, monitor.train.count, a, b))
         return ["knn_top1": a, "knn_random_top1": b]
     }
+}
+
+/// `text` as one POSIX shell word: unchanged when it holds only characters no shell treats specially,
+/// else in single quotes (a single quote inside written as '\'').
+func shellQuoted(_ text: String) -> String {
+    let plain = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%")
+    if !text.isEmpty && text.allSatisfy(plain.contains) { return text }
+    return "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }
