@@ -87,19 +87,20 @@ public struct ComputeContext: Sendable, Equatable, CustomStringConvertible {
 // MARK: matrix products
 
 extension ComputeContext {
-    /// C[m×n] = alpha·op(A)·op(B) + beta·C, row-major with row strides lda, ldb, ldc (see GEMM.swift): `matmul`
-    /// of the 2-D `MatmulShape`, split over the threads. m, n or k may be 0.
+    /// C[m×n] = alpha·op(A)·op(B) + beta·C (+ `bias` [n] on every row; alpha 1), row-major with row strides
+    /// lda, ldb, ldc (see GEMM.swift): `matmul` of the 2-D `MatmulShape`, split over the threads. m, n or k may be 0.
     public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                      alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                      b: UnsafePointer<Float>, ldb: Int,
-                     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+                     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>? = nil) {
         if m == 0 || n == 0 { return }
         if k == 0 {
-            for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
+            for i in 0..<m { for j in 0..<n { c[i * ldc + j] = (beta == 0 ? 0 : beta * c[i * ldc + j]) + (bias?[j] ?? 0) } }
             return
         }
-        matmul(MatmulShape(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, alpha: alpha, beta: beta),
-               a: a, b: b, c: c)
+        matmul(MatmulShape(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, alpha: alpha, beta: beta,
+                           bias: bias != nil),
+               a: a, b: b, c: c, bias: bias)
     }
 
     /// The product `s` (C = alpha·A·B + beta·C), cut into one block per thread, each block one cached primitive
@@ -107,27 +108,29 @@ extension ComputeContext {
     /// the rows of C when A's rows are contiguous (the blocks stay dense, which oneDNN's fast kernel needs),
     /// else along the shared dimension k when that is the longest (the weight gradient dW = dYᵀ·X: blocks
     /// after the first go to zeroed partials, added to C in block order), else along the columns of C.
-    /// Below ~1 MFLOP per thread it runs on the calling thread.
-    public func matmul(_ s: MatmulShape, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
-        guard threads > 1, s.flops >= Double(1 << 21) * Double(threads) else { return matmuls.run(s, a: a, b: b, c: c) }
+    /// Below ~1 MFLOP per thread it runs on the calling thread. `bias` [n] is given exactly when `s.bias`.
+    public func matmul(_ s: MatmulShape, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+                       bias: UnsafePointer<Float>? = nil) {
+        guard threads > 1, s.flops >= Double(1 << 21) * Double(threads) else { return matmuls.run(s, a: a, b: b, c: c, bias: bias) }
         if let outer = s.batch.first {
-            guard outer > 1 else { return matmuls.run(s, a: a, b: b, c: c) }
+            guard outer > 1 else { return matmuls.run(s, a: a, b: b, c: c, bias: bias) }
             let chunks = Swift.min(threads, outer)
             forEach(chunks) { t in
                 let lo = outer * t / chunks, hi = outer * (t + 1) / chunks
-                matmuls.run(s.outerBatch(hi - lo), a: a + lo * s.aStrides[0], b: b + lo * s.bStrides[0], c: c + lo * s.cStrides[0])
+                matmuls.run(s.outerBatch(hi - lo), a: a + lo * s.aStrides[0], b: b + lo * s.bStrides[0], c: c + lo * s.cStrides[0],
+                            bias: bias)
             }
             return
         }
         let rowsContiguous = s.aStrides[1] == 1
         if rowsContiguous && s.m >= 32 * threads {
-            splitOutput(s, rows: true, a: a, b: b, c: c)
+            splitOutput(s, rows: true, a: a, b: b, c: c, bias: bias)
         } else if s.k >= Swift.max(s.m, s.n) && s.k >= 32 * threads {
-            splitShared(s, a: a, b: b, c: c)
+            splitShared(s, a: a, b: b, c: c, bias: bias)
         } else if Swift.max(s.m, s.n) >= 32 * threads {
-            splitOutput(s, rows: s.m >= s.n, a: a, b: b, c: c)
+            splitOutput(s, rows: s.m >= s.n, a: a, b: b, c: c, bias: bias)
         } else {
-            matmuls.run(s, a: a, b: b, c: c)
+            matmuls.run(s, a: a, b: b, c: c, bias: bias)
         }
     }
 
@@ -136,20 +139,23 @@ extension ComputeContext {
         (extent * t / threads) & ~15 ..< (t == threads - 1 ? extent : (extent * (t + 1) / threads) & ~15)
     }
 
-    /// One block of C's rows (or, `rows` false, of its columns) per thread: A's rows with it (B's columns).
-    private func splitOutput(_ s: MatmulShape, rows: Bool, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+    /// One block of C's rows (or, `rows` false, of its columns) per thread: A's rows with it (B's columns, the bias's entries).
+    private func splitOutput(_ s: MatmulShape, rows: Bool, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+                             bias: UnsafePointer<Float>?) {
         forEach(threads) { t in
             let r = block(t, of: rows ? s.m : s.n), lo = r.lowerBound
             guard !r.isEmpty else { return }
             matmuls.run(MatmulShape(m: rows ? r.count : s.m, n: rows ? s.n : r.count, k: s.k, aStrides: s.aStrides, bStrides: s.bStrides,
-                                    cStrides: s.cStrides, alpha: s.alpha, beta: s.beta),
-                        a: rows ? a + lo * s.aStrides[0] : a, b: rows ? b : b + lo * s.bStrides[1], c: c + lo * s.cStrides[rows ? 0 : 1])
+                                    cStrides: s.cStrides, alpha: s.alpha, beta: s.beta, bias: s.bias),
+                        a: rows ? a + lo * s.aStrides[0] : a, b: rows ? b : b + lo * s.bStrides[1], c: c + lo * s.cStrides[rows ? 0 : 1],
+                        bias: rows ? bias : bias.map { $0 + lo })
         }
     }
 
-    /// C = beta·C + alpha·Σ_t A[:, k_t]·B[k_t, :]: block 0 into C, block t > 0 into its own dense partial
-    /// [m, n], then the partials are added to C in block order (rows of C in parallel).
-    private func splitShared(_ s: MatmulShape, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+    /// C = beta·C + alpha·Σ_t A[:, k_t]·B[k_t, :] (+ bias): block 0 (with the bias) into C, block t > 0 into its
+    /// own dense partial [m, n], then the partials are added to C in block order (rows of C in parallel).
+    private func splitShared(_ s: MatmulShape, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+                             bias: UnsafePointer<Float>?) {
         let mn = s.m * s.n, threads = threads
         let partials = UnsafeMutablePointer<Float>.allocate(capacity: (threads - 1) * mn)
         defer { partials.deallocate() }
@@ -162,8 +168,8 @@ extension ComputeContext {
                 return
             }
             matmuls.run(MatmulShape(m: s.m, n: s.n, k: r.count, aStrides: s.aStrides, bStrides: s.bStrides, cStrides: dstStrides,
-                                    alpha: s.alpha, beta: t == 0 ? s.beta : 0),
-                        a: a + r.lowerBound * s.aStrides[1], b: b + r.lowerBound * s.bStrides[0], c: dst)
+                                    alpha: s.alpha, beta: t == 0 ? s.beta : 0, bias: t == 0 && s.bias),
+                        a: a + r.lowerBound * s.aStrides[1], b: b + r.lowerBound * s.bStrides[0], c: dst, bias: t == 0 ? bias : nil)
         }
         let ldc = s.cStrides[0], colStride = s.cStrides[1]
         forChunks(s.m, minChunk: Swift.max(1, 4096 / s.n)) { rows in

@@ -27,9 +27,12 @@ public struct MatmulShape: Hashable, Sendable, CustomStringConvertible {
     /// Element strides of A over (batch…, m, k), B over (batch…, k, n), C over (batch…, m, n).
     public let aStrides: [Int], bStrides: [Int], cStrides: [Int]
     public let alpha: Float, beta: Float
+    /// C also gets a bias row [n] added to each of its rows, every batch entry alike (oneDNN's bias argument,
+    /// added to the product in the kernel before C is stored; only with alpha 1).
+    public let bias: Bool
 
     public init(batch: [Int] = [], m: Int, n: Int, k: Int, aStrides: [Int], bStrides: [Int], cStrides: [Int],
-                alpha: Float = 1, beta: Float = 0) {
+                alpha: Float = 1, beta: Float = 0, bias: Bool = false) {
         precondition(batch.count <= 4 && batch.allSatisfy { $0 >= 1 } && m >= 1 && n >= 1 && k >= 1,
                      "matmul needs batch dims ≥ 1 (at most 4) and m, n, k ≥ 1: batch \(batch) m \(m) n \(n) k \(k)")
         for (name, s) in [("A", aStrides), ("B", bStrides), ("C", cStrides)] {
@@ -39,28 +42,30 @@ public struct MatmulShape: Hashable, Sendable, CustomStringConvertible {
         self.batch = batch; self.m = m; self.n = n; self.k = k
         self.aStrides = aStrides; self.bStrides = bStrides; self.cStrides = cStrides
         self.alpha = alpha; self.beta = beta
+        precondition(!bias || alpha == 1, "matmul bias needs alpha 1 (got \(alpha))")
+        self.bias = bias
     }
 
     /// The BLAS-style 2-D product (row-major, see GEMM.swift): op(A) [m×k], op(B) [k×n], C [m×n] with row
     /// strides lda, ldb, ldc of the stored arrays.
     public init(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int,
-                alpha: Float = 1, beta: Float = 0) {
+                alpha: Float = 1, beta: Float = 0, bias: Bool = false) {
         self.init(m: m, n: n, k: k, aStrides: transA ? [1, lda] : [lda, 1], bStrides: transB ? [1, ldb] : [ldb, 1],
-                  cStrides: [ldc, 1], alpha: alpha, beta: beta)
+                  cStrides: [ldc, 1], alpha: alpha, beta: beta, bias: bias)
     }
 
     /// The same product over the first `count` entries of the outermost batch dimension (count ≥ 1).
     public func outerBatch(_ count: Int) -> MatmulShape {
         precondition(!batch.isEmpty && (1...batch[0]).contains(count), "outerBatch(\(count)) of batch \(batch)")
         return MatmulShape(batch: [count] + batch.dropFirst(), m: m, n: n, k: k, aStrides: aStrides, bStrides: bStrides,
-                           cStrides: cStrides, alpha: alpha, beta: beta)
+                           cStrides: cStrides, alpha: alpha, beta: beta, bias: bias)
     }
 
     /// Multiply-adds × 2.
     public var flops: Double { 2 * Double(batch.reduce(1, *)) * Double(m) * Double(n) * Double(k) }
 
     public var description: String {
-        "matmul batch \(batch) m \(m) n \(n) k \(k) strides A \(aStrides) B \(bStrides) C \(cStrides) alpha \(alpha) beta \(beta)"
+        "matmul batch \(batch) m \(m) n \(n) k \(k) strides A \(aStrides) B \(bStrides) C \(cStrides) alpha \(alpha) beta \(beta)\(bias ? " bias" : "")"
     }
 }
 
@@ -73,7 +78,7 @@ public final class MatmulPrimitive: @unchecked Sendable {
     let scratchpadBytes: Int
     #if canImport(CDNNL)
     private let primitive: dnnl_primitive_t
-    private var descs: [dnnl_memory_desc_t]   // A, B, C, scratchpad
+    private var descs: [dnnl_memory_desc_t]   // A, B, C, scratchpad, bias (when the shape has one)
 
     init(_ s: MatmulShape, engine: dnnl_engine_t) {
         shape = s
@@ -86,8 +91,14 @@ public final class MatmulPrimitive: @unchecked Sendable {
         }
         var a = desc(s.batch + [s.m, s.k], s.aStrides), b = desc(s.batch + [s.k, s.n], s.bStrides)
         var c = desc(s.batch + [s.m, s.n], s.cStrides)
+        // The bias row [1, n], broadcast over the rows and every batch dimension.
+        var bias = desc(s.batch.map { _ in 1 } + [1, s.n], s.batch.map { _ in s.n } + [s.n, 1])
         var op = dnnl_matmul_desc_t()
-        check(dnnl_matmul_desc_init(&op, &a, &b, nil, &c), "matmul desc", s)
+        if s.bias {
+            check(dnnl_matmul_desc_init(&op, &a, &b, &bias, &c), "matmul desc", s)
+        } else {
+            check(dnnl_matmul_desc_init(&op, &a, &b, nil, &c), "matmul desc", s)
+        }
         var attr: dnnl_primitive_attr_t?
         check(dnnl_primitive_attr_create(&attr), "attr", s)
         defer { dnnl_primitive_attr_destroy(attr) }
@@ -115,20 +126,23 @@ public final class MatmulPrimitive: @unchecked Sendable {
         var p: dnnl_primitive_t?
         check(dnnl_primitive_create(&p, pd), "primitive", s)
         primitive = p!
-        descs = [a, b, c, scratch]
+        descs = [a, b, c, scratch, bias]
     }
 
     deinit { dnnl_primitive_destroy(primitive) }
 
-    /// C = alpha·A·B + beta·C on the calling thread; `slot` (from the cache's pool) is this call's stream and scratchpad.
-    func execute(a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, slot: MatmulCache.Slot) {
+    /// C = alpha·A·B + beta·C (+ the bias row) on the calling thread; `slot` (from the cache's pool) is this
+    /// call's stream and scratchpad.
+    func execute(a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?,
+                 slot: MatmulCache.Slot) {
         pinLibraryToOneThread()
         let handles: [UnsafeMutableRawPointer?] = [UnsafeMutableRawPointer(mutating: a), UnsafeMutableRawPointer(mutating: b),
-                                                  UnsafeMutableRawPointer(c), slot.scratch(bytes: scratchpadBytes)]
-        let argNames: [Int32] = [DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_SCRATCHPAD]
+                                                  UnsafeMutableRawPointer(c), slot.scratch(bytes: scratchpadBytes),
+                                                  bias.map { UnsafeMutableRawPointer(mutating: $0) }]
+        let argNames: [Int32] = [DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_SCRATCHPAD, DNNL_ARG_BIAS]
         var args: [dnnl_exec_arg_t] = []
-        args.reserveCapacity(4)
-        for i in 0..<(scratchpadBytes > 0 ? 4 : 3) {
+        args.reserveCapacity(5)
+        for i in 0..<5 where (i != 3 || scratchpadBytes > 0) && (i != 4 || shape.bias) {
             var mem: dnnl_memory_t?
             check(dnnl_memory_create(&mem, &descs[i], slot.engine, handles[i]), "memory", shape)
             args.append(dnnl_exec_arg_t(arg: argNames[i], memory: mem))
@@ -147,8 +161,10 @@ public final class MatmulPrimitive: @unchecked Sendable {
         #endif
     }
 
-    /// Without oneDNN: one 2-D library call per batch entry; each matrix needs a unit stride in one of its two dims.
-    func execute(a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, slot: MatmulCache.Slot) {
+    /// Without oneDNN: one 2-D library call per batch entry (then the bias row added to C's rows); each matrix
+    /// needs a unit stride in one of its two dims.
+    func execute(a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?,
+                 slot: MatmulCache.Slot) {
         let s = shape, nb = s.batch.count
         func plain(_ st: [Int], _ name: String) -> (trans: Bool, ld: Int) {
             let rows = st[nb], cols = st[nb + 1]
@@ -172,6 +188,7 @@ public final class MatmulPrimitive: @unchecked Sendable {
             referenceGEMM(transA: ta, transB: tb, m: s.m, n: s.n, k: s.k, alpha: s.alpha, a: a + oa, lda: lda,
                           b: b + ob, ldb: ldb, beta: s.beta, c: c + oc, ldc: s.cStrides[nb])
             #endif
+            if let bias { for i in 0..<s.m { for j in 0..<s.n { c[oc + i * s.cStrides[nb] + j] += bias[j] } } }
         }
     }
     #endif
@@ -231,11 +248,14 @@ public final class MatmulCache: @unchecked Sendable {
         return Set(primitives.values.map(\.implementation)).sorted()
     }
 
-    /// C = alpha·A·B + beta·C for `shape`, on the calling thread.
-    public func run(_ shape: MatmulShape, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+    /// C = alpha·A·B + beta·C for `shape`, on the calling thread; `bias` [n] (given exactly when `shape.bias`)
+    /// is added to every row of C.
+    public func run(_ shape: MatmulShape, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+                    bias: UnsafePointer<Float>? = nil) {
+        precondition(shape.bias == (bias != nil), "matmul bias pointer \(bias == nil ? "missing" : "given") for \(shape)")
         let p = primitive(shape)
         let slot = take()
-        p.execute(a: a, b: b, c: c, slot: slot)
+        p.execute(a: a, b: b, c: c, bias: bias, slot: slot)
         give(slot)
     }
 

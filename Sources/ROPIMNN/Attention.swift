@@ -53,11 +53,8 @@ public final class Attention {
         qkvOut.resize([3, rows, d]); context.resize([rows, d])
         let probs = scratch.probs
         probs.resize([batch, h, n, n])
-        qkv.forward(p, x: x, rows: rows, y: qkvOut.data, groups: 3, compute: compute)
-        Profiler.measure("elementwise") {
-            Vec.addRowVector(p.value(qBias), to: qkvOut.data, rows: rows, cols: d, compute: compute)
-            Vec.addRowVector(p.value(vBias), to: qkvOut.data + 2 * rows * d, rows: rows, cols: d, compute: compute)
-        }
+        // q, k, v as three dense blocks; q's and v's biases are added by their products (the k bias is zero).
+        qkv.forward(p, x: x, rows: rows, y: qkvOut.data, groups: 3, groupBias: [p.value(qBias), nil, p.value(vBias)], compute: compute)
         let bias = resolvedBias(p, shared: sharedBias, tokens: n)
         let q = qkvOut.data, k = q + rows * d, v = k + rows * d, probsData = probs.data, ctx = context.data
         let products = HeadProducts(heads: h, tokens: n, headDim: d / h, groupBytes: groupBytes)

@@ -20,17 +20,20 @@ public struct Linear {
 
     /// y [rows, out] = x [rows, in] · Wᵀ + b (without b when addBias is false: the caller fuses it into its next pass).
     /// With `groups` g > 1 the outputs come in g blocks, y [g, rows, out/g]: block j = x · W[j·out/g ..< (j+1)·out/g]ᵀ
-    /// (attention's q, k, v, each a dense [rows, D] that the batched head products read in place).
+    /// (attention's q, k, v, each a dense [rows, D] that the batched head products read in place). `groupBias`
+    /// (g entries, for a layer without its own bias) adds its j-th vector [out/g] to block j (BEiT's q and v biases).
+    /// Every bias is added by the product itself (the primitive's bias argument), not in a pass of its own.
     public func forward(_ p: ParameterStore, x: UnsafePointer<Float>, rows: Int, y: UnsafeMutablePointer<Float>, addBias: Bool = true,
-                        groups: Int = 1, compute: ComputeContext) {
+                        groups: Int = 1, groupBias: [UnsafePointer<Float>?] = [], compute: ComputeContext) {
         precondition(groups >= 1 && outFeatures % groups == 0, "\(outFeatures) outputs do not split into \(groups) groups")
+        precondition(groupBias.isEmpty || (groupBias.count == groups && bias == nil), "groupBias needs \(groups) entries and a layer without bias")
         let width = outFeatures / groups
         Profiler.measure("gemm") {
             for j in 0..<groups {
+                let b = groupBias.isEmpty ? (addBias ? bias.map { UnsafePointer(p.value($0)) + j * width } : nil) : groupBias[j]
                 compute.gemm(transA: false, transB: true, m: rows, n: width, k: inFeatures,
                              a: x, lda: inFeatures, b: p.value(weight) + j * width * inFeatures, ldb: inFeatures,
-                             c: y + j * rows * width, ldc: width)
-                if addBias, let bias { Vec.addRowVector(p.value(bias) + j * width, to: y + j * rows * width, rows: rows, cols: width, compute: compute) }
+                             c: y + j * rows * width, ldc: width, bias: b)
             }
         }
     }
