@@ -130,7 +130,7 @@ let package = Package(
                                    "ROPIMConfig", "ROPIMFiles", "ROPIMKernels", "ROPIMTestSupport",
                                    .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "ROPIMDownstreamTests",
-                    dependencies: ["ROPIMDownstream", "ROPIMTraining", "ROPIMCore", "ROPIMOptim", "ROPIMData", "ROPIMNN", "ROPIMConfig",
+                    dependencies: ["ROPIMDownstream", "ROPIMDistributed", "ROPIMTraining", "ROPIMCore", "ROPIMOptim", "ROPIMData", "ROPIMNN", "ROPIMConfig",
                                    "ROPIMFiles", "ROPIMKernels"],
                     swiftSettings: numericSettings),
     ],

@@ -3,6 +3,7 @@
 
 import Foundation
 import ROPIMData
+import ROPIMDistributed
 import ROPIMKernels
 import ROPIMNN
 import ROPIMTraining
@@ -51,6 +52,13 @@ public enum DownstreamData {
         return (split.first, split.next)
     }
 
+    /// Stops every rank of a data-parallel run when the ranks' splits differ in size, classes or channels
+    /// (e.g. another copy of the data on one machine), naming what each rank holds.
+    public static func checkRanksAgree(train: ImageDataset, test: ImageDataset, split: String, communicator: any Communicator) throws {
+        try RankAgreement.check([("dataset", "\(train.count) train and \(test.count) \(split) images, \(train.classes.map(String.init) ?? "no") classes, \(train.channels) channels")],
+                                communicator: communicator)
+    }
+
     /// The class count to use: `requested` (0 = the data's), checked against every label of both splits.
     public static func classes(requested: Int, train: ImageDataset, test: ImageDataset) throws -> Int {
         let maxLabel = Int(([train.labels?.max(), test.labels?.max()].compactMap { $0 }).max() ?? -1)
@@ -92,14 +100,19 @@ public func probeEncoder(checkpoint: PretrainCheckpoint?, model: ViTConfig, rand
 }
 
 /// k-NN accuracy of a pre-training model's encoder on small labelled subsets, for `pretrain --knn-every`.
-/// The subsets are loaded once; each call costs one forward pass over them.
+/// The subsets are loaded once; each call costs one forward pass over them. In a data-parallel run every rank
+/// takes part (`Features.extract` and `KNN.classify` deal the work) and gets the same result.
 public final class KNNMonitor {
     public let train: ImageDataset, test: ImageDataset
     public let classes: Int
     public let config: PretrainConfig
+    /// Images per feature batch: the global batch of one micro-step (optim.batch_size × ranks), so N ranks
+    /// × B encode the same batches as one process with N·B.
+    public let featureBatch: Int
 
-    public init(config: PretrainConfig, compute: ComputeContext) throws {
+    public init(config: PretrainConfig, worldSize: Int = 1, compute: ComputeContext) throws {
         self.config = config
+        featureBatch = config.optim.batchSize * worldSize
         var d = DownstreamDataConfig()
         d.dataset = config.data.dataset; d.path = config.data.path
         d.subset = config.run.knnTrainSubset; d.testSubset = config.run.knnTestSubset
@@ -109,15 +122,18 @@ public final class KNNMonitor {
         classes = try DownstreamData.classes(requested: 0, train: train, test: test)
     }
 
-    /// Evaluates and returns the metrics to log (`knn_top1`, `knn_top5`, `knn_seconds`).
-    public func evaluate(encoder: VisionTransformer, compute: ComputeContext) throws -> [String: Any] {
+    /// Evaluates and returns the metrics to log (`knn_top1`, `knn_top5`, `knn_seconds`). Every rank of
+    /// `communicator` must call it together.
+    public func evaluate(encoder: VisionTransformer, compute: ComputeContext,
+                         communicator: any Communicator = SingleProcess()) throws -> [String: Any] {
         let start = Date()
         let c = config
-        let a = try Features.extract(encoder: encoder, data: train, normalization: c.data.normalization, batchSize: c.optim.batchSize,
-                                     compute: compute)
-        let b = try Features.extract(encoder: encoder, data: test, normalization: c.data.normalization, batchSize: c.optim.batchSize,
-                                     compute: compute)
-        let r = try KNN.classify(train: a, test: b, classes: classes, k: c.run.knnK, temperature: c.run.knnTemperature, compute: compute)
+        let a = try Features.extract(encoder: encoder, data: train, normalization: c.data.normalization, batchSize: featureBatch,
+                                     compute: compute, communicator: communicator)
+        let b = try Features.extract(encoder: encoder, data: test, normalization: c.data.normalization, batchSize: featureBatch,
+                                     compute: compute, communicator: communicator)
+        let r = try KNN.classify(train: a, test: b, classes: classes, k: c.run.knnK, temperature: c.run.knnTemperature, compute: compute,
+                                 communicator: communicator)
         return ["knn_top1": r.top1, "knn_top5": r.top5, "knn_seconds": Date().timeIntervalSince(start),
                 "knn_train": r.trainCount, "knn_test": r.testCount]
     }

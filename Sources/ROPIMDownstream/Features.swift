@@ -3,6 +3,7 @@
 
 import Foundation
 import ROPIMData
+import ROPIMDistributed
 import ROPIMKernels
 import ROPIMNN
 
@@ -23,10 +24,16 @@ public enum Features {
     /// (−1: the encoder's final output, after its final norm when it has one).
     /// `lastBlocks` > 1 (DINO's n_last_blocks; needs `block` −1) concatenates the pooled outputs of the last
     /// `lastBlocks` blocks, earliest first, each through the encoder's final norm: [count, lastBlocks·D].
+    ///
+    /// Data-parallel (`communicator` of N ranks): the batches of `batchSize` images one process runs are dealt
+    /// round-robin (`BatchDeal`: batch b to rank b mod N); after each round the ranks all-gather their batches'
+    /// features, so every rank returns the whole set in the single-process order, each batch computed as one
+    /// process computes it. `progress` gets the images done over all ranks.
     public static func extract(encoder: VisionTransformer, data: ImageDataset, normalization: Normalization,
                                block: Int = -1, lastBlocks: Int = 1, pooling: FeaturePooling = .avg, batchSize: Int = 256,
-                               compute: ComputeContext, progress: ((Int) -> Void)? = nil) throws -> FeatureSet {
-        let c = encoder.config, d = c.embedDim, n = c.numTokens
+                               compute: ComputeContext, communicator: any Communicator = SingleProcess(),
+                               progress: ((Int) -> Void)? = nil) throws -> FeatureSet {
+        let c = encoder.config, d = c.embedDim
         guard block >= -1 && block < c.depth else {
             throw DownstreamError("feature block \(block) is outside −1 (final output) … \(c.depth - 1) (last block)")
         }
@@ -35,48 +42,67 @@ public enum Features {
         }
         let labels = try labelsOf(data)
         let dim = d * lastBlocks
-        var values = [Float](repeating: 0, count: data.count * dim)
-        let images = Tensor(shape: [0]), normed = Tensor(shape: [0]), mean = Tensor(shape: [0]), rstd = Tensor(shape: [0])
-        var start = 0
-        while start < data.count {
-            let bs = Swift.min(batchSize, data.count - start), rows = bs * n
-            makeBatch(data, indices: Array(start..<(start + bs)), size: c.imgSize, outChannels: c.inChans,
-                      normalization: normalization, into: images, compute: compute)
-            let tokens = encoder.embedPatches(images, batch: bs, compute: compute)
-            let out = encoder.encode(tokens.data, batch: bs, compute: compute)
-            for part in 0..<lastBlocks {
-                // The last part is `block` itself; the parts before it are the blocks before the last, each
-                // through the final norm like the final output.
-                var src: UnsafePointer<Float>
-                if part == lastBlocks - 1 {
-                    src = block < 0 ? UnsafePointer(out.data) : UnsafePointer(encoder.blocks[block].output.data)
-                } else {
-                    src = UnsafePointer(encoder.blocks[c.depth - lastBlocks + part].output.data)
-                    if let norm = encoder.norm {
-                        normed.resize([rows, d]); mean.resize([rows]); rstd.resize([rows])
-                        norm.forward(encoder.params, x: src, rows: rows, y: normed.data, mean: mean.data, rstd: rstd.data,
-                                     compute: compute)
-                        src = UnsafePointer(normed.data)
-                    }
-                }
-                values.withUnsafeMutableBufferPointer { v in
-                    let dst = v.baseAddress! + start * dim + part * d
-                    for b in 0..<bs {
-                        let row = src + b * n * d
-                        switch pooling {
-                        case .cls: (dst + b * dim).update(from: row, count: d)
-                        case .avg: ViTClassifier.meanPool(row, batch: 1, tokens: n, dim: d, into: dst + b * dim)
-                        }
-                    }
-                }
+        let deal = BatchDeal(count: data.count, batchSize: batchSize, communicator: communicator)
+        let buffers = Buffers()
+        var values: [Float] = []
+        values.reserveCapacity(data.count * dim)
+        for round in 0..<deal.rounds {
+            let mine = deal.mine(round: round).map {
+                encode(encoder, data: data, items: $0, normalization: normalization, block: block, lastBlocks: lastBlocks,
+                       pooling: pooling, buffers: buffers, compute: compute)
             }
-            start += bs
-            progress?(start)
+            values += communicator.allGather(mine ?? [])
+            progress?(values.count / dim)
         }
         return FeatureSet(dim: dim, values: values, labels: labels)
     }
 
-    /// The normalized pixels as features (a linear model on raw pixels), [count, C·H·W].
+    /// Scratch tensors of `encode`, reused from batch to batch.
+    final class Buffers {
+        let images = Tensor(shape: [0]), normed = Tensor(shape: [0]), mean = Tensor(shape: [0]), rstd = Tensor(shape: [0])
+    }
+
+    /// The pooled features of images `items` of `data` (one batch), [items.count, lastBlocks·D].
+    static func encode(_ encoder: VisionTransformer, data: ImageDataset, items: Range<Int>, normalization: Normalization,
+                       block: Int, lastBlocks: Int, pooling: FeaturePooling, buffers t: Buffers, compute: ComputeContext) -> [Float] {
+        let c = encoder.config, d = c.embedDim, n = c.numTokens, dim = d * lastBlocks
+        let bs = items.count, rows = bs * n
+        makeBatch(data, indices: Array(items), size: c.imgSize, outChannels: c.inChans,
+                  normalization: normalization, into: t.images, compute: compute)
+        let tokens = encoder.embedPatches(t.images, batch: bs, compute: compute)
+        let out = encoder.encode(tokens.data, batch: bs, compute: compute)
+        var values = [Float](repeating: 0, count: bs * dim)
+        for part in 0..<lastBlocks {
+            // The last part is `block` itself; the parts before it are the blocks before the last, each
+            // through the final norm like the final output.
+            var src: UnsafePointer<Float>
+            if part == lastBlocks - 1 {
+                src = block < 0 ? UnsafePointer(out.data) : UnsafePointer(encoder.blocks[block].output.data)
+            } else {
+                src = UnsafePointer(encoder.blocks[c.depth - lastBlocks + part].output.data)
+                if let norm = encoder.norm {
+                    t.normed.resize([rows, d]); t.mean.resize([rows]); t.rstd.resize([rows])
+                    norm.forward(encoder.params, x: src, rows: rows, y: t.normed.data, mean: t.mean.data, rstd: t.rstd.data,
+                                 compute: compute)
+                    src = UnsafePointer(t.normed.data)
+                }
+            }
+            values.withUnsafeMutableBufferPointer { v in
+                let dst = v.baseAddress! + part * d
+                for b in 0..<bs {
+                    let row = src + b * n * d
+                    switch pooling {
+                    case .cls: (dst + b * dim).update(from: row, count: d)
+                    case .avg: ViTClassifier.meanPool(row, batch: 1, tokens: n, dim: d, into: dst + b * dim)
+                    }
+                }
+            }
+        }
+        return values
+    }
+
+    /// The normalized pixels as features (a linear model on raw pixels), [count, C·H·W]. Cheap, so every rank
+    /// of a data-parallel run computes all of them (nothing is dealt or gathered).
     public static func pixels(data: ImageDataset, normalization: Normalization, compute: ComputeContext) throws -> FeatureSet {
         let labels = try labelsOf(data)
         let dim = data.imageSize

@@ -1,24 +1,29 @@
 // `linprobe` and `knn` as library calls: features of the train and test splits computed once (from the
 // checkpoint's encoder, a random encoder of the same shape, or the pixels), then a linear probe or k-NN.
+// Data-parallel runs (docs/DISTRIBUTED.md): the ranks share the feature extraction and every rank gets all
+// features; k-NN deals its queries over the ranks; the probe (cheap) trains identically on every rank;
+// rank 0 alone writes.
 
 import Foundation
 import Logging
 import ROPIMData
+import ROPIMDistributed
 import ROPIMKernels
 import ROPIMNN
 import ROPIMTraining
 import ROPIMFiles
 
 public enum FrozenEvaluation {
-    /// Train and test features and the class count. `logger` gets one line per stage.
+    /// Train and test features and the class count (every rank gets all of them). `logger` gets one line per stage.
     public static func features(_ c: FrozenFeaturesConfig, checkpoint: PretrainCheckpoint?, compute: ComputeContext,
-                                logger: Logger = Logger.current) throws -> (train: FeatureSet, test: FeatureSet, classes: Int) {
+                                communicator: any Communicator = SingleProcess(), logger: Logger = Logger.current) throws -> (train: FeatureSet, test: FeatureSet, classes: Int) {
         let vit = checkpoint?.config.model ?? c.model
         try c.validate(checkpointModel: checkpoint?.config.model)
         if c.probe.features == .pretrained && checkpoint == nil {
             throw DownstreamError("probe.features pretrained needs a checkpoint: pass --pretrained run/checkpoint.safetensors (or --features random / pixels for the baselines)")
         }
         let (train, test) = try DownstreamData.load(c.data, channels: vit.inChans, imgSize: vit.imgSize, seed: c.run.seed, compute: compute)
+        try DownstreamData.checkRanksAgree(train: train, test: test, split: c.data.evaluationSplit, communicator: communicator)
         let classes = try DownstreamData.classes(requested: 0, train: train, test: test)
         let start = Date()
         var a: FeatureSet, b: FeatureSet
@@ -29,9 +34,9 @@ public enum FrozenEvaluation {
         case .pretrained, .random:
             let enc = try probeEncoder(checkpoint: checkpoint, model: vit, random: c.probe.features == .random, seed: c.run.seed)
             a = try Features.extract(encoder: enc, data: train, normalization: c.data.normalization, block: c.probe.block, lastBlocks: c.probe.lastBlocks,
-                                     pooling: c.probe.pooling, batchSize: c.probe.featureBatch, compute: compute)
+                                     pooling: c.probe.pooling, batchSize: c.probe.featureBatch, compute: compute, communicator: communicator)
             b = try Features.extract(encoder: enc, data: test, normalization: c.data.normalization, block: c.probe.block, lastBlocks: c.probe.lastBlocks,
-                                     pooling: c.probe.pooling, batchSize: c.probe.featureBatch, compute: compute)
+                                     pooling: c.probe.pooling, batchSize: c.probe.featureBatch, compute: compute, communicator: communicator)
         }
         for (split, f) in [("train", a), ("test", b)] {
             if let bad = Check.finite(f.values) {
@@ -55,18 +60,20 @@ public enum FrozenEvaluation {
 
     /// Linear probe; metrics.jsonl gets one line per epoch. Returns the summary record.
     public static func linearProbe(_ c: FrozenFeaturesConfig, checkpoint: PretrainCheckpoint?, runDirectory: String,
-                                   compute: ComputeContext, logger: Logger = Logger.current) throws -> [String: Any] {
+                                   compute: ComputeContext, communicator: any Communicator = SingleProcess(),
+                                   logger: Logger = Logger.current) throws -> [String: Any] {
         let start = Date()
-        let (train, test, classes) = try features(c, checkpoint: checkpoint, compute: compute, logger: logger)
-        if c.probe.saveFeatures { try saveFeatures(train, test, to: runDirectory + "/features.safetensors") }
+        let (train, test, classes) = try features(c, checkpoint: checkpoint, compute: compute, communicator: communicator, logger: logger)
+        let writes = communicator.isMain
+        if c.probe.saveFeatures && writes { try saveFeatures(train, test, to: runDirectory + "/features.safetensors") }
         let featureSeconds = Date().timeIntervalSince(start)
-        let metrics = try MetricsWriter(path: runDirectory + "/metrics.jsonl", tensorboard: c.run.tensorboard)
+        let metrics = writes ? try MetricsWriter(path: runDirectory + "/metrics.jsonl", tensorboard: c.run.tensorboard) : nil
         var rng = RunStreams(seed: UInt64(truncatingIfNeeded: c.run.seed)).order
         let probe = LinearProbe(dim: train.dim, classes: classes, rng: &rng)
         var best = 0.0
         let history = try probe.train(train: train, test: test, config: c.probe, rng: &rng, compute: compute) { e in
             best = Swift.max(best, e.top1)
-            try metrics.write(["epoch": e.epoch, "train_loss": e.trainLoss, "lr": e.lr, "test_top1": e.top1, "test_top5": e.top5,
+            try metrics?.write(["epoch": e.epoch, "train_loss": e.trainLoss, "lr": e.lr, "test_top1": e.top1, "test_top5": e.top5,
                            "test_loss": e.testLoss, "time": Date().timeIntervalSince(start)])
             if e.epoch == 1 || e.epoch % 10 == 0 || e.epoch == c.probe.epochs {
                 logger.info(.init(stringLiteral: String(format: "epoch %d/%d  train loss %.4f  %@ top-1 %.2f%%  top-5 %.2f%%", e.epoch,
@@ -83,19 +90,20 @@ public enum FrozenEvaluation {
 
     /// Weighted k-NN; metrics.jsonl gets the one result line. Returns the summary record.
     public static func knn(_ c: FrozenFeaturesConfig, checkpoint: PretrainCheckpoint?, runDirectory: String,
-                           compute: ComputeContext, logger: Logger = Logger.current) throws -> [String: Any] {
+                           compute: ComputeContext, communicator: any Communicator = SingleProcess(),
+                           logger: Logger = Logger.current) throws -> [String: Any] {
         let start = Date()
-        let (train, test, classes) = try features(c, checkpoint: checkpoint, compute: compute, logger: logger)
-        if c.probe.saveFeatures { try saveFeatures(train, test, to: runDirectory + "/features.safetensors") }
+        let (train, test, classes) = try features(c, checkpoint: checkpoint, compute: compute, communicator: communicator, logger: logger)
+        let writes = communicator.isMain
+        if c.probe.saveFeatures && writes { try saveFeatures(train, test, to: runDirectory + "/features.safetensors") }
         let r = try KNN.classify(train: train, test: test, classes: classes, k: c.probe.k, temperature: c.probe.temperature,
-                                 compute: compute)
+                                 compute: compute, communicator: communicator)
         let record: [String: Any] = ["features": c.probe.features.rawValue, "block": c.probe.block, "last_blocks": c.probe.lastBlocks, "pooling": c.probe.pooling.rawValue,
                                      "dim": train.dim, "train_images": train.count, "test_images": test.count, "classes": classes,
                                      "k": r.k, "temperature": r.temperature, "top1": r.top1, "top5": r.top5,
                                      "seconds": Date().timeIntervalSince(start), "pretrained": c.pretrained,
                                      "evaluation": c.data.evaluationSplit, "holdout": c.data.holdout]
-        let metrics = try MetricsWriter(path: runDirectory + "/metrics.jsonl", tensorboard: c.run.tensorboard)
-        try metrics.write(record)
+        if writes { try MetricsWriter(path: runDirectory + "/metrics.jsonl", tensorboard: c.run.tensorboard).write(record) }
         return record
     }
 }

@@ -3,6 +3,7 @@
 // exp(similarity / T), and the class with the largest vote wins.
 
 import Foundation
+import ROPIMDistributed
 import ROPIMKernels
 
 public struct KNNResult: Sendable {
@@ -28,9 +29,15 @@ public enum KNN {
         return v
     }
 
+    /// Test queries per similarity product ([chunk, Ntrain] at a time).
+    public static let chunk = 256
+
     /// Classifies every test feature against the training features (memory bank).
+    /// Data-parallel (`communicator` of N ranks, each holding both whole sets): the chunks of `chunk` queries are
+    /// dealt round-robin (`BatchDeal`), each rank classifies its chunks, and the hit counts are summed over the
+    /// ranks: the same result as one process.
     public static func classify(train: FeatureSet, test: FeatureSet, classes: Int, k: Int = 20, temperature: Double = 0.07,
-                                compute: ComputeContext) throws -> KNNResult {
+                                compute: ComputeContext, communicator: any Communicator = SingleProcess()) throws -> KNNResult {
         guard train.dim == test.dim else { throw DownstreamError("k-NN: train features have \(train.dim) dims, test \(test.dim)") }
         guard train.count > 0, test.count > 0 else { throw DownstreamError("k-NN needs at least one train and one test image") }
         if let bad = (train.labels + test.labels).first(where: { $0 < 0 || $0 >= classes }) {
@@ -38,14 +45,12 @@ public enum KNN {
         }
         let kk = Swift.min(k, train.count), d = train.dim
         let bank = normalized(train), queries = normalized(test)
-        let chunk = 256
         let sims = Tensor(shape: [chunk, train.count])
-        var hit1 = 0, hit5 = 0
+        var hit1 = 0.0, hit5 = 0.0
         bank.withUnsafeBufferPointer { bankP in
             queries.withUnsafeBufferPointer { qP in
-                var start = 0
-                while start < test.count {
-                    let rows = Swift.min(chunk, test.count - start)
+                for part in BatchDeal(count: test.count, batchSize: chunk, communicator: communicator).mine {
+                    let start = part.lowerBound, rows = part.count
                     // sims [rows, Ntrain] = Q · Bankᵀ
                     compute.gemm(transA: false, transB: true, m: rows, n: train.count, k: d, a: qP.baseAddress! + start * d, lda: d,
                                  b: bankP.baseAddress!, ldb: d, c: sims.data, ldc: train.count)
@@ -72,11 +77,12 @@ public enum KNN {
                         }
                     }
                     for (a, b) in results { if a { hit1 += 1 }; if b { hit5 += 1 } }
-                    start += rows
                 }
             }
         }
-        return KNNResult(top1: 100 * Double(hit1) / Double(test.count), top5: 100 * Double(hit5) / Double(test.count),
+        var hits = [hit1, hit5]
+        communicator.allReduce(&hits, .sum)
+        return KNNResult(top1: 100 * hits[0] / Double(test.count), top5: 100 * hits[1] / Double(test.count),
                          k: kk, temperature: temperature, trainCount: train.count, testCount: test.count)
     }
 }

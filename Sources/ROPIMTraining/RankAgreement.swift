@@ -39,14 +39,20 @@ public enum RankAgreement {
     /// rank that drifted would otherwise go on training a different model unnoticed.
     public static func checkWeights(_ params: ParameterStore, step: Int, communicator: any Communicator) throws {
         guard communicator.worldSize > 1 else { return }
-        var sum = 0.0, squares = 0.0
-        let v = params.values.data
-        for i in 0..<params.count { let x = Double(v[i]); sum += x; squares += x * x }
+        let (sum, squares) = weightSums(params)
         var high = [sum, squares], low = [sum, squares]
         communicator.allReduce(&high, .max)
         communicator.allReduce(&low, .min)
         guard high == low else {
             throw DistributedError("at step \(step) the ranks hold different weights (sum \(low[0]) … \(high[0])); the run is not consistent. Resume it from its last checkpoint with the same launch.")
         }
+    }
+
+    /// Sum and sum of squares of every weight, in Double: a fingerprint of the weights that is cheap to compare.
+    public static func weightSums(_ params: ParameterStore) -> (sum: Double, squares: Double) {
+        var sum = 0.0, squares = 0.0
+        let v = params.values.data
+        for i in 0..<params.count { let x = Double(v[i]); sum += x; squares += x * x }
+        return (sum, squares)
     }
 }

@@ -10,6 +10,7 @@ import ROPIMOptim
 import ROPIMFiles
 import ROPIMData
 import ROPIMConfig
+import ROPIMDistributed
 
 /// Options shared by finetune, linprobe and knn.
 struct DownstreamOptions: ParsableArguments {
@@ -54,10 +55,30 @@ func defaultRunDirectory(_ name: String) -> String {
     return "runs/\(name)-\(f.string(from: Date()))"
 }
 
-/// Names the run directory when --output did not; returns the run's compute context (run.threads).
-func prepareRun(_ run: inout RunConfig, command: String, source: String) -> ComputeContext {
-    if run.output.isEmpty { run.output = defaultRunDirectory("\(command)-\(source)") }
+/// Names the run directory when --output did not (rank 0's clock names it for every rank); returns the run's
+/// compute context (run.threads).
+func prepareRun(_ run: inout RunConfig, command: String, source: String, world: any Communicator) -> ComputeContext {
+    if run.output.isEmpty { run.output = world.broadcast(defaultRunDirectory("\(command)-\(source)")) }
     return ThreadOptions.context(run.threads)
+}
+
+/// Stops every rank of a data-parallel downstream run that would not run the same thing: another ropim
+/// version, resolved config, or checkpoint (its path, step and weights' sums, so that copies of it on several
+/// machines must hold the same weights). The dataset is compared once it is loaded.
+func checkRanksAgree(config: String, checkpoint: PretrainCheckpoint?, world: any Communicator) throws {
+    guard world.worldSize > 1 else { return }
+    let weights = checkpoint.map { ckpt in
+        let w = RankAgreement.weightSums(ckpt.model.params)
+        return "\(ckpt.path), step \(ckpt.step), weights Σ \(w.sum), Σ² \(w.squares)"
+    }
+    try RankAgreement.check([("ropim version", ropimVersion), ("resolved config", config), ("pretrained checkpoint", weights ?? "none")],
+                            communicator: world)
+}
+
+/// The start line of a data-parallel run (nil for a single process): ranks, per-rank and global batch, threads.
+func dataParallelLine(_ o: OptimConfig, world: any Communicator, threads: Int) -> String? {
+    guard world.worldSize > 1 else { return nil }
+    return "data-parallel: \(world.worldSize) ranks × batch \(o.batchSize)\(o.accumSteps > 1 ? " × \(o.accumSteps) accumulated" : "") = global batch \(o.globalBatch(worldSize: world.worldSize)); \(threads) threads per rank; rank 0 writes the run directory"
 }
 
 /// Creates a run directory for a downstream command (refuses one holding a summary.json or checkpoint).
@@ -113,17 +134,25 @@ struct Finetune: ParsableCommand {
         return c
     }
 
+    /// Under mpirun every rank fine-tunes on its share of each global batch and evaluates its share of the test
+    /// split; rank 0 writes (docs/DISTRIBUTED.md).
     func run() throws {
+        let world = try Distributed.world(), writes = world.isMain
         let ckpt = try common.checkpoint()
         var c = try resolve(ckpt)
         if let note = ckpt?.note { print("checkpoint: \(note)") }
         if common.printConfig { print(try ConfigLoader.yaml(c), terminator: ""); return }
-        let compute = prepareRun(&c.run, command: "finetune", source: ckpt == nil ? "scratch" : "pretrained")
+        let compute = prepareRun(&c.run, command: "finetune", source: ckpt == nil ? "scratch" : "pretrained", world: world)
+        let yaml = try ConfigLoader.yaml(c)
+        try checkRanksAgree(config: yaml, checkpoint: ckpt, world: world)
         let (train, test) = try DownstreamData.load(c.data, channels: c.model.inChans, imgSize: c.model.imgSize, seed: c.run.seed, compute: compute)
-        let trainer = try FinetuneTrainer(config: c, train: train, test: test, pretrained: ckpt, compute: compute)
+        try DownstreamData.checkRanksAgree(train: train, test: test, split: c.data.evaluationSplit, communicator: world)
+        let trainer = try FinetuneTrainer(config: c, train: train, test: test, pretrained: ckpt, compute: compute, communicator: world)
         let dir = c.run.output
-        try createRunDirectory(dir)
-        try AtomicFile.write(try ConfigLoader.yaml(c), to: dir + "/config.yaml")
+        if writes {
+            try createRunDirectory(dir)
+            try AtomicFile.write(yaml, to: dir + "/config.yaml")
+        }
         print("ropim \(ropimVersion): fine-tuning \(c.model.embedDim)×\(c.model.depth) ViT (\(trainer.classifier.params.count) parameters), \(trainer.classes) classes, \(ckpt == nil ? "from scratch" : "from \(c.pretrained) (pre-training step \(ckpt!.step))")")
         if let r = trainer.loadReport {
             print("checkpoint: \(r)")
@@ -132,11 +161,13 @@ struct Finetune: ParsableCommand {
             }
         }
         print("data: \(train.count) train / \(test.count) \(c.data.evaluationSplit) images from \(train.source)")
-        let lr = c.scaledLR()
-        print("lr = base \(c.optim.baseLR) × batch \(c.optim.batchSize) / 512 = \(String(format: "%.3e", lr.peak)), layer decay \(c.optim.layerDecay) (stem ×\(String(format: "%.4f", LayerDecay.scale(layer: 0, depth: c.model.depth, decay: c.optim.layerDecay)))), warm-up \(trainer.schedule.warmupSteps) steps, cosine to \(String(format: "%.2e", lr.min))")
+        if let line = dataParallelLine(c.optim, world: world, threads: compute.threads) { print(line) }
+        let lr = c.scaledLR(worldSize: world.worldSize)
+        print("lr = base \(c.optim.baseLR) × global batch \(c.optim.globalBatch(worldSize: world.worldSize)) / 512 = \(String(format: "%.3e", lr.peak)), layer decay \(c.optim.layerDecay) (stem ×\(String(format: "%.4f", LayerDecay.scale(layer: 0, depth: c.model.depth, decay: c.optim.layerDecay)))), warm-up \(trainer.schedule.warmupSteps) steps, cosine to \(String(format: "%.2e", lr.min))")
         if let w = trainer.schedule.warning { print(w) }
         print("\(c.optim.epochs) epochs × \(trainer.stepsPerEpoch) steps, \(compute.threads) threads, seed \(c.run.seed); run directory \(dir)")
         let s = try trainer.run(runDirectory: dir)
+        guard writes else { return }
         let line = try writeSummary([
             "pretrained": c.pretrained, "epochs": s.epochs, "steps": s.steps, "classes": trainer.classes,
             "train_images": train.count, "test_images": test.count,

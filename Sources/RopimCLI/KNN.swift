@@ -37,6 +37,8 @@ struct KNNCommand: ParsableCommand {
         let (c, ckpt) = try resolve()
         try runFrozen(common, c, ckpt: ckpt, command: "knn", describe: { threads in
             "\(c.probe.k)-NN (T = \(c.probe.temperature)) on \(c.probe.features.rawValue) features (\(c.probe.blocksDescription), \(c.probe.pooling.rawValue) pooling), \(threads) threads"
-        }) { c, ckpt, dir, compute in try FrozenEvaluation.knn(c, checkpoint: ckpt, runDirectory: dir, compute: compute) }
+        }) { c, ckpt, dir, compute, world in
+            try FrozenEvaluation.knn(c, checkpoint: ckpt, runDirectory: dir, compute: compute, communicator: world)
+        }
     }
 }

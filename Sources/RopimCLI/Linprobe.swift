@@ -8,6 +8,7 @@ import ROPIMTraining
 import ROPIMOptim
 import ROPIMFiles
 import ROPIMConfig
+import ROPIMDistributed
 
 extension FeatureSource: ExpressibleByArgument {}
 extension FeaturePooling: ExpressibleByArgument {}
@@ -65,18 +66,28 @@ func resolveFrozen(_ common: DownstreamOptions, _ f: FeatureOptions,
 }
 
 /// linprobe and knn after their config: print it, or evaluate into a new run directory and print the summary.
+/// Under mpirun every rank takes part in the evaluation (`world`); rank 0 writes (docs/DISTRIBUTED.md).
 func runFrozen(_ common: DownstreamOptions, _ c: FrozenFeaturesConfig, ckpt: PretrainCheckpoint?, command: String,
                describe: (_ threads: Int) -> String,
-               evaluate: (FrozenFeaturesConfig, PretrainCheckpoint?, _ runDirectory: String, ComputeContext) throws -> [String: Any]) throws {
+               evaluate: (FrozenFeaturesConfig, PretrainCheckpoint?, _ runDirectory: String, ComputeContext, any Communicator) throws -> [String: Any]) throws {
+    let world = try Distributed.world()
     if let note = ckpt?.note { print("checkpoint: \(note)") }
     if common.printConfig { print(try ConfigLoader.yaml(c), terminator: ""); return }
     var c = c
-    let compute = prepareRun(&c.run, command: command, source: c.probe.features.rawValue)
-    try createRunDirectory(c.run.output)
-    try AtomicFile.write(try ConfigLoader.yaml(c), to: c.run.output + "/config.yaml")
+    let compute = prepareRun(&c.run, command: command, source: c.probe.features.rawValue, world: world)
+    let yaml = try ConfigLoader.yaml(c)
+    try checkRanksAgree(config: yaml, checkpoint: ckpt, world: world)
+    if world.isMain {
+        try createRunDirectory(c.run.output)
+        try AtomicFile.write(yaml, to: c.run.output + "/config.yaml")
+    }
     print("ropim \(ropimVersion): " + describe(compute.threads) + "; run directory \(c.run.output)")
-    let record = try evaluate(c, ckpt, c.run.output, compute)
-    print(try writeSummary(record, command: command, runDirectory: c.run.output))
+    if world.worldSize > 1 {
+        let features = c.probe.features == .pixels ? "pixel features computed by every rank" : "feature extraction dealt to the ranks in batches of \(c.probe.featureBatch)"
+        print("data-parallel: \(world.worldSize) ranks × \(compute.threads) threads; \(features); rank 0 writes the run directory")
+    }
+    let record = try evaluate(c, ckpt, c.run.output, compute, world)
+    if world.isMain { print(try writeSummary(record, command: command, runDirectory: c.run.output)) }
 }
 
 struct Linprobe: ParsableCommand {
@@ -115,6 +126,8 @@ struct Linprobe: ParsableCommand {
         let (c, ckpt) = try resolve()
         try runFrozen(common, c, ckpt: ckpt, command: "linprobe", describe: { threads in
             "linear probe on \(c.probe.features.rawValue) features (\(c.probe.blocksDescription), \(c.probe.pooling.rawValue) pooling), \(c.probe.epochs) epochs, \(threads) threads"
-        }) { c, ckpt, dir, compute in try FrozenEvaluation.linearProbe(c, checkpoint: ckpt, runDirectory: dir, compute: compute) }
+        }) { c, ckpt, dir, compute, world in
+            try FrozenEvaluation.linearProbe(c, checkpoint: ckpt, runDirectory: dir, compute: compute, communicator: world)
+        }
     }
 }

@@ -132,10 +132,10 @@ struct Pretrain: ParsableCommand {
             ?? PretrainTrainer(config: c, dataset: dataset, compute: compute, communicator: world)
         if r.resume == nil && writes { try RunDirectory.create(dir) }
         var finalKNN: [String: Any]?   // the k-NN monitor's result after the last epoch, reused by the closing report
-        if c.run.knnEvery > 0 && writes {
-            let monitor = try KNNMonitor(config: c, compute: compute)
+        if c.run.knnEvery > 0 {   // every rank takes part; rank 0 logs
+            let monitor = try KNNMonitor(config: c, worldSize: world.worldSize, compute: compute)
             trainer.epochHook = { epoch, model in
-                let r = try monitor.evaluate(encoder: model.encoder, compute: compute)
+                let r = try monitor.evaluate(encoder: model.encoder, compute: compute, communicator: world)
                 if epoch == c.optim.epochs { finalKNN = r }
                 return r
             }
@@ -150,9 +150,7 @@ struct Pretrain: ParsableCommand {
         let shape = (try? dataset.withImage(0) { "\($0.channels)×\($0.height)×\($0.width)" }) ?? "\(dataset.channels) channels"
         print("data: \(loaded.kind.rawValue) \(dataset.source), \(dataset.count) images \(shape)\(dataset.classes.map { ", \($0) classes" } ?? "") → \(c.model.inChans)×\(c.model.imgSize)×\(c.model.imgSize)\(loaded.cacheReason.map { "; packed cache \($0)" } ?? "")")
         if !loaded.report.isEmpty { print(loaded.report.summary(limit: 5)) }
-        if world.worldSize > 1 {
-            print("data-parallel: \(world.worldSize) ranks × batch \(c.optim.batchSize)\(c.optim.accumSteps > 1 ? " × \(c.optim.accumSteps) accumulated" : "") = global batch \(c.optim.globalBatch(worldSize: world.worldSize)); \(threads) threads per rank; rank 0 writes the run directory")
-        }
+        if let line = dataParallelLine(c.optim, world: world, threads: threads) { print(line) }
         print("lr = base \(c.optim.baseLR) × global batch \(c.optim.globalBatch(worldSize: world.worldSize)) / 512 = \(String(format: "%.3e", lr.peak)) (warm-up from \(String(format: "%.2e", lr.warmup)) over \(trainer.schedule.warmupSteps) steps, cosine to \(String(format: "%.2e", lr.min)))")
         if let w = trainer.schedule.warning { print(w) }
         print("\(c.optim.epochs) epochs × \(trainer.stepsPerEpoch) steps, batch \(c.optim.batchSize)\(c.optim.accumSteps > 1 ? " × \(c.optim.accumSteps) accumulated" : ""), \(threads) threads, seed \(c.run.seed); run directory \(dir)")

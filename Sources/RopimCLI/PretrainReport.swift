@@ -57,7 +57,8 @@ extension Pretrain {
         if steps < planned {
             print("k-NN: not measured (the run stopped at step \(steps) of \(planned)); `ropim knn --pretrained` measures any checkpoint")
         } else {
-            do { out.merge(try knnAgainstRandom(c, encoder: trainer.model.encoder, finalKNN: finalKNN, compute: compute)) { $1 } } catch {
+            do { out.merge(try knnAgainstRandom(c, encoder: trainer.model.encoder, finalKNN: finalKNN,
+                                                 worldSize: trainer.communicator.worldSize, compute: compute)) { $1 } } catch {
                 print("k-NN: skipped (\(error))")
             }
         }
@@ -81,10 +82,11 @@ extension Pretrain {
     }
 
     /// k-NN top-1 of `encoder` (or the monitor's `finalKNN`) and of a freshly initialized encoder of the same
-    /// shape (`ropim knn --features random`'s), on the run's k-NN subsets; prints one line.
-    func knnAgainstRandom(_ c: PretrainConfig, encoder: VisionTransformer, finalKNN: [String: Any]?,
+    /// shape (`ropim knn --features random`'s), on the run's k-NN subsets; prints one line. Rank 0 alone
+    /// computes it (in the batches of the run's `worldSize` ranks, as the monitor did).
+    func knnAgainstRandom(_ c: PretrainConfig, encoder: VisionTransformer, finalKNN: [String: Any]?, worldSize: Int,
                           compute: ComputeContext) throws -> [String: Any] {
-        let monitor = try KNNMonitor(config: c, compute: compute)
+        let monitor = try KNNMonitor(config: c, worldSize: worldSize, compute: compute)
         let trained = try finalKNN ?? monitor.evaluate(encoder: encoder, compute: compute)
         let random = try monitor.evaluate(encoder: try probeEncoder(checkpoint: nil, model: c.model, random: true, seed: c.run.seed),
                                           compute: compute)

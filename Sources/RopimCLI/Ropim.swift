@@ -35,8 +35,8 @@ struct Ropim: ParsableCommand {
         LoggingSystem.bootstrap { _ in ConsoleLogHandler(console: console) }
         do {
             var command = try parseAsRoot(joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst())))
-            if world.worldSize > 1 && !(command is Pretrain) {
-                throw ValidationError("only 'ropim pretrain' runs data-parallel so far; run this command without mpirun")
+            if world.worldSize > 1 && !Ropim.dataParallel.contains(where: { ObjectIdentifier(type(of: command)) == ObjectIdentifier($0) }) {
+                throw ValidationError("only 'ropim pretrain', 'finetune', 'linprobe' and 'knn' run data-parallel; run this command without mpirun")
             }
             try command.run()
         } catch {
@@ -56,6 +56,9 @@ struct Ropim: ParsableCommand {
 }
 
 extension Ropim {
+    /// The commands that run data-parallel under mpirun (docs/DISTRIBUTED.md); the others refuse to.
+    static let dataParallel: [any ParsableCommand.Type] = [Pretrain.self, Finetune.self, Linprobe.self, KNNCommand.self]
+
     /// ArgumentParser reads any value that starts with '-' as an option, so `--lr -1` failed with "Missing value
     /// for '--lr <lr>'" instead of reaching the option's range check. No option name is a number, so a
     /// negative number right after an option is joined to it (`--lr=-1`), the same for every option and command.

@@ -29,4 +29,24 @@ final class CommunicatorTests: XCTestCase {
         XCTAssertFalse(Distributed.launched)
         XCTAssertTrue(try Distributed.world() is SingleProcess)
     }
+
+    /// Dealt round-robin, the ranks' batches are one process's batches: disjoint, covering every item once, each
+    /// the single-process batch, and round by round in rank order they are the batches in order.
+    func testBatchDealPartitionsTheSingleProcessBatches() {
+        for (count, size) in [(0, 4), (1, 4), (13, 2), (12, 4), (600, 256), (7, 10)] {
+            let one = BatchDeal(count: count, batchSize: size).mine
+            XCTAssertEqual(one.count, (count + size - 1) / size)
+            XCTAssertEqual(one.flatMap { Array($0) }, Array(0..<count), "one process: every item once, in order")
+            XCTAssertTrue(one.dropLast().allSatisfy { $0.count == size })
+            for ranks in 1...4 {
+                let deals = (0..<ranks).map { BatchDeal(count: count, batchSize: size, rank: $0, worldSize: ranks) }
+                let rounds = deals[0].rounds
+                XCTAssertEqual(rounds, (one.count + ranks - 1) / ranks)
+                let gathered = (0..<rounds).flatMap { round in deals.compactMap { $0.mine(round: round) } }
+                XCTAssertEqual(gathered, one, "\(count) items, batches of \(size), \(ranks) ranks")
+                XCTAssertEqual(deals.map { $0.mine.count }.reduce(0, +), one.count)
+                for d in deals { XCTAssertTrue(d.mine.allSatisfy { one.contains($0) }) }
+            }
+        }
+    }
 }
