@@ -184,14 +184,23 @@ final class DataParallelTests: XCTestCase {
         let worstLoss = worstRelative(try losses(s.path("two")), try losses(s.path("one")))
         XCTAssertEqual(try losses(s.path("one")).count, 10)
         XCTAssertLessThan(worstLoss, 1e-5)
-        let worstWeight = try assertTensorsClose(s.path("two/checkpoint.safetensors"), s.path("one/checkpoint.safetensors"), tolerance: 1e-5)
+        // The same process with 2 threads instead of 1 changes only the order of sums too (the weight gradients' split
+        // over the shared dimension): the data-parallel difference must be of that size. AdamW carries last-bit
+        // differences of a near-zero bias gradient into the update, so the bound is 1e-5 of the tensor's max or
+        // 4 × what the thread count alone moves, whichever is larger (observed: 4.9e-6 and 4.8e-6).
+        let threads = try s.ropim(args + ["--batch-size", "32", "--threads", "2", "--output", s.path("one-2threads")])
+        XCTAssertEqual(threads.status, 0, threads.err)
+        let orderOfSums = try assertTensorsClose(s.path("one-2threads/checkpoint.safetensors"), s.path("one/checkpoint.safetensors"),
+                                                 tolerance: .infinity)
+        let worstWeight = try assertTensorsClose(s.path("two/checkpoint.safetensors"), s.path("one/checkpoint.safetensors"),
+                                                 tolerance: max(1e-5, 4 * orderOfSums))
         let evalA = try records(s.path("two")).filter { $0["test_top1"] != nil }, evalB = try records(s.path("one")).filter { $0["test_top1"] != nil }
         XCTAssertEqual(evalA.count, 1); XCTAssertEqual(evalB.count, 1)
         for key in ["test_top1", "test_top5"] { XCTAssertEqual(evalA.first?[key] as? Double, evalB.first?[key] as? Double, key) }
         let lossA = evalA.first?["test_loss"] as? Double ?? .nan, lossB = evalB.first?["test_loss"] as? Double ?? .nan
         XCTAssertLessThan(abs(lossA - lossB), 1e-5 * abs(lossB))
         XCTAssertTrue(FileManager.default.fileExists(atPath: s.path("two/best.safetensors")))
-        print("fine-tuning equivalence: worst loss difference \(worstLoss) (relative), worst weight difference \(worstWeight) (of each tensor's max), test top-1 \(evalA.first?["test_top1"] ?? "?") both, test loss \(lossA) vs \(lossB)")
+        print("fine-tuning equivalence: worst loss difference \(worstLoss) (relative), worst weight difference \(worstWeight) (of each tensor's max; 2 threads vs 1: \(orderOfSums)), test top-1 \(evalA.first?["test_top1"] ?? "?") both, test loss \(lossA) vs \(lossB)")
     }
 
     /// A tiny pre-training checkpoint (seeded initial weights, generated data) for the frozen-feature tests.
