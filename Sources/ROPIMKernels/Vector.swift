@@ -65,12 +65,4 @@ public enum Vec {
             for r in range { add(x + r * cols, into: acc, count: cols) }
         } combine: { add($0, into: out, count: cols) }
     }
-
-    /// x[r, j] += b[j] for each row: bias add. Parallel over rows.
-    public static func addRowVector(_ b: UnsafePointer<Float>, to x: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
-                                    compute: ComputeContext) {
-        compute.forChunks(rows, minChunk: Swift.max(1, 8192 / Swift.max(cols, 1))) { range in
-            for r in range { add(b, into: x + r * cols, count: cols) }
-        }
-    }
 }
