@@ -498,8 +498,13 @@ def aggregate(out):
             pictures.append({"label": f"Reconstructions, {METHOD_LABELS.get(m, m)}", "path": f"reconstructions-{m}.png"})
     if os.path.exists(os.path.join(pic_dir, "knn-vs-hours.png")):
         pictures.append({"label": "k-NN top-1 along pre-training, against hours (side-by-side s/step)", "path": "knn-vs-hours.png"})
+    corruption_setting = None  # the first line of `ropim analyze corruption`'s summary: which K' and ratio it compared
     if os.path.exists(os.path.join(pic_dir, "corruption", "kept_energy.png")):
         pictures.append({"label": "Token energy kept: ROPIM vs masking at the same ratio", "path": "corruption/kept_energy.png"})
+        summary = os.path.join(pic_dir, "corruption", "summary.txt")
+        if os.path.exists(summary):
+            with open(summary, encoding="utf-8") as f:
+                corruption_setting = f.readline().strip() or None
 
     result = {
         "issue": 17 if sweep else 8,
@@ -510,6 +515,7 @@ def aggregate(out):
         "machine": machine(),
         "ropim": git_commit(root),
         "binaries": binaries(out),
+        "corruption_setting": corruption_setting,
         "sweep": sweep,
         "bench": bench,
         "table": table,
@@ -631,8 +637,8 @@ def markdown(r, seeds, methods):
                  "each method (`ropim visualize`; columns: original, corrupted input, decoder output, output with the kept part pasted "
                  "back, |error| where the loss looks; each grid's heat map has its own scale, printed under it). Token energy: "
                  f"`ropim analyze corruption` on {s.get('ANALYZE_COUNT', '?')} images: the fraction of each token's energy ROPIM "
-                 "(K' = 7) keeps, against masking at the same kept ratio ρ = K'/K (paper Fig. 7a; "
-                 "not the 0.6 ratio the SimMIM runs train with). CSV, SVG and summary.txt next to the PNG.")
+                 "keeps, against masking at the same kept ratio ρ = K'/K (paper Fig. 7a), whatever ratio the masking runs "
+                 f"train with; here: {r.get('corruption_setting') or 'see summary.txt'}. CSV, SVG and summary.txt next to the PNG.")
         L.append("")
         for p in r["pictures"]:
             L.append(f"- [{p['label']}](pictures/{p['path']})")
